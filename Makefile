@@ -1,0 +1,41 @@
+# Two commands on a fresh clone:  make demo  |  make test
+# Both create .venv (Python 3.11) and install the pinned dependencies if needed.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+CONSTRAINTS := requirements/constraints.txt
+export NUMPY_MADVISE_HUGEPAGE ?= 0
+
+.PHONY: install demo test lint sample bench constraints clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml $(CONSTRAINTS)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/churnmodel validate --config configs/partner_churn.yaml
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -n 2 -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+
+# Regenerate the committed sample (the exact command is also in data/sample/README.md).
+sample: $(STAMP)
+	$(BIN)/churnmodel simulate --partners 1000 --months 36 --seed 7 --start 2023-01-01 --out data/sample
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_simulate.py
+
+# Re-pin after changing dependencies in pyproject.toml.
+constraints: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable --disable-pip-version-check | grep -v '^churnmodel' > $(CONSTRAINTS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis mlruns *.db

@@ -1,0 +1,82 @@
+"""Shared helpers: tiny inline frames and a way to write them as a project on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "data" / "sample"
+
+
+def tiny_partners() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "partner_id": ["p1", "p2", "p3"],
+            "joined_at": ["2023-01-15", "2023-03-01", "2024-02-10"],
+            "churned_at": [None, "2024-06-30", None],
+            "region": ["North", "South", "North"],
+        }
+    )
+
+
+def tiny_events() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "partner_id": ["p1", "p1", "p2", "p2", "p3"],
+            "timestamp": [
+                "2024-01-05T10:00:00Z",
+                "2024-01-06T11:30:00Z",
+                "2024-02-01T09:00:00Z",
+                "2024-03-01T09:00:00Z",
+                "2024-03-02T08:00:00Z",
+            ],
+            "event_type": ["order", "ticket_opened", "order", "nps_response", "order"],
+            "amount": [1200.0, None, 300.0, 6.0, 50.0],
+            "channel": ["web", "phone", "web", "email", "web"],
+        }
+    )
+
+
+def tiny_contracts() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "partner_id": ["p1", "p2"],
+            "start_date": ["2023-01-15", "2023-03-01"],
+            "end_date": ["2024-01-15", "2025-03-01"],
+            "value": [1000.0, 250.0],
+            "terminated_at": [None, "2024-06-30"],
+        }
+    )
+
+
+def write_project(
+    root: Path,
+    *,
+    partners: pd.DataFrame | None = None,
+    events: pd.DataFrame | None = None,
+    contracts: pd.DataFrame | None = None,
+    extra_yaml: str = "",
+    events_name: str = "events.csv",
+) -> Path:
+    """Write inputs as CSV next to a config.yaml and return the config path."""
+    (tiny_partners() if partners is None else partners).to_csv(root / "partners.csv", index=False)
+    events = tiny_events() if events is None else events
+    if events_name.endswith(".parquet"):
+        events.to_parquet(root / events_name, index=False)
+    else:
+        events.to_csv(root / events_name, index=False)
+    lines = ["data:", "  partners: partners.csv", f"  events: {events_name}"]
+    if contracts is not None:
+        contracts.to_csv(root / "contracts.csv", index=False)
+        lines.append("  contracts: contracts.csv")
+    config = root / "config.yaml"
+    config.write_text("\n".join(lines) + "\n" + extra_yaml)
+    return config
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return write_project(tmp_path, contracts=tiny_contracts())

@@ -1,0 +1,92 @@
+"""Drive the CLI like a user: CliRunner for speed, a real subprocess for the installed script."""
+
+import hashlib
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from churnmodel.cli import app
+from conftest import REPO, SAMPLE, tiny_events, write_project
+
+runner = CliRunner()
+SCRIPT = Path(sys.executable).with_name("churnmodel")
+
+
+def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    return subprocess.run([str(SCRIPT), *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_help_lists_the_commands():
+    result = run("--help")
+    assert result.returncode == 0
+    for command in ("validate", "simulate"):
+        assert command in result.stdout
+
+
+def test_validate_the_sample_config():
+    result = run("validate", "--config", "configs/partner_churn.yaml")
+    assert result.returncode == 0, result.stderr
+    assert "1,000" in result.stdout and "OK inputs match the data contract" in result.stdout
+
+
+def test_validate_bad_data_exits_2_with_the_file_column_and_row(tmp_path):
+    events = tiny_events()
+    events.loc[2, "timestamp"] = "yesterday"
+    config = write_project(tmp_path, events=events)
+    result = run("validate", "--config", str(config))
+    assert result.returncode == 2
+    assert "events.csv: column 'timestamp': 1 unparseable date/time value(s) at row 3" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_bad_config_exits_2(tmp_path):
+    config = write_project(tmp_path, extra_yaml="  evnts: x\n")
+    result = runner.invoke(app, ["validate", "--config", str(config)])
+    assert result.exit_code == 2
+    assert "data.evnts: unknown key" in result.output
+
+
+def test_set_overrides_reach_the_config(tmp_path):
+    config = write_project(tmp_path)
+    result = runner.invoke(app, ["validate", "--config", str(config), "--set", "data.events=missing.csv"])
+    assert result.exit_code == 2
+    assert "data.events: file not found" in result.output and "missing.csv" in result.output
+
+
+def test_usage_errors_exit_2():
+    result = runner.invoke(app, ["simulate", "--out", "x", "--partners", "0"])
+    assert result.exit_code == 2
+    result = runner.invoke(app, ["simulate", "--out", "x", "--start", "2023-02-10"])
+    assert result.exit_code == 2 and "YYYY-MM-01" in result.output
+
+
+def test_simulate_writes_a_valid_project(tmp_path):
+    out = tmp_path / "sim"
+    result = runner.invoke(app, ["simulate", "--partners", "60", "--months", "8", "--seed", "3", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["contracts.csv", "events.parquet", "ground_truth", "partners.csv"]
+    config = tmp_path / "c.yaml"
+    config.write_text("data:\n  partners: sim/partners.csv\n  events: sim/events.parquet\n  contracts: sim/contracts.csv\n")
+    assert runner.invoke(app, ["validate", "--config", str(config)]).exit_code == 0
+
+
+@pytest.mark.slow
+def test_committed_sample_is_exactly_what_its_command_makes(tmp_path):
+    readme = (SAMPLE / "README.md").read_text()
+    command = next(line for line in readme.splitlines() if line.startswith("churnmodel simulate"))
+    args = shlex.split(command)[1:]
+    args[args.index("--out") + 1] = str(tmp_path)
+    result = run(*args)
+    assert result.returncode == 0, result.stderr
+    for path in sorted(tmp_path.rglob("*")):
+        if path.is_file():
+            committed = SAMPLE / path.relative_to(tmp_path)
+            assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(committed.read_bytes()).digest(), path.name
+    size_mb = sum(p.stat().st_size for p in SAMPLE.rglob("*") if p.is_file()) / 2**20
+    assert size_mb < 20
