@@ -80,3 +80,17 @@ def write_project(
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     return write_project(tmp_path, contracts=tiny_contracts())
+
+
+@pytest.fixture(scope="session")
+def sample_config():
+    from churnmodel.config import load_config
+
+    return load_config(REPO / "configs" / "partner_churn.yaml")
+
+
+@pytest.fixture(scope="session")
+def sample_tables(sample_config):
+    from churnmodel.data import read_inputs
+
+    return read_inputs(sample_config.data)

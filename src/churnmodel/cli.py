@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from churnmodel.errors import ChurnModelError
+from churnmodel.errors import ChurnModelError, DataError
 
 __all__ = ["app", "main"]
 
@@ -79,6 +79,36 @@ def validate(config: ConfigOption, set_: SetOption = None) -> None:
     for message in tables.warnings:
         _err.print(f"[yellow]warning:[/] {message}", highlight=False)
     _out.print(f"[green]OK[/] inputs match the data contract ({len(tables.warnings)} warning(s)).")
+
+
+@app.command()
+@_user_errors
+def features(
+    config: ConfigOption,
+    out: Annotated[Path, typer.Option(help="Output file: .parquet, .csv or .xlsx.")],
+    metadata: Annotated[Path | None, typer.Option(help="Also write feature metadata (name, lever, unit, labels) here.")] = None,
+    set_: SetOption = None,
+) -> None:
+    """Build point-in-time features and labels for every (partner, snapshot date)."""
+    from churnmodel.config import load_config
+    from churnmodel.data import read_inputs, write_frame
+    from churnmodel.features import build_training_frame
+
+    cfg = load_config(config, set_ or ())
+    for target in (out, metadata):
+        if target is not None and not target.parent.is_dir():
+            raise DataError(f"output folder does not exist: {target.parent}")
+    tables = read_inputs(cfg.data)
+    frame, plan = build_training_frame(tables, cfg)
+    write_frame(frame, out)
+    if metadata is not None:
+        write_frame(plan.info(), metadata)
+    labelled = frame.loc[~frame["censored"]]
+    _out.print(
+        f"{len(frame):,} rows ({frame['partner_id'].nunique():,} partners x {frame['snapshot'].nunique()} snapshots), "
+        f"{len(plan.columns)} features; {len(labelled):,} labelled rows, churn rate {labelled['label'].mean():.1%}, "
+        f"{int(frame['censored'].sum()):,} censored; wrote {out}"
+    )
 
 
 @app.command()

@@ -11,6 +11,7 @@ directory, so a config works wherever it is run from.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -22,9 +23,18 @@ from churnmodel.errors import ConfigError
 
 __all__ = [
     "CANONICAL_COLUMNS",
+    "LEVERS",
+    "BalanceConfig",
     "ColumnsConfig",
     "Config",
     "DataConfig",
+    "FeaturesConfig",
+    "LabelConfig",
+    "RatioConfig",
+    "ScoreConfig",
+    "SegmentConfig",
+    "SnapshotConfig",
+    "TrendConfig",
     "load_config",
     "parse_overrides",
 ]
@@ -98,6 +108,10 @@ class DataConfig(_Strict):
         default_factory=list,
         description="Event types whose amount may be negative (refunds, credit notes). All others must be >= 0.",
     )
+    extracted_at: datetime.date | None = Field(
+        default=None,
+        description="When the export was taken: nothing after it is known. Default: the day after the latest date in the inputs.",
+    )
 
     @field_validator("naive_timezone")
     @classmethod
@@ -120,10 +134,136 @@ class DataConfig(_Strict):
         return self.model_copy(update=update)
 
 
+LEVERS = (
+    "responsiveness",
+    "communication",
+    "transparency",
+    "mutual_value",
+    "conflict",
+    "development",
+    "loyalty",
+    "satisfaction",
+    "profile",
+)
+Lever = Literal[
+    "responsiveness", "communication", "transparency", "mutual_value", "conflict",
+    "development", "loyalty", "satisfaction", "profile",
+]
+
+
+class LabelConfig(_Strict):
+    """What counts as churn, and how far ahead to predict it (``label:`` section)."""
+
+    source: Literal["churned_at", "contracts", "inactivity"] = Field(
+        default="churned_at",
+        description="churned_at: the partners table; contracts: the last contract ends with no new one within "
+        "grace_days; inactivity: no event of activity_types for inactive_days.",
+    )
+    horizon_days: int = Field(default=90, gt=0, description="Label 1 if churn falls in (snapshot, snapshot + horizon].")
+    grace_days: int = Field(default=30, ge=0, description="contracts: a new contract within this many days is a renewal.")
+    inactive_days: int = Field(default=90, gt=0, description="inactivity: silence this long is churn (dated when it fires).")
+    activity_types: list[str] | None = Field(default=None, description="inactivity: event types that count; null = all.")
+
+
+class SnapshotConfig(_Strict):
+    """The snapshot grid (``snapshots:`` section)."""
+
+    freq: str = Field(default="MS", description="pandas frequency: MS (month starts), W-MON, QS, ...")
+    start: datetime.date | None = Field(default=None, description="Default: first grid date a full longest window after the first event.")
+    end: datetime.date | None = Field(default=None, description="Default: data.extracted_at.")
+
+    @field_validator("freq")
+    @classmethod
+    def _known_freq(cls, value: str) -> str:
+        import pandas as pd
+
+        try:
+            offset = pd.tseries.frequencies.to_offset(value)
+        except ValueError:
+            raise ValueError(f"unknown frequency {value!r}; use a pandas frequency such as MS, W-MON or QS") from None
+        if pd.Timestamp("2024-01-01") + offset <= pd.Timestamp("2024-01-01"):
+            raise ValueError(f"frequency {value!r} does not move forward")
+        return value
+
+
+class TrendConfig(_Strict):
+    recent_days: int = Field(gt=0)
+    prior_days: int = Field(gt=0)
+
+
+class RatioConfig(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_]+$")
+    numerator: str = Field(description="A feature name, e.g. complaint__count_90d")
+    denominator: str
+    lever: Lever | None = None
+
+
+class BalanceConfig(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_]+$")
+    add: str = Field(description="Event type that opens an item (ticket_opened, holdback_withheld).")
+    subtract: str = Field(description="Event type that closes one (ticket_resolved, holdback_released).")
+    measure: Literal["count", "amount"] = "count"
+    item_column: str | None = Field(
+        default="item_id",
+        description="Events column linking an opening to its closing; if absent, items close first-in first-out.",
+    )
+    lever: Lever | None = None
+
+
+class ScoreConfig(_Strict):
+    event_type: str
+    detractor_below: float | None = Field(default=7.0, description="A last score below this flags a detractor.")
+
+
+class SegmentConfig(_Strict):
+    """Seed segments: strategic (large share of revenue), prospective (new, growing), transactional (the rest)."""
+
+    revenue_type: str = "order"
+    revenue_window_days: int = Field(default=365, gt=0)
+    strategic_min_share: float = Field(default=0.20, gt=0, le=1, description="A partner with this share of network revenue is strategic.")
+    strategic_core_share: float = Field(
+        default=0.50, ge=0, le=1,
+        description="The largest partners that together make this share of network revenue are strategic too (0 = off).",
+    )
+    prospective_max_tenure_days: int = Field(default=365, ge=0)
+    prospective_min_growth: float = Field(default=1.25, gt=0, description="Or: revenue growth (recent vs prior rate) at least this, within 2x the tenure limit.")
+
+
+class FeaturesConfig(_Strict):
+    """Which features to build (``features:`` section); the defaults suit any event log."""
+
+    windows: list[int] = Field(default=[30, 90, 365], min_length=1)
+    event_types: list[str] | None = Field(default=None, description="null = every event type in the data.")
+    aggregations: list[Literal["count", "sum", "mean", "max"]] = Field(default=["count", "sum", "mean", "max"])
+    recency: bool = True
+    lifetime_rate: bool = True
+    trends: list[TrendConfig] = Field(default_factory=lambda: [TrendConfig(recent_days=30, prior_days=90)])
+    ratios: list[RatioConfig] | None = Field(default=None, description="null = the standard ratios that fit the data.")
+    balances: list[BalanceConfig] | None = Field(default=None, description="null = the standard balances that fit the data.")
+    scores: list[ScoreConfig] | None = Field(default=None, description="null = nps_response if present.")
+    segments: SegmentConfig = Field(default_factory=SegmentConfig)
+    contracts: bool = True
+    attributes: list[str] | Literal["auto"] = Field(default="auto", description="Partner columns to use; auto = all extra columns.")
+    levers: dict[str, Lever] = Field(default_factory=dict, description="event type -> lever, for types without a default.")
+    amount_units: dict[str, str] = Field(default_factory=dict, description="event type -> unit of its amount.")
+
+    @field_validator("windows")
+    @classmethod
+    def _sorted_windows(cls, value: list[int]) -> list[int]:
+        if any(w <= 0 for w in value):
+            raise ValueError(f"windows must be positive numbers of days, got {value}")
+        if value != sorted(set(value)):
+            raise ValueError(f"windows must be strictly increasing, e.g. [30, 90, 365]; got {value}")
+        return value
+
+
 class Config(_Strict):
     """The whole configuration file."""
 
     data: DataConfig
+    label: LabelConfig = Field(default_factory=LabelConfig)
+    snapshots: SnapshotConfig = Field(default_factory=SnapshotConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     random_state: int = Field(default=0, ge=0, description="Seed for every random source.")
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "read_table",
     "summarize",
     "validate_tables",
+    "write_frame",
 ]
 
 log = logging.getLogger("churnmodel")
@@ -544,6 +545,30 @@ def summarize(tables: InputTables) -> dict[str, object]:
         "event_types": {str(k): int(v) for k, v in counts.items()},
         "warnings": len(tables.warnings),
     }
+
+
+_FRAME_WRITERS = {
+    ".parquet": lambda frame, tmp: frame.to_parquet(tmp, index=False),
+    ".csv": lambda frame, tmp: frame.to_csv(tmp, index=False, lineterminator="\n"),
+    ".xlsx": lambda frame, tmp: _to_excel(frame, tmp),
+}
+
+
+def _to_excel(frame: pd.DataFrame, tmp: Path) -> None:
+    out = frame.copy()
+    for col in out.columns:  # Excel has no time zones
+        if isinstance(out[col].dtype, pd.DatetimeTZDtype):
+            out[col] = out[col].dt.tz_localize(None)
+    out.to_excel(tmp, index=False, engine="openpyxl")
+
+
+def write_frame(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write a frame as .parquet, .csv or .xlsx (by extension), atomically."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in _FRAME_WRITERS:
+        raise DataError(f"{path.name}: unsupported output type {suffix or '(none)'!r}; use .parquet, .csv or .xlsx")
+    return atomic_write(path, lambda tmp: _FRAME_WRITERS[suffix](frame, tmp))
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:

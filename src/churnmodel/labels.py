@@ -1,0 +1,164 @@
+"""Snapshots and labels: who was active at each snapshot date, and did they churn within the horizon.
+
+A relationship is a list of *spells* (start, end): the partner is active at snapshot ``s`` when
+``start <= s < end``; ``end`` is the churn date (NaT while it goes on). Three ways to get spells
+(``label.source``):
+
+- ``churned_at``: one spell per partner, ``[joined_at, churned_at)``.
+- ``contracts``: contracts (effective end = ``terminated_at`` if earlier than ``end_date``) chained
+  into spells; a new contract within ``grace_days`` of the previous end is a renewal, a later one a
+  re-join. Churn is dated at the end of the spell's last contract.
+- ``inactivity``: activity points (joining and events of ``activity_types``) chained into spells;
+  silence of ``inactive_days`` is churn, dated when the rule fires (last activity + inactive_days).
+
+Label: 1 if the churn date is in ``(s, s + horizon]``. A snapshot is *censored* when
+``s + horizon (+ grace_days for contracts)`` is after the data end: its label is not known yet, so
+it is left out of training and kept for scoring. Nothing after ``data_end`` is used.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from churnmodel.config import Config, LabelConfig, SnapshotConfig
+from churnmodel.data import TIMESTAMP_DTYPE, InputTables
+from churnmodel.errors import ConfigError, DataError
+
+__all__ = ["churn_spells", "data_end", "label_snapshots", "make_snapshots", "snapshot_dates"]
+
+_DAY = pd.Timedelta(days=1)
+
+
+def data_end(tables: InputTables, extracted_at=None) -> pd.Timestamp:
+    """The moment the data ends: ``extracted_at`` if given, else the day after the latest input date."""
+    if extracted_at is not None:
+        return pd.Timestamp(extracted_at).tz_localize("UTC") if pd.Timestamp(extracted_at).tzinfo is None else pd.Timestamp(extracted_at)
+    dates = [tables.events["timestamp"].max(), tables.partners["joined_at"].max(), tables.partners["churned_at"].max()]
+    if tables.contracts is not None:
+        dates += [tables.contracts["start_date"].max(), tables.contracts["terminated_at"].max()]
+    latest = max(d for d in dates if pd.notna(d))
+    return latest.floor("D") + _DAY
+
+
+def _spells_from_chain(pid: np.ndarray, start: np.ndarray, end: np.ndarray, gap: np.timedelta64) -> pd.DataFrame:
+    """Merge per-partner intervals sorted by (pid, start) into spells; a gap > ``gap`` splits."""
+    frame = pd.DataFrame({"partner_id": pid, "start": start, "end": end})
+    running_end = frame.groupby("partner_id", sort=False)["end"].cummax()
+    previous_end = running_end.groupby(frame["partner_id"], sort=False).shift(1)
+    new_spell = previous_end.isna() | (frame["start"] > previous_end + gap)
+    spell = new_spell.cumsum()
+    spells = frame.assign(end=running_end).groupby(spell, sort=False).agg(
+        partner_id=("partner_id", "first"), start=("start", "min"), end=("end", "max")
+    )
+    return spells.reset_index(drop=True)
+
+
+def churn_spells(tables: InputTables, cfg: LabelConfig, *, end: pd.Timestamp) -> pd.DataFrame:
+    """One row per continuous relationship: ``partner_id, start, end`` (end = churn date or NaT)."""
+    p = tables.partners
+    if cfg.source == "churned_at":
+        spells = p.loc[p["joined_at"] < end, ["partner_id", "joined_at", "churned_at"]]
+        spells = spells.rename(columns={"joined_at": "start", "churned_at": "end"})
+    elif cfg.source == "contracts":
+        c = tables.contracts
+        if c is None:
+            raise ConfigError("label.source is 'contracts' but data.contracts is not set; add the contracts file or use churned_at")
+        c = c.loc[c["start_date"] < end]
+        effective = c["end_date"].where(c["terminated_at"].isna() | (c["terminated_at"] > c["end_date"]), c["terminated_at"])
+        far = pd.Timestamp.max.tz_localize("UTC").floor("D")
+        c = c.assign(eff=effective.fillna(far)).sort_values(["partner_id", "start_date"], kind="stable")
+        spells = _spells_from_chain(
+            c["partner_id"].to_numpy(), c["start_date"].to_numpy(), c["eff"].to_numpy(), np.timedelta64(cfg.grace_days, "D")
+        )
+        spells["end"] = spells["end"].where(spells["end"] < far)
+    else:
+        e = tables.events
+        if cfg.activity_types is not None:
+            unknown = sorted(set(cfg.activity_types) - set(e["event_type"].unique()))
+            if unknown:
+                raise ConfigError(f"label.activity_types: {unknown} do not occur in the events; types present: {sorted(e['event_type'].unique())}")
+            e = e.loc[e["event_type"].isin(cfg.activity_types)]
+        e = e.loc[e["timestamp"] < end, ["partner_id", "timestamp"]]
+        points = pd.concat([p.loc[p["joined_at"] < end, ["partner_id", "joined_at"]].rename(columns={"joined_at": "timestamp"}), e])
+        points = points.sort_values(["partner_id", "timestamp"], kind="stable")
+        silence = np.timedelta64(cfg.inactive_days, "D")
+        ts = points["timestamp"].to_numpy()
+        # an activity at exactly last + inactive_days comes after the rule fired: a new spell
+        spells = _spells_from_chain(points["partner_id"].to_numpy(), ts, ts, silence - np.timedelta64(1, "us"))
+        spells["end"] = spells["end"] + pd.Timedelta(days=cfg.inactive_days)
+    spells = spells.reset_index(drop=True)
+    for col in ("start", "end"):
+        spells[col] = pd.to_datetime(spells[col], utc=True).astype(TIMESTAMP_DTYPE)
+    spells["end"] = spells["end"].where(spells["end"] <= end)
+    return spells
+
+
+def snapshot_dates(cfg: SnapshotConfig, *, first_event: pd.Timestamp, end: pd.Timestamp, warmup_days: int) -> pd.DatetimeIndex:
+    """The snapshot grid between ``cfg.start`` (default: first event + warm-up) and ``cfg.end`` (default: data end)."""
+    start = pd.Timestamp(cfg.start, tz="UTC") if cfg.start else first_event.floor("D") + pd.Timedelta(days=warmup_days)
+    stop = pd.Timestamp(cfg.end, tz="UTC") if cfg.end else end
+    if stop > end:
+        raise ConfigError(f"snapshots.end {stop.date()} is after the data end {end.date()}; nothing after the data end is known")
+    dates = pd.date_range(start, stop, freq=cfg.freq, tz="UTC")
+    if len(dates) == 0:
+        raise DataError(
+            f"no snapshot dates between {start.date()} and {stop.date()} at frequency {cfg.freq}: the data starts "
+            f"{first_event.date()} and the longest feature window needs {warmup_days} days of history. "
+            "Set snapshots.start earlier, or use shorter features.windows"
+        )
+    return dates.as_unit("us")
+
+
+def _micros(values: pd.Series) -> np.ndarray:
+    """UTC timestamps as int64 microseconds (NaT -> int64 min)."""
+    return values.astype(TIMESTAMP_DTYPE).dt.tz_convert(None).to_numpy("datetime64[us]").view(np.int64)
+
+
+def _from_micros(values: np.ndarray) -> pd.Series:
+    return pd.Series(values.astype(np.int64).view("datetime64[us]")).dt.tz_localize("UTC")
+
+
+def make_snapshots(
+    spells: pd.DataFrame,
+    dates: pd.DatetimeIndex,
+    *,
+    horizon_days: int,
+    end: pd.Timestamp,
+    confirm_days: int = 0,
+) -> pd.DataFrame:
+    """One row per (partner, snapshot date) inside a spell, with ``label``, ``censored`` and ``churn_date``."""
+    grid = dates.asi8
+    starts = _micros(spells["start"])
+    ends = _micros(spells["end"])
+    first = np.searchsorted(grid, starts, side="left")
+    open_ended = ends == np.iinfo(np.int64).min
+    last = np.where(open_ended, len(grid), np.searchsorted(grid, ends, side="left"))
+    counts = np.maximum(last - first, 0)
+    row_spell = np.repeat(np.arange(len(spells)), counts)
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    snap = grid[np.repeat(first, counts) + offsets]
+    out = pd.DataFrame(
+        {
+            "partner_id": spells["partner_id"].to_numpy()[row_spell],
+            "snapshot": _from_micros(snap),
+            "churn_date": _from_micros(ends[row_spell]),
+        }
+    )
+    horizon = pd.Timedelta(days=horizon_days)
+    out["censored"] = (out["snapshot"] + horizon + pd.Timedelta(days=confirm_days)) > end
+    churns = (out["churn_date"] <= out["snapshot"] + horizon).fillna(False).astype("int8")
+    out["label"] = pd.array(churns, dtype="Int8")
+    out.loc[out["censored"], "label"] = pd.NA
+    return out.sort_values(["snapshot", "partner_id"], kind="stable").reset_index(drop=True)
+
+
+def label_snapshots(tables: InputTables, config: Config) -> pd.DataFrame:
+    """Spells, grid and labels from a config: the rows features are built for."""
+    end = data_end(tables, config.data.extracted_at)
+    spells = churn_spells(tables, config.label, end=end)
+    dates = snapshot_dates(
+        config.snapshots, first_event=tables.events["timestamp"].min(), end=end, warmup_days=max(config.features.windows)
+    )
+    confirm = config.label.grace_days if config.label.source == "contracts" else 0
+    return make_snapshots(spells, dates, horizon_days=config.label.horizon_days, end=end, confirm_days=confirm)

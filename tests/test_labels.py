@@ -1,0 +1,154 @@
+"""Hand-computed snapshots and labels for each label source: boundaries, censoring, re-joins."""
+
+import pandas as pd
+import pytest
+
+from churnmodel.config import Config, LabelConfig, SnapshotConfig
+from churnmodel.data import validate_tables
+from churnmodel.errors import ConfigError, DataError
+from churnmodel.labels import (
+    churn_spells,
+    data_end,
+    label_snapshots,
+    make_snapshots,
+    snapshot_dates,
+)
+
+
+def ts(text):
+    return pd.Timestamp(text, tz="UTC")
+
+
+def tables(partners, events, contracts=None):
+    return validate_tables(pd.DataFrame(partners), pd.DataFrame(events), None if contracts is None else pd.DataFrame(contracts))
+
+
+def rows_of(frame):
+    return {(r.partner_id, r.snapshot.strftime("%m-%d")): (None if pd.isna(r.label) else int(r.label), bool(r.censored))
+            for r in frame.itertuples()}
+
+
+GRID = pd.date_range("2024-02-01", "2024-05-01", freq="MS", tz="UTC").as_unit("us")
+END = ts("2024-05-15")
+
+
+def test_churned_at_source_boundaries_and_censoring():
+    t = tables(
+        {"partner_id": ["p1", "p2", "p3", "p4", "p5"],
+         "joined_at": ["2024-01-10", "2024-02-01", "2024-03-01", "2024-01-01", "2024-01-01"],
+         "churned_at": ["2024-03-15", None, None, "2024-03-31", "2024-04-01"]},
+        {"partner_id": ["p1"], "timestamp": ["2024-01-11"], "event_type": ["order"]},
+    )
+    spells = churn_spells(t, LabelConfig(), end=END)
+    got = rows_of(make_snapshots(spells, GRID, horizon_days=30, end=END))
+    assert got == {
+        ("p1", "02-01"): (0, False),  # churn 03-15 is after 02-01 + 30d = 03-02
+        ("p1", "03-01"): (1, False),  # 03-15 in (03-01, 03-31]
+        ("p2", "02-01"): (0, False),  # joined exactly at the snapshot: active
+        ("p2", "03-01"): (0, False),
+        ("p2", "04-01"): (0, False),  # 04-01 + 30d = 05-01 <= data end 05-15: observed
+        ("p2", "05-01"): (None, True),  # 05-31 > 05-15: censored, kept for scoring
+        ("p3", "03-01"): (0, False),
+        ("p3", "04-01"): (0, False),
+        ("p3", "05-01"): (None, True),
+        ("p4", "02-01"): (0, False),
+        ("p4", "03-01"): (1, False),  # churn exactly at snapshot + horizon counts (closed interval)
+        ("p5", "02-01"): (0, False),
+        ("p5", "03-01"): (0, False),  # churn 04-01 is one day after 03-31
+        # p5 churned exactly at the 04-01 snapshot: no longer active there
+    }
+
+
+def test_churn_after_the_data_end_is_unknown():
+    t = tables({"partner_id": ["a"], "joined_at": ["2024-01-01"], "churned_at": ["2024-06-01"]},
+               {"partner_id": ["a"], "timestamp": ["2024-01-02"], "event_type": ["x"]})
+    spells = churn_spells(t, LabelConfig(), end=END)
+    assert spells["end"].isna().all()
+
+
+def test_contracts_source_renewal_grace_termination_and_rejoin():
+    t = tables(
+        {"partner_id": ["p1"], "joined_at": ["2024-01-01"]},
+        {"partner_id": ["p1"], "timestamp": ["2024-01-02"], "event_type": ["order"]},
+        {"partner_id": ["p1", "p1", "p1"],
+         "start_date": ["2024-01-01", "2024-03-01", "2024-06-01"],
+         "end_date": ["2024-02-15", "2024-06-01", "2024-09-01"],
+         "value": [1.0, 1.0, 1.0],
+         "terminated_at": [None, "2024-04-10", None]},
+    )
+    end = ts("2024-10-01")
+    spells = churn_spells(t, LabelConfig(source="contracts", grace_days=20), end=end)
+    assert spells[["start", "end"]].to_numpy().tolist() == [
+        [ts("2024-01-01"), ts("2024-04-10")],  # 15-day gap <= 20 days grace: a renewal; terminated early
+        [ts("2024-06-01"), ts("2024-09-01")],  # 52 days later: a re-join
+    ]
+    grid = pd.date_range("2024-02-01", "2024-09-01", freq="MS", tz="UTC").as_unit("us")
+    got = rows_of(make_snapshots(spells, grid, horizon_days=30, end=end, confirm_days=20))
+    assert got == {
+        ("p1", "02-01"): (0, False),
+        ("p1", "03-01"): (0, False),
+        ("p1", "04-01"): (1, False),  # terminated 04-10
+        ("p1", "06-01"): (0, False),  # back, starting exactly at the snapshot
+        ("p1", "07-01"): (0, False),
+        ("p1", "08-01"): (0, False),  # churn 09-01 is after 08-31; 08-01 + 30 + 20 = 09-20 <= 10-01: known
+    }
+    # a shorter data end: the end of the last contract is not confirmed until grace has passed
+    late = make_snapshots(spells, grid, horizon_days=30, end=ts("2024-09-10"), confirm_days=20)
+    assert rows_of(late)[("p1", "08-01")] == (None, True)
+
+
+def test_contracts_source_needs_contracts():
+    t = tables({"partner_id": ["a"], "joined_at": ["2024-01-01"]}, {"partner_id": ["a"], "timestamp": ["2024-01-02"], "event_type": ["x"]})
+    with pytest.raises(ConfigError, match=r"label.source is 'contracts' but data.contracts is not set"):
+        churn_spells(t, LabelConfig(source="contracts"), end=END)
+
+
+def test_inactivity_source_fires_after_silence_and_allows_rejoin():
+    t = tables(
+        {"partner_id": ["p1", "p2"], "joined_at": ["2024-01-01", "2024-01-01"]},
+        {"partner_id": ["p1", "p1", "p1", "p1", "p2"],
+         "timestamp": ["2024-01-05", "2024-01-20", "2024-04-19", "2024-05-01", "2024-01-03"],
+         "event_type": ["order", "order", "order", "portal_login", "order"]},
+    )
+    cfg = LabelConfig(source="inactivity", inactive_days=90, activity_types=["order"])
+    spells = churn_spells(t, cfg, end=ts("2024-08-01"))
+    p1 = spells.loc[spells["partner_id"] == "p1", ["start", "end"]].to_numpy().tolist()
+    # 01-20 + 90 days = 04-19: silence lasted exactly 90 days when the next order came -> churn, re-join
+    assert p1 == [[ts("2024-01-01"), ts("2024-04-19")], [ts("2024-04-19"), ts("2024-07-18")]]
+    p2 = spells.loc[spells["partner_id"] == "p2", ["start", "end"]].to_numpy().tolist()
+    assert p2 == [[ts("2024-01-01"), ts("2024-04-02")]]
+    with pytest.raises(ConfigError, match=r"label.activity_types: \['visit'\] do not occur"):
+        churn_spells(t, LabelConfig(source="inactivity", activity_types=["visit"]), end=END)
+
+
+def test_data_end_default_and_explicit():
+    t = tables({"partner_id": ["a"], "joined_at": ["2024-01-01"]},
+               {"partner_id": ["a"], "timestamp": ["2024-03-10T15:00:00Z"], "event_type": ["x"]})
+    assert data_end(t) == ts("2024-03-11")
+    assert data_end(t, pd.Timestamp("2024-04-01").date()) == ts("2024-04-01")
+
+
+def test_snapshot_grid_defaults_and_errors():
+    first = ts("2023-01-15T10:00")
+    dates = snapshot_dates(SnapshotConfig(), first_event=first, end=ts("2024-03-15"), warmup_days=365)
+    assert [d.strftime("%Y-%m-%d") for d in dates] == ["2024-02-01", "2024-03-01"]
+    weekly = snapshot_dates(SnapshotConfig(freq="W-MON", start="2024-03-01"), first_event=first, end=ts("2024-03-15"), warmup_days=0)
+    assert [d.day for d in weekly] == [4, 11]
+    with pytest.raises(DataError, match=r"no snapshot dates between 2024-03-20 and 2024-03-15 .* needs 430 days of history"):
+        snapshot_dates(SnapshotConfig(), first_event=ts("2023-01-15"), end=ts("2024-03-15"), warmup_days=430)
+    with pytest.raises(ConfigError, match=r"snapshots.end 2024-06-01 is after the data end 2024-03-15"):
+        snapshot_dates(SnapshotConfig(end="2024-06-01"), first_event=first, end=ts("2024-03-15"), warmup_days=0)
+
+
+def test_label_snapshots_from_config_on_sample(sample_tables):
+    cfg = Config.model_validate({"data": {"partners": "p", "events": "e"}, "label": {"horizon_days": 60}})
+    frame = label_snapshots(sample_tables, cfg)
+    assert frame["snapshot"].min() == ts("2024-01-01") and frame["snapshot"].max() == ts("2026-01-01")
+    censored = frame.loc[frame["censored"], "snapshot"].unique()
+    assert sorted(d.strftime("%Y-%m") for d in censored) == ["2025-12", "2026-01"]  # + 60 days runs past 2026-01-01
+    assert frame.loc[~frame["censored"], "label"].notna().all()
+    # every partner who churned in a labelled horizon is labelled 1 right before it
+    churned = sample_tables.partners.dropna(subset=["churned_at"]).set_index("partner_id")["churned_at"]
+    last = frame.groupby("partner_id")["snapshot"].max()
+    both = last.index.intersection(churned.index)
+    assert (churned[both] > last[both]).all()
