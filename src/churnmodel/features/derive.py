@@ -180,7 +180,9 @@ def derive_features(
     for a in plan.attributes:
         values = partners.set_index("partner_id")[a["name"]].reindex(rows["partner_id"]).reset_index(drop=True)
         if a["kind"] == "category":
-            frame[a["name"]] = pd.Categorical(values.astype("object").where(values.notna(), None).map(lambda v: v if v is None else str(v)), categories=a["categories"])
+            text = values.astype("object").where(values.isna(), values.astype("str"))
+            known = text.where(text.isin(a["categories"]))  # a category unseen in training is missing
+            frame[a["name"]] = pd.Categorical(known, categories=a["categories"])
         else:
             frame[a["name"]] = values.astype(np.float64)
     for r in plan.ratios:

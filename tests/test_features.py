@@ -1,0 +1,262 @@
+"""Hand-computed feature values for every feature kind, plus leak and independence properties."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from churnmodel.config import FeaturesConfig
+from churnmodel.data import validate_tables
+from churnmodel.errors import ConfigError
+from churnmodel.features import NETWORK_FEATURES, FeaturePlan, build_features, resolve_plan
+
+
+def ts(text):
+    return pd.Timestamp(text, tz="UTC")
+
+
+E = [  # partner, time, type, amount, item
+    ("a", "2024-01-20", "order", 30.0, None),
+    ("a", "2024-02-23", "order", 50.0, None),  # exactly s - 7 days: inside the 7-day window
+    ("a", "2024-02-25", "order", 100.0, None),
+    ("a", "2024-03-01", "order", 999.0, None),  # exactly at the 03-01 cutoff: the future
+    ("a", "2024-02-01", "ticket_opened", None, 1),
+    ("a", "2024-02-20", "ticket_opened", None, 2),
+    ("a", "2024-02-22", "ticket_resolved", 48.0, 2),  # the younger ticket is solved first
+    ("a", "2024-02-28", "ticket_opened", None, 3),
+    ("a", "2024-03-01", "ticket_resolved", 24.0, 3),  # at the cutoff: still open at 03-01
+    ("a", "2024-02-26", "complaint", None, None),
+    ("a", "2024-01-25", "nps_response", 9.0, None),
+    ("a", "2024-02-27", "nps_response", 4.0, None),
+    ("a", "2024-02-01", "holdback_withheld", 10.0, 10),
+    ("a", "2024-02-15", "holdback_released", 10.0, 10),
+    ("a", "2024-02-10", "holdback_withheld", 20.0, 11),
+    ("b", "2024-01-15", "order", 20.0, None),
+]
+
+
+def sample_tables(events=E, with_items=True):
+    partners = pd.DataFrame({"partner_id": ["a", "b"], "joined_at": ["2023-06-01", "2024-01-10"], "region": ["North", "South"]})
+    frame = pd.DataFrame(events, columns=["partner_id", "timestamp", "event_type", "amount", "item_id"])
+    frame["item_id"] = frame["item_id"].astype("Int64")
+    if not with_items:
+        frame = frame.drop(columns=["item_id"])
+    contracts = pd.DataFrame({
+        "partner_id": ["a", "a", "b"],
+        "start_date": ["2023-06-01", "2024-04-01", "2024-01-10"],
+        "end_date": ["2024-06-01", "2025-04-01", "2024-02-20"],
+        "value": [100.0, 150.0, 50.0],
+        "terminated_at": ["2024-03-15", None, None],
+    })
+    return validate_tables(partners, frame, contracts)
+
+
+ROWS = pd.DataFrame({"partner_id": ["a", "b", "a"], "snapshot": [ts("2024-03-01"), ts("2024-03-01"), ts("2024-04-01")]})
+CFG = FeaturesConfig(windows=[7, 30], trends=[{"recent_days": 7, "prior_days": 14}])
+
+
+@pytest.fixture(scope="module")
+def built():
+    tables = sample_tables()
+    plan = resolve_plan(tables, CFG)
+    return build_features(tables, ROWS, plan), plan
+
+
+def test_window_aggregates_boundaries(built):
+    X, _ = built
+    a = X.iloc[0]
+    assert a["order__count_7d"] == 2 and a["order__sum_7d"] == 150 and a["order__mean_7d"] == 75 and a["order__max_7d"] == 100
+    assert a["order__count_30d"] == 2 and a["order__sum_30d"] == 150  # 01-20 is before 03-01 - 30 days
+    assert a["ticket_opened__count_30d"] == 3 and a["ticket_resolved__count_30d"] == 1
+    assert a["ticket_resolved__mean_30d"] == 48 and "ticket_resolved__sum_30d" not in X  # hours do not add up
+    assert np.isnan(X.iloc[1]["order__mean_7d"]) and X.iloc[1]["order__count_7d"] == 0
+    later = X.iloc[2]  # 04-01: the order at 03-01 is now history, 31 days old (outside 30 days)
+    assert later["order__count_30d"] == 0 and later["order__days_since_last"] == 31
+
+
+def test_recency_lifetime_rate_and_trend(built):
+    X, _ = built
+    a, b = X.iloc[0], X.iloc[1]
+    assert a["order__days_since_last"] == 5.0
+    assert np.isnan(b["nps_response__days_since_last"])
+    history_days = (ts("2024-03-01") - ts("2024-01-15")).days  # history starts at the first event (b's order)
+    assert a["order__per_month"] == pytest.approx(3 / (history_days / 30.4375))
+    assert b["order__per_month"] == pytest.approx(1 / max((ts("2024-03-01") - ts("2024-01-15")).days / 30.4375, 1))
+    assert a["order__trend_7v14d"] == 1.0  # two orders in the last 7 days, none in the 14 before
+    assert a["order__amount_trend_7v14d"] == 1.0
+    assert a["complaint__trend_7v14d"] == 1.0 and b["complaint__trend_7v14d"] == 0.0
+    assert a["tenure_days"] == 274 and b["tenure_days"] == 51
+
+
+def test_ratios(built):
+    X, plan = built
+    assert {r["name"] for r in plan.ratios} == {"complaints_per_order", "tickets_resolved_share"}
+    assert X.iloc[0]["complaints_per_order"] == 0.5  # 1 complaint / 2 orders in 30 days
+    assert X.iloc[0]["tickets_resolved_share"] == pytest.approx(1 / 3)
+    assert np.isnan(X.iloc[1]["tickets_resolved_share"])  # nothing opened: undefined
+
+
+def test_balances_linked_by_item_and_first_in_first_out(built):
+    X, plan = built
+    a = X.iloc[0]
+    assert [b["item_column"] for b in plan.balances] == ["item_id", "item_id"]
+    assert a["open_tickets"] == 2 and a["open_tickets__oldest_days"] == 29  # items 1 (02-01) and 3 are open
+    assert a["outstanding_holdback"] == 20 and a["outstanding_holdback__oldest_days"] == 20
+    assert X.iloc[2]["open_tickets"] == 1  # item 3 resolved at 03-01
+    no_items = sample_tables(with_items=False)
+    fifo_plan = resolve_plan(no_items, CFG)
+    fifo = build_features(no_items, ROWS, fifo_plan).iloc[0]
+    assert [b["item_column"] for b in fifo_plan.balances] == [None, None]
+    assert fifo["open_tickets"] == 2 and fifo["open_tickets__oldest_days"] == 10  # FIFO: the 02-20 ticket is the oldest open
+    assert fifo["outstanding_holdback"] == 20
+
+
+def test_scores(built):
+    X, _ = built
+    a, b = X.iloc[0], X.iloc[1]
+    assert a["nps_response__last"] == 4 and a["nps_response__change"] == -5 and a["nps_response__detractor"] == 1
+    assert np.isnan(b["nps_response__last"]) and np.isnan(b["nps_response__detractor"])
+
+
+def test_contracts_only_what_was_known(built):
+    X, _ = built
+    a, b, a_later = X.iloc[0], X.iloc[1], X.iloc[2]
+    # 03-01: the early termination on 03-15 and the contract starting 04-01 are still the future
+    assert a["contract__active"] == 1 and a["contract__value"] == 100 and a["contract__days_to_end"] == 92
+    assert a["contract__days_since_start"] == 274 and a["contract__signed_total"] == 1
+    assert b["contract__active"] == 0 and b["contract__value"] == 0 and np.isnan(b["contract__days_to_end"])
+    # 04-01: terminated and replaced
+    assert a_later["contract__active"] == 1 and a_later["contract__value"] == 150 and a_later["contract__signed_total"] == 2
+    assert a_later["contract__days_to_end"] == 365
+
+
+def test_revenue_share_segments_and_attributes(built):
+    X, _ = built
+    assert X.iloc[0]["revenue_share"] == pytest.approx(0.9) and X.iloc[1]["revenue_share"] == pytest.approx(0.1)
+    assert X["segment"].tolist()[:2] == ["strategic", "prospective"]
+    assert list(X["segment"].cat.categories) == ["strategic", "prospective", "transactional"]
+    assert X["region"].tolist() == ["North", "South", "North"] and X["region"].dtype == "category"
+
+
+def test_unseen_category_at_scoring_becomes_missing(built):
+    _, plan = built
+    tables = sample_tables()
+    changed = validate_tables(tables.partners.assign(region=["Arctic", "South"]), tables.events, tables.contracts)
+    X = build_features(changed, ROWS, plan)
+    assert pd.isna(X.iloc[0]["region"]) and X.iloc[1]["region"] == "South"
+
+
+def test_metadata_and_plan_round_trip(built):
+    X, plan = built
+    info = plan.info()
+    assert list(info.columns) == ["name", "kind", "lever", "unit", "label_en", "label_ru"]
+    assert set(info["name"]) == set(plan.columns) and list(X.columns[2:]) == plan.columns
+    lever = info.set_index("name")["lever"]
+    assert lever["open_tickets"] == "responsiveness" and lever["outstanding_holdback"] == "transparency"
+    assert lever["meeting__count_7d" if "meeting__count_7d" in lever else "order__count_7d"] in {"communication", "mutual_value"}
+    assert info.set_index("name").loc["nps_response__detractor", "label_ru"] == "ответы NPS: критик (последняя оценка ниже 7)"
+    again = FeaturePlan.from_json(plan.to_json())
+    assert again == plan
+    pd.testing.assert_frame_equal(build_features(sample_tables(), ROWS, again), X)
+
+
+def test_default_config_on_the_sample_gives_a_strong_feature_set(sample_tables):
+    plan = resolve_plan(sample_tables, FeaturesConfig())
+    info = plan.info()
+    assert len(plan.columns) > 120
+    assert set(info["lever"]) >= {"responsiveness", "communication", "transparency", "mutual_value", "conflict",
+                                  "development", "loyalty", "satisfaction"}
+    assert {"open_tickets", "open_tickets__oldest_days", "outstanding_holdback", "nps_response__detractor",
+            "revenue_share", "segment", "contract__days_to_end", "meeting__days_since_last"} <= set(plan.columns)
+
+
+@pytest.mark.parametrize(
+    ("cfg", "match"),
+    [
+        ({"event_types": ["order", "visit"]}, r"features.event_types: \['visit'\] do not occur in the events"),
+        ({"ratios": [{"name": "r", "numerator": "order__count_99d", "denominator": "order__count_30d"}]},
+         r"features.ratios.0.numerator: no feature named 'order__count_99d'; similar: \[.*'order__count_30d'"),
+        ({"balances": [{"name": "b", "add": "order", "subtract": "visit"}]}, r"features.balances.0.subtract: event type 'visit'"),
+        ({"scores": [{"event_type": "complaint"}]}, r"features.scores.0.event_type: 'complaint' has no amounts to score"),
+        ({"attributes": ["tier"]}, r"features.attributes: \['tier'\] are not partner columns; available: \['region'\]"),
+    ],
+)
+def test_plan_errors_name_the_key(cfg, match):
+    with pytest.raises(ConfigError, match=match):
+        resolve_plan(sample_tables(), FeaturesConfig(**{"windows": [7, 30], **cfg}))
+
+
+def test_windows_must_be_sorted():
+    with pytest.raises(ValueError, match=r"windows must be strictly increasing, e.g. \[30, 90, 365\]; got \[90, 30\]"):
+        FeaturesConfig(windows=[90, 30])
+
+
+# --------------------------------------------------------------------------- properties
+
+TYPES = ["order", "ticket_opened", "ticket_resolved", "nps_response", "meeting"]
+SNAPS = [ts("2024-02-01"), ts("2024-03-01"), ts("2024-04-01")]
+START = ts("2024-01-01")
+
+
+def event_strategy(partners):
+    return st.tuples(
+        st.sampled_from(partners),
+        st.integers(0, 120 * 86_400 - 1),  # seconds after 2024-01-01
+        st.sampled_from(TYPES),
+        st.one_of(st.none(), st.floats(0, 1000, allow_nan=False)),
+        st.integers(1, 6),
+    )
+
+
+def frames(events, partners=("a", "b", "c")):
+    rows = [(p, START + pd.Timedelta(seconds=sec), t, amt if t != "nps_response" else (None if amt is None else round(amt) % 11), item)
+            for p, sec, t, amt, item in events]
+    # every type present once, so the plan's columns never depend on the draw
+    rows += [("a", START, t, 1.0 if t in ("order", "ticket_resolved", "nps_response") else None, 99) for t in TYPES]
+    e = pd.DataFrame(rows, columns=["partner_id", "timestamp", "event_type", "amount", "item_id"])
+    p = pd.DataFrame({"partner_id": list(partners), "joined_at": ["2023-12-01"] * len(partners), "tier": ["x", "y", "x"][: len(partners)]})
+    return validate_tables(p, e.drop_duplicates())
+
+
+def grid(partners=("a", "b", "c")):
+    return pd.DataFrame([(p, s) for s in SNAPS for p in partners], columns=["partner_id", "snapshot"])
+
+
+PROP_CFG = FeaturesConfig(windows=[7, 30, 90], trends=[{"recent_days": 7, "prior_days": 21}])
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(
+    base=st.lists(event_strategy(["a", "b", "c"]), max_size=40),
+    future=st.lists(event_strategy(["a", "b", "c"]), min_size=1, max_size=20),
+    cut=st.sampled_from(SNAPS),
+)
+def test_events_after_a_snapshot_never_change_it(base, future, cut):
+    before = frames(base)
+    plan = resolve_plan(before, PROP_CFG)
+    offset = int((cut - START).total_seconds())
+    # move the extra events to the cutoff or later, and change what was already there after it
+    later = [(p, max(sec, offset), t, a, i) for p, sec, t, a, i in future]
+    changed = [(p, sec, t if sec < offset else "meeting", a if sec < offset else 7.0, i) for p, sec, t, a, i in base]
+    after = frames(changed + later)
+    rows = grid()
+    x0 = build_features(before, rows, plan)
+    x1 = build_features(after, rows, plan)
+    keep = (rows["snapshot"] <= cut).to_numpy()
+    pd.testing.assert_frame_equal(x0.loc[keep], x1.loc[keep])
+
+
+@SETTINGS
+@given(events=st.lists(event_strategy(["a", "b", "c"]), max_size=50))
+def test_removing_a_partner_never_changes_another_partners_row(events):
+    full = frames(events)
+    plan = resolve_plan(full, PROP_CFG)
+    without_c = validate_tables(full.partners.loc[full.partners["partner_id"] != "c"],
+                                full.events.loc[full.events["partner_id"] != "c"])
+    x_full = build_features(full, grid(), plan)
+    x_less = build_features(without_c, grid(("a", "b")), plan)
+    local = [c for c in x_full.columns if c not in NETWORK_FEATURES]
+    mine = x_full["partner_id"] != "c"
+    pd.testing.assert_frame_equal(x_full.loc[mine, local].reset_index(drop=True), x_less[local])
