@@ -17,7 +17,7 @@ from rich.table import Table
 
 from churnmodel.errors import ChurnModelError, DataError
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "tune_allocator"]
 
 app = typer.Typer(
     name="churnmodel",
@@ -34,6 +34,25 @@ SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a config key: --set data.events=other.parquet (repeatable)."),
 ]
+
+
+def tune_allocator() -> bool:
+    """Let glibc keep freed memory in a batch process instead of returning it to the OS.
+
+    numpy's large temporaries then reuse pages instead of faulting in fresh ones; on the 2-core VMs
+    this halves feature build time (see benchmarks/bench_features.py). Called by the CLI and the
+    benchmarks, never on import, so a notebook's process is left as it is. Returns False where the
+    C library is not glibc.
+    """
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    largest = 2**31 - 1  # mallopt takes a C int
+    return bool(libc.mallopt(m_mmap_threshold, 1 << 30) and libc.mallopt(m_trim_threshold, largest))
 
 
 def _user_errors(func):
@@ -140,6 +159,7 @@ def simulate(
 
 
 def main() -> None:  # pragma: no cover - console script entry point
+    tune_allocator()
     app()
 
 

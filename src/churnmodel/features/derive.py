@@ -131,65 +131,78 @@ def derive_features(
     bounds = partners.set_index("partner_id")["joined_at"]
     joined = seconds(bounds.reindex(rows["partner_id"]).reset_index(drop=True)).astype(np.float64)
     history = float(seconds(pd.Series([pd.Timestamp(plan.history_start)]))[0])
-    cols: dict[str, np.ndarray] = {"tenure_days": (s - joined) / DAY}
+    categorical = {f.name for f in plan.features if f.unit == "category"}
+    numeric = [c for c in plan.columns if c not in categorical]
+    slot = {name: i for i, name in enumerate(numeric)}
+    # one float block, column-major, filled in place: no per-column copies when the frame is built
+    block = np.empty((len(numeric), len(rows)))
+
+    def put(name: str, values) -> None:
+        block[slot[name]] = values
+
+    put("tenure_days", (s - joined) / DAY)
     # at least one month, so a partner seen for a few days does not get a huge monthly rate
     observed_months = np.maximum((s - np.maximum(joined, history)) / (MONTH_DAYS * DAY), 1.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         for t in plan.event_types:
             n = safe_name(t)
             for w in plan.windows:
-                count = prims[_key("count", t, w, 0)]
                 if "count" in plan.aggregations:
-                    cols[f"{n}__count_{w}d"] = count
+                    put(f"{n}__count_{w}d", prims[_key("count", t, w, 0)])
                 if t in plan.amount_types:
                     total, nn = prims[_key("sum", t, w, 0)], prims[_key("nn", t, w, 0)]
                     if "sum" in plan.aggregations and t in plan.additive_types:
-                        cols[f"{n}__sum_{w}d"] = total
+                        put(f"{n}__sum_{w}d", total)
                     if "mean" in plan.aggregations:
-                        cols[f"{n}__mean_{w}d"] = np.where(nn > 0, total / np.where(nn > 0, nn, 1), np.nan)
+                        put(f"{n}__mean_{w}d", np.where(nn > 0, total / np.where(nn > 0, nn, 1), np.nan))
                     if "max" in plan.aggregations:
-                        cols[f"{n}__max_{w}d"] = prims[_key("max", t, w, 0)]
+                        put(f"{n}__max_{w}d", prims[_key("max", t, w, 0)])
             if plan.recency:
-                cols[f"{n}__days_since_last"] = (s - prims[f"last|{t}"]) / DAY
+                put(f"{n}__days_since_last", (s - prims[f"last|{t}"]) / DAY)
             if plan.lifetime_rate:
-                life = prims[_key("count", t, None, 0)]
-                cols[f"{n}__per_month"] = np.where(observed_months > 0, life / np.where(observed_months > 0, observed_months, 1), np.nan)
+                put(f"{n}__per_month", prims[_key("count", t, None, 0)] / observed_months)
             for r, p in plan.trends:
                 recent = prims[_key("count", t, r, 0)] / r
                 prior = prims[_key("count", t, r + p, r)] / p
-                cols[f"{n}__trend_{r}v{p}d"] = _rate_change(recent, prior)
+                put(f"{n}__trend_{r}v{p}d", _rate_change(recent, prior))
                 if plan.segments and t == plan.segments["revenue_type"]:
-                    cols[f"{n}__amount_trend_{r}v{p}d"] = _rate_change(
-                        prims[_key("sum", t, r, 0)] / r, prims[_key("sum", t, r + p, r)] / p)
+                    put(f"{n}__amount_trend_{r}v{p}d", _rate_change(
+                        prims[_key("sum", t, r, 0)] / r, prims[_key("sum", t, r + p, r)] / p))
         for b in plan.balances:
-            cols[b["name"]] = prims[f"bal|{b['name']}"]
-            cols[f"{b['name']}__oldest_days"] = (s - prims[f"oldest|{b['name']}"]) / DAY
+            put(b["name"], prims[f"bal|{b['name']}"])
+            put(f"{b['name']}__oldest_days", (s - prims[f"oldest|{b['name']}"]) / DAY)
         for sc in plan.scores:
             t = sc["event_type"]
             n = safe_name(t)
             last, prev = prims[f"score_last|{t}"], prims[f"score_prev|{t}"]
-            cols[f"{n}__last"] = last
-            cols[f"{n}__change"] = last - prev
+            put(f"{n}__last", last)
+            put(f"{n}__change", last - prev)
             if sc["detractor_below"] is not None:
-                cols[f"{n}__detractor"] = np.where(np.isnan(last), np.nan, (last < sc["detractor_below"]).astype(np.float64))
-    frame = pd.DataFrame(cols)
-    if plan.contracts:
-        frame = pd.concat([frame, _contract_features(rows, contracts)], axis=1)
-    if plan.segments:
-        frame["revenue_share"], frame["segment"] = _segments(plan, prims, frame["tenure_days"].to_numpy())
-    for a in plan.attributes:
-        values = partners.set_index("partner_id")[a["name"]].reindex(rows["partner_id"]).reset_index(drop=True)
-        if a["kind"] == "category":
-            text = values.astype("object").where(values.isna(), values.astype("str"))
-            known = text.where(text.isin(a["categories"]))  # a category unseen in training is missing
-            frame[a["name"]] = pd.Categorical(known, categories=a["categories"])
-        else:
-            frame[a["name"]] = values.astype(np.float64)
-    for r in plan.ratios:
-        num, den = frame[r["numerator"]].to_numpy(dtype=np.float64), frame[r["denominator"]].to_numpy(dtype=np.float64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            frame[r["name"]] = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
-    return frame[plan.columns]
+                put(f"{n}__detractor", np.where(np.isnan(last), np.nan, (last < sc["detractor_below"]).astype(np.float64)))
+        if plan.contracts:
+            for name, values in _contract_features(rows, contracts).items():
+                put(name, values)
+        extra: dict[str, pd.Categorical] = {}
+        if plan.segments:
+            share, extra["segment"] = _segments(plan, prims, block[slot["tenure_days"]])
+            put("revenue_share", share)
+        by_id = partners.set_index("partner_id")
+        for a in plan.attributes:
+            values = by_id[a["name"]].reindex(rows["partner_id"]).reset_index(drop=True)
+            if a["kind"] == "category":
+                text = values.astype("object").where(values.isna(), values.astype("str"))
+                known = text.where(text.isin(a["categories"]))  # a category unseen in training is missing
+                extra[a["name"]] = pd.Categorical(known, categories=a["categories"])
+            else:
+                put(a["name"], values.astype(np.float64))
+        for r in plan.ratios:
+            num, den = block[slot[r["numerator"]]], block[slot[r["denominator"]]]
+            put(r["name"], np.where(den > 0, num / np.where(den > 0, den, 1), np.nan))
+    frame = pd.DataFrame(block.T, columns=numeric, copy=False)
+    for name in plan.columns:  # ascending final positions, so each insert lands in place
+        if name in extra:
+            frame.insert(plan.columns.index(name), name, extra[name])
+    return frame
 
 
 def _contract_features(rows: pd.DataFrame, contracts: pd.DataFrame | None) -> pd.DataFrame:

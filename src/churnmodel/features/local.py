@@ -1,8 +1,8 @@
 """Local engine: the plan's primitives with numpy, bucket + cumulative sums (measured fastest here).
 
 Every snapshot date ``s`` and every window offset give a cut point (``s - W`` days). Events are put
-in the bucket between two consecutive cut points, counted per (partner, type, bucket) with one
-``bincount``, and cumulated along buckets, so ``C[p, t, k]`` = events of type ``t`` with time
+in the bucket between two consecutive cut points, counted per (partner, bucket, type) with one
+``bincount`` and cumulated along buckets, so ``C[p, k, t]`` = events of type ``t`` with time
 ``< edges[k]``. A window count is then a difference of two lookups, exact for any snapshot dates.
 Times are whole seconds: for a cut point at a whole second, ``ts < s`` iff ``floor(ts) < s``.
 An event exactly at the cut point belongs to the future.
@@ -10,12 +10,14 @@ An event exactly at the cut point belongs to the future.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
 from churnmodel.features.spec import FeaturePlan
 
-__all__ = ["DAY", "compute_primitives", "seconds"]
+__all__ = ["DAY", "LocalPrimitives", "compute_primitives", "seconds"]
 
 DAY = 86_400
 
@@ -26,204 +28,283 @@ def seconds(values: pd.Series) -> np.ndarray:
     return np.floor_divide(micros, 1_000_000)
 
 
-def _codes(values: pd.Series, universe: pd.Index) -> np.ndarray:
-    """Position of each value in ``universe`` (-1 if absent), via Arrow's hash lookup."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    arr = pa.array(values, from_pandas=True)
-    if pa.types.is_dictionary(arr.type):
-        arr = arr.dictionary_decode()
-    if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
-        arr = arr.cast(pa.string())
-    found = pc.index_in(arr, value_set=pa.array(np.asarray(universe, dtype=object), type=arr.type))
-    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-
-
 def _key(kind: str, event_type: str, lo: int | None, hi: int) -> str:
     return f"{kind}|{event_type}|{'all' if lo is None else lo}|{hi}"
 
 
-def compute_primitives(events: pd.DataFrame, rows: pd.DataFrame, plan: FeaturePlan) -> dict[str, np.ndarray]:
-    """Primitive aggregates for each row of ``rows`` (``partner_id``, ``snapshot``), keyed by name."""
-    R = len(rows)
-    universe = pd.Index(pd.unique(rows["partner_id"]))
-    row_p = _codes(rows["partner_id"], universe)
-    snaps, row_j = np.unique(seconds(rows["snapshot"]), return_inverse=True)
-    P, T = len(universe), len(plan.event_types)
-    out: dict[str, np.ndarray] = {}
-    if R == 0:
-        return out
+class LocalPrimitives(Mapping):
+    """Primitives computed on access from dense cumulative tables (memory: the tables, not every vector).
 
-    intervals = plan.intervals()
-    cuts = [snaps - hi * DAY for lo, hi in intervals] + [snaps - lo * DAY for lo, hi in intervals if lo is not None]
-    edges = np.unique(np.concatenate(cuts))
-    NB = len(edges) + 1
+    Layout ``[type, partner, bucket]``: one type's column for all rows is a single ``take`` with a
+    flat index per cut point, shared by every type and every table.
+    """
 
-    def k(values: np.ndarray) -> np.ndarray:
-        return np.searchsorted(edges, values)
+    def __init__(self, events: pd.DataFrame, rows: pd.DataFrame, plan: FeaturePlan) -> None:
+        self.plan = plan
+        self.eager: dict[str, np.ndarray] = {}
+        universe = pd.Index(pd.unique(rows["partner_id"]))
+        row_p = universe.get_indexer(rows["partner_id"])
+        snaps, row_j = np.unique(seconds(rows["snapshot"]), return_inverse=True)
+        P, T = len(universe), len(plan.event_types)
 
-    all_ts = seconds(events["timestamp"])
-    all_types = _codes(events["event_type"], pd.Index(plan.event_types))
-    if plan.segments:
-        _network(out, events, all_ts, snaps, row_j, edges, plan)
+        # codes once per column (hashing strings is the expensive part), then small lookups
+        p_codes, p_uniques = pd.factorize(events["partner_id"])
+        t_codes, t_uniques = pd.factorize(events["event_type"])
+        all_t = pd.Index(plan.event_types).get_indexer(t_uniques)[t_codes]
+        all_ts = seconds(events["timestamp"])
+        all_amount = events["amount"].to_numpy(dtype=np.float64, na_value=np.nan)
+        if plan.segments:
+            revenue = plan.event_types.index(plan.segments["revenue_type"])
+            _network(self.eager, p_codes, len(p_uniques), all_t == revenue, all_ts, all_amount, snaps, row_j, plan)
+        all_p = universe.get_indexer(p_uniques)[p_codes]
+        mask = (all_p >= 0) & (all_t >= 0) & (all_ts < snaps[-1])
+        keep = slice(None) if mask.all() else np.flatnonzero(mask)  # no copies when every event counts
+        ev_p, ev_t, ts, amount = all_p[keep], all_t[keep], all_ts[keep], all_amount[keep]
+        del p_codes, t_codes, all_t, all_ts, all_amount, all_p, mask
 
-    ev_p = _codes(events["partner_id"], universe)
-    keep = (ev_p >= 0) & (all_types >= 0) & (all_ts < snaps[-1])
-    ev_p, ev_t, ts = ev_p[keep], all_types[keep], all_ts[keep]
-    amount = events["amount"].to_numpy(dtype=np.float64, na_value=np.nan)[keep]
-    del all_ts, all_types
-    bucket = np.searchsorted(edges, ts, side="right")
-    cells = (ev_p * T + ev_t) * NB + bucket
+        edges = np.unique(np.concatenate(
+            [snaps - hi * DAY for _, hi in plan.intervals()] + [snaps - lo * DAY for lo, _ in plan.intervals() if lo is not None]))
+        self.NB = NB = len(edges) + 1
+        self._edges, self._snaps, self._row_p, self._row_j = edges, snaps, row_p, row_j
+        self._flat: dict[int, np.ndarray] = {}
+        bucket = _buckets(edges, ts)
+        cells = bucket * T
+        cells += ev_t
+        cells *= P
+        cells += ev_p
+        self._counts = _cumulative(cells, None, (NB, T, P))
+        if plan.recency:
+            # snapshot dates are among the cut points: the snapshot bucket is a lookup of the cut bucket
+            to_snapshot = np.concatenate([[0], np.cumsum(np.isin(edges, snaps))])
+            self._last = _last_times(ev_p, ev_t, ts, to_snapshot[bucket], P, T, len(snaps))
+        self._amount_index = {t: i for i, t in enumerate(plan.amount_types)}
+        self._nn_from_counts = False
+        if plan.amount_types:
+            remap = np.full(T, -1)
+            remap[[plan.event_types.index(t) for t in plan.amount_types]] = np.arange(len(plan.amount_types))
+            has_type = remap[ev_t] >= 0
+            sel = has_type & ~np.isnan(amount)
+            # when every event of the amount types has an amount, the counts table already holds n
+            self._nn_from_counts = bool(sel.sum() == has_type.sum())
+            if sel.all():
+                a_p, a_t, values, a_cells = ev_p, remap[ev_t], amount, cells
+            else:
+                a_p, a_t, values, a_cells = ev_p[sel], remap[ev_t[sel]], amount[sel], cells[sel]
+            if plan.amount_types != plan.event_types:  # cells in a table of the amount types only
+                a_cells = (bucket if sel.all() else bucket[sel]) * len(plan.amount_types)
+                a_cells += a_t
+                a_cells *= P
+                a_cells += a_p
+            shape = (NB, len(plan.amount_types), P)
+            self._sums = _cumulative(a_cells, values, shape)
+            if not self._nn_from_counts:
+                self._nn = _cumulative(a_cells, None, shape)
+            if "max" in plan.aggregations:
+                self._max = _window_max(a_cells, values, shape, edges, snaps, plan.windows)
+            del a_cells
+        del cells
+        now = self._cut(0)
+        for score in plan.scores:
+            _scores(self.eager, score["event_type"], plan, ev_p, ev_t, ts, amount, row_p, snaps[row_j])
+        for balance in plan.balances:
+            items = events[balance["item_column"]].to_numpy()[keep] if balance["item_column"] else None
+            _balance(self, balance, plan, items, ev_p, ev_t, ts, amount, row_p, row_j, snaps, now)
 
-    C = np.bincount(cells, minlength=P * T * NB).reshape(P, T, NB)
-    np.cumsum(C, axis=-1, out=C)
-    for lo, hi in intervals:
-        total = C[row_p, :, k(snaps[row_j] - hi * DAY)]
+    def _cut(self, offset_days: int) -> np.ndarray:
+        """Per row, the index of the cut point ``snapshot - offset_days``."""
+        if offset_days not in self._flat:
+            self._flat[offset_days] = np.searchsorted(self._edges, self._snaps - offset_days * DAY)[self._row_j]
+        return self._flat[offset_days]
+
+    def _take(self, table: np.ndarray, first: np.ndarray, i: int) -> np.ndarray:
+        """``table[first[r], i, row_p[r]]`` for every row r, as one flat ``take``."""
+        _, n_types, n_partners = table.shape
+        index = first * (n_types * n_partners)
+        index += i * n_partners + self._row_p
+        return table.reshape(-1).take(index)
+
+    def _window(self, table: np.ndarray, i: int, lo: int | None, hi: int) -> np.ndarray:
+        total = self._take(table, self._cut(hi), i).astype(np.float64)
         if lo is not None:
-            total = total - C[row_p, :, k(snaps[row_j] - lo * DAY)]
-        for t, name in enumerate(plan.event_types):
-            out[_key("count", name, lo, hi)] = total[:, t].astype(np.float64)
-    now = k(snaps[row_j])
+            total -= self._take(table, self._cut(lo), i)
+        return total
 
-    if plan.recency:
-        last = np.full(P * T * NB, -np.inf)
-        np.maximum.at(last, cells, ts.astype(np.float64))
-        last = np.maximum.accumulate(last.reshape(P, T, NB), axis=-1)[row_p, :, now]
-        for t, name in enumerate(plan.event_types):
-            out[f"last|{name}"] = np.where(np.isinf(last[:, t]), np.nan, last[:, t])
-        del last
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key in self.eager:
+            return self.eager[key]
+        kind, *rest = key.split("|")
+        plan = self.plan
+        if kind == "last":
+            t = plan.event_types.index(rest[0])
+            return self._take(self._last, self._row_j, t)
+        lo, hi = (None if rest[1] == "all" else int(rest[1])), int(rest[2])
+        if kind == "count":
+            return self._window(self._counts, plan.event_types.index(rest[0]), lo, hi)
+        i = self._amount_index[rest[0]]
+        if kind == "sum":
+            return self._window(self._sums, i, lo, hi)
+        if kind == "nn":
+            if self._nn_from_counts:
+                return self._window(self._counts, plan.event_types.index(rest[0]), lo, hi)
+            return self._window(self._nn, i, lo, hi)
+        if kind == "max":
+            return self._take(self._max[lo], self._row_j, i)
+        raise KeyError(key)
 
-    amount_types = list(plan.amount_types)
-    if amount_types:
-        _amount_primitives(out, plan, amount_types, ev_p, ev_t, bucket, amount, P, NB, intervals, row_p, row_j, snaps, k)
-    for score in plan.scores:
-        _scores(out, score["event_type"], plan, ev_p, ev_t, ts, amount, row_p, snaps[row_j])
-    for balance in plan.balances:
-        items = events[balance["item_column"]].to_numpy()[keep] if balance["item_column"] else None
-        _balance(out, balance, plan, items, ev_p, ev_t, ts, amount, C, row_p, row_j, snaps, now)
-    return out
+    def __iter__(self):
+        return iter(self.eager)
+
+    def __len__(self) -> int:
+        return len(self.eager)
 
 
-def _amount_primitives(out, plan, amount_types, ev_p, ev_t, bucket, amount, P, NB, intervals, row_p, row_j, snaps, k):
-    remap = np.full(len(plan.event_types), -1)
-    for i, name in enumerate(amount_types):
-        remap[plan.event_types.index(name)] = i
-    Ta = len(amount_types)
-    sel = (remap[ev_t] >= 0) & ~np.isnan(amount)
-    cells = (ev_p[sel] * Ta + remap[ev_t[sel]]) * NB + bucket[sel]
-    values = amount[sel]
-    S = np.bincount(cells, weights=values, minlength=P * Ta * NB).reshape(P, Ta, NB)
-    np.cumsum(S, axis=-1, out=S)
-    N = np.bincount(cells, minlength=P * Ta * NB).reshape(P, Ta, NB)
-    np.cumsum(N, axis=-1, out=N)
-    for lo, hi in intervals:
-        k_hi = k(snaps[row_j] - hi * DAY)
-        total, count = S[row_p, :, k_hi], N[row_p, :, k_hi]
-        if lo is not None:
-            k_lo = k(snaps[row_j] - lo * DAY)
-            total, count = total - S[row_p, :, k_lo], count - N[row_p, :, k_lo]
-        for i, name in enumerate(amount_types):
-            out[_key("sum", name, lo, hi)] = total[:, i]
-            out[_key("nn", name, lo, hi)] = count[:, i].astype(np.float64)
-    del S, N
-    if "max" not in plan.aggregations:
-        return
-    M = np.full(P * Ta * NB, -np.inf)
-    np.maximum.at(M, cells, values)
-    M = M.reshape(P, Ta, NB)
-    for w in plan.windows:
-        result = np.empty((len(row_p), Ta))
+def compute_primitives(events: pd.DataFrame, rows: pd.DataFrame, plan: FeaturePlan) -> Mapping[str, np.ndarray]:
+    """Primitive aggregates for each row of ``rows`` (``partner_id``, ``snapshot``), by name."""
+    if len(rows) == 0:
+        return {}
+    return LocalPrimitives(events, rows, plan)
+
+
+def _cumulative(cells: np.ndarray, weights: np.ndarray | None, shape: tuple[int, int, int]) -> np.ndarray:
+    """Counts (or sums) per [bucket, type, partner] cell, cumulated along buckets in place."""
+    table = np.bincount(cells, weights=weights, minlength=int(np.prod(shape))).reshape(shape)
+    np.cumsum(table, axis=0, out=table)
+    return table
+
+
+def _buckets(edges: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """Number of cut points <= each time. With cut points on whole days, a per-day lookup table."""
+    if len(ts) == 0 or np.any(edges % DAY):
+        return np.searchsorted(edges, ts, side="right")
+    first = min(int(ts.min()), int(edges[0])) // DAY
+    days = np.arange(first, max(int(ts.max()), int(edges[-1])) // DAY + 1)
+    table = np.searchsorted(edges, days * DAY, side="right")
+    day = np.floor_divide(ts, DAY)
+    day -= first
+    return table[day]
+
+
+def _last_times(ev_p, ev_t, ts, bucket, P, T, S) -> np.ndarray:
+    """[snapshot, type, partner] -> last event time before that snapshot (NaN if none).
+
+    ``bucket`` = number of snapshot dates <= the event time: events before snapshot j are in buckets <= j.
+    """
+    last = np.full(S * T * P, -np.inf)
+    cells = bucket * T
+    cells += ev_t
+    cells *= P
+    cells += ev_p
+    np.maximum.at(last, cells, ts.astype(np.float64))
+    last = last.reshape(S, T, P)
+    np.maximum.accumulate(last, axis=0, out=last)
+    last[np.isinf(last)] = np.nan
+    return last
+
+
+def _window_max(cells, values, shape, edges, snaps, windows) -> dict[int, np.ndarray]:
+    """Per window: [snapshot, amount type, partner] -> largest amount in [s - w days, s).
+
+    Maxima do not subtract: take the maximum per bucket once, then reduce over the buckets inside
+    each window (cut points include every ``s - w``, so windows are unions of whole buckets)."""
+    top = np.full(int(np.prod(shape)), -np.inf)
+    np.maximum.at(top, cells, values)
+    top = top.reshape(shape)
+    result = {}
+    for w in windows:
+        out = np.full((len(snaps), shape[1], shape[2]), -np.inf)
         for j, s in enumerate(snaps):
-            rows_j = np.flatnonzero(row_j == j)
-            k0, k1 = k(np.array([s - w * DAY]))[0], k(np.array([s]))[0]
-            window_max = M[:, :, k0 + 1 : k1 + 1].max(axis=-1) if k1 > k0 else np.full((M.shape[0], Ta), -np.inf)
-            result[rows_j] = window_max[row_p[rows_j]]
-        result[np.isinf(result)] = np.nan
-        for i, name in enumerate(amount_types):
-            out[_key("max", name, w, 0)] = result[:, i]
+            k0, k1 = np.searchsorted(edges, [s - w * DAY, s])
+            if k1 > k0:
+                np.max(top[k0 + 1 : k1 + 1], axis=0, out=out[j])
+        out[np.isinf(out)] = np.nan
+        result[w] = out
+    return result
 
 
-def _scores(out, name, plan, ev_p, ev_t, ts, amount, row_p, row_s):
-    t = plan.event_types.index(name)
-    sel = (ev_t == t) & ~np.isnan(amount)
+def _scores(out, name, plan, ev_p, ev_t, ts, amount, row_p, row_s) -> None:
+    """Last and previous score before each snapshot: sort by (partner, time), then one searchsorted."""
+    sel = (ev_t == plan.event_types.index(name)) & ~np.isnan(amount)
     p, when, value = ev_p[sel], ts[sel], amount[sel]
     order = np.lexsort((when, p))
     p, when, value = p[order], when[order], value[order]
-    base = min(when.min(initial=0), row_s.min()) - 1
-    span = max(when.max(initial=0), row_s.max()) - base + 1
-    keys = p * span + (when - base)
-    pos = np.searchsorted(keys, row_p * span + (row_s - base), side="left") - 1
-    safe = np.clip(pos, 0, max(len(keys) - 1, 0))
-    has_last = (pos >= 0) & (len(keys) > 0) & (p[safe] == row_p) if len(keys) else np.zeros(len(row_p), bool)
-    prev = np.clip(pos - 1, 0, max(len(keys) - 1, 0))
-    has_prev = has_last & (pos - 1 >= 0) & (p[prev] == row_p) if len(keys) else has_last
-    out[f"score_last|{name}"] = np.where(has_last, value[safe] if len(keys) else np.nan, np.nan)
-    out[f"score_prev|{name}"] = np.where(has_prev, value[prev] if len(keys) else np.nan, np.nan)
+    last, prev = np.full(len(row_p), np.nan), np.full(len(row_p), np.nan)
+    if len(p):
+        base = min(when.min(), row_s.min()) - 1
+        span = max(when.max(), row_s.max()) - base + 1
+        keys = p * span + (when - base)
+        pos = np.searchsorted(keys, row_p * span + (row_s - base), side="left") - 1
+        for shift, target in ((0, last), (1, prev)):
+            i = pos - shift
+            ok = (i >= 0) & (pos >= 0)
+            ok[ok] &= p[i[ok]] == row_p[ok]
+            target[ok] = value[i[ok]]
+    out[f"score_last|{name}"] = last
+    out[f"score_prev|{name}"] = prev
 
 
-def _balance(out, balance, plan, items, ev_p, ev_t, ts, amount, C, row_p, row_j, snaps, now):
-    name, add, sub = balance["name"], plan.event_types.index(balance["add"]), plan.event_types.index(balance["subtract"])
+def _balance(prims, balance, plan, items, ev_p, ev_t, ts, amount, row_p, row_j, snaps, now) -> None:
+    """Open items (opened, not yet closed) at each snapshot and the age of the oldest."""
+    name = balance["name"]
+    add, sub = plan.event_types.index(balance["add"]), plan.event_types.index(balance["subtract"])
     by_amount = balance["measure"] == "amount"
-    R = len(row_p)
+    R, P = len(row_p), prims._counts.shape[2]
+    out = prims.eager
     if items is not None:
         mine = np.isin(ev_t, [add, sub])
-        p, t, when, value = ev_p[mine], ev_t[mine], ts[mine], amount[mine]
-        frame = pd.DataFrame({"item": items[mine], "p": p, "open": np.where(t == add, when, np.nan),
-                              "close": np.where(t == sub, when, np.nan), "value": np.where(t == add, value, np.nan)})
+        t, when = ev_t[mine], ts[mine].astype(np.float64)
+        frame = pd.DataFrame({"p": ev_p[mine], "item": items[mine], "open": np.where(t == add, when, np.nan),
+                              "close": np.where(t == sub, when, np.nan), "value": np.where(t == add, amount[mine], np.nan)})
         # an item is a (partner, item id) pair: ids may repeat across partners
         grouped = frame.groupby(["p", "item"], sort=False).agg(open=("open", "min"), close=("close", "min"), value=("value", "first"))
-        grouped = grouped.reset_index()
-        grouped = grouped.loc[grouped["open"].notna()]
+        grouped = grouped.loc[grouped["open"].notna()].reset_index()
         ip, iopen, iclose = grouped["p"].to_numpy(), grouped["open"].to_numpy(), grouped["close"].to_numpy()
-        ivalue = np.nan_to_num(grouped["value"].to_numpy()) if by_amount else np.ones(len(grouped))
+        weight = np.nan_to_num(grouped["value"].to_numpy()) if by_amount else np.ones(len(grouped))
         level, oldest = np.zeros(R), np.full(R, np.nan)
-        P = C.shape[0]
         for j, s in enumerate(snaps):
             rows_j = np.flatnonzero(row_j == j)
             is_open = (iopen < s) & ~(iclose < s)
-            level[rows_j] = np.bincount(ip[is_open], weights=ivalue[is_open], minlength=P)[row_p[rows_j]]
+            level[rows_j] = np.bincount(ip[is_open], weights=weight[is_open], minlength=P)[row_p[rows_j]]
             first = np.full(P, np.inf)
             np.minimum.at(first, ip[is_open], iopen[is_open])
             oldest[rows_j] = first[row_p[rows_j]]
         oldest[np.isinf(oldest)] = np.nan
     else:
-        opened, closed = C[row_p, add, now], C[row_p, sub, now]
+        opened = prims._take(prims._counts, now, add)
+        closed = prims._take(prims._counts, now, sub)
         if by_amount:
-            level = out[_key("sum", balance["add"], None, 0)] - out[_key("sum", balance["subtract"], None, 0)]
+            level = prims[_key("sum", balance["add"], None, 0)] - prims[_key("sum", balance["subtract"], None, 0)]
         else:
-            level = (opened - closed).astype(np.float64)
+            level = np.maximum(opened - closed, 0).astype(np.float64)
         # first in, first out: the oldest open item is the (closed + 1)-th opened one
         sel = ev_t == add
         p, when = ev_p[sel], ts[sel]
         order = np.lexsort((when, p))
-        p, when = p[order], when[order]
-        start = np.searchsorted(p, row_p, side="left")
-        idx = start + np.minimum(closed, opened)
+        p, when = p[order], when[order].astype(np.float64)
+        idx = np.searchsorted(p, row_p, side="left") + np.minimum(closed, opened)
+        oldest = np.full(R, np.nan)
         has_open = opened > closed
-        oldest = np.where(has_open, when[np.clip(idx, 0, max(len(when) - 1, 0))] if len(when) else np.nan, np.nan)
-    out[f"bal|{name}"] = np.maximum(level, 0.0) if not by_amount else level
-    out[f"oldest|{name}"] = oldest.astype(np.float64)
+        oldest[has_open] = when[idx[has_open]]
+    out[f"bal|{name}"] = level
+    out[f"oldest|{name}"] = oldest
 
 
-def _network(out, events, all_ts, snaps, row_j, edges, plan) -> None:
+def _network(out, p_codes, n_partners, is_revenue, all_ts, all_amount, snaps, row_j, plan) -> None:
     """Network revenue in the segment window at each snapshot, and the strategic core threshold."""
     seg = plan.segments
     window = seg["revenue_window_days"]
-    sel = (events["event_type"] == seg["revenue_type"]).to_numpy() & (all_ts < snaps[-1])
-    value = events["amount"].to_numpy(dtype=np.float64, na_value=np.nan)[sel]
-    ok = ~np.isnan(value)
-    codes, _ = pd.factorize(events["partner_id"].to_numpy()[sel][ok])
-    NB = len(edges) + 1
-    bucket = np.searchsorted(edges, all_ts[sel][ok], side="right")
-    n = int(codes.max()) + 1 if len(codes) else 0
-    cum = np.bincount(codes * NB + bucket, weights=value[ok], minlength=n * NB).reshape(n, NB).cumsum(axis=-1)
+    sel = np.flatnonzero(is_revenue & (all_ts < snaps[-1]) & ~np.isnan(all_amount))
+    cuts = np.unique(np.concatenate([snaps - window * DAY, snaps]))
+    NB = len(cuts) + 1
+    bucket = np.searchsorted(cuts, all_ts[sel], side="right")
+    cum = np.bincount(p_codes[sel] * NB + bucket, weights=all_amount[sel], minlength=n_partners * NB)
+    cum = cum.reshape(n_partners, NB).cumsum(axis=1)
     net_sum, core = np.zeros(len(snaps)), np.full(len(snaps), np.inf)
     for j, s in enumerate(snaps):
-        rev = cum[:, np.searchsorted(edges, s)] - cum[:, np.searchsorted(edges, s - window * DAY)]
-        net_sum[j] = rev.sum()
+        k0, k1 = np.searchsorted(cuts, [s - window * DAY, s])
+        revenue = cum[:, k1] - cum[:, k0]
+        net_sum[j] = revenue.sum()
         if net_sum[j] > 0 and seg["strategic_core_share"] > 0:
-            desc = np.sort(rev)[::-1]
+            desc = np.sort(revenue)[::-1]
             reach = np.searchsorted(np.cumsum(desc) / net_sum[j], seg["strategic_core_share"] - 1e-12)
             core[j] = desc[min(reach, len(desc) - 1)]
     out[f"net_sum|{window}"] = net_sum[row_j]
