@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 
 demo: $(STAMP)
 	$(BIN)/churnmodel validate --config configs/partner_churn.yaml
+	@mkdir -p outputs
+	$(BIN)/churnmodel features --config configs/partner_churn.yaml --out outputs/features.parquet --metadata outputs/features.csv
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -32,6 +34,8 @@ sample: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_simulate.py
+	$(BIN)/python benchmarks/bench_features.py --events 1000000
+	$(BIN)/python benchmarks/bench_features.py
 
 # Re-pin after changing dependencies in pyproject.toml.
 constraints: $(STAMP)

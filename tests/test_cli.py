@@ -90,3 +90,28 @@ def test_committed_sample_is_exactly_what_its_command_makes(tmp_path):
             assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(committed.read_bytes()).digest(), path.name
     size_mb = sum(p.stat().st_size for p in SAMPLE.rglob("*") if p.is_file()) / 2**20
     assert size_mb < 20
+
+
+def test_features_command_writes_features_labels_and_metadata(tmp_path):
+    out, meta = tmp_path / "f.parquet", tmp_path / "meta.csv"
+    result = run("features", "--config", "configs/partner_churn.yaml", "--out", str(out), "--metadata", str(meta))
+    assert result.returncode == 0, result.stderr
+    assert "157 features" in result.stdout and "censored" in result.stdout
+    import pandas as pd
+
+    frame, info = pd.read_parquet(out), pd.read_csv(meta)
+    assert list(frame.columns[:5]) == ["partner_id", "snapshot", "churn_date", "censored", "label"]
+    assert list(frame.columns[5:]) == info["name"].tolist()
+    assert frame["segment"].dtype == "category"
+
+
+def test_features_bad_inputs_exit_2_and_write_nothing(tmp_path):
+    config = write_project(tmp_path, extra_yaml="features:\n  windows: [90, 30]\n")
+    out = tmp_path / "f.parquet"
+    result = runner.invoke(app, ["features", "--config", str(config), "--out", str(out)])
+    assert result.exit_code == 2 and "features.windows: windows must be strictly increasing" in result.output
+    result = runner.invoke(app, ["features", "--config", str(write_project(tmp_path)), "--out", str(tmp_path / "no" / "f.parquet")])
+    assert result.exit_code == 2 and "output folder does not exist" in result.output
+    result = runner.invoke(app, ["features", "--config", str(write_project(tmp_path)), "--out", str(tmp_path / "f.json")])
+    assert result.exit_code == 2 and "unsupported output type '.json'" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "events.csv", "partners.csv"]

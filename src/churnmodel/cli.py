@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from churnmodel.errors import ChurnModelError, DataError
+from churnmodel.errors import ChurnModelError
 
 __all__ = ["app", "main", "tune_allocator"]
 
@@ -110,13 +110,13 @@ def features(
 ) -> None:
     """Build point-in-time features and labels for every (partner, snapshot date)."""
     from churnmodel.config import load_config
-    from churnmodel.data import read_inputs, write_frame
+    from churnmodel.data import check_output, read_inputs, write_frame
     from churnmodel.features import build_training_frame
 
     cfg = load_config(config, set_ or ())
     for target in (out, metadata):
-        if target is not None and not target.parent.is_dir():
-            raise DataError(f"output folder does not exist: {target.parent}")
+        if target is not None:
+            check_output(target)
     tables = read_inputs(cfg.data)
     frame, plan = build_training_frame(tables, cfg)
     write_frame(frame, out)

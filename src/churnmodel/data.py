@@ -34,6 +34,7 @@ __all__ = [
     "TIMESTAMP_DTYPE",
     "InputTables",
     "atomic_write",
+    "check_output",
     "read_inputs",
     "read_table",
     "summarize",
@@ -562,13 +563,20 @@ def _to_excel(frame: pd.DataFrame, tmp: Path) -> None:
     out.to_excel(tmp, index=False, engine="openpyxl")
 
 
+def check_output(path: str | Path) -> Path:
+    """Fail before any work if a frame could not be written to ``path``."""
+    path = Path(path)
+    if path.suffix.lower() not in _FRAME_WRITERS:
+        raise DataError(f"{path.name}: unsupported output type {path.suffix or '(none)'!r}; use .parquet, .csv or .xlsx")
+    if not path.parent.is_dir():
+        raise DataError(f"output folder does not exist: {path.parent} (create it first, or choose another path)")
+    return path
+
+
 def write_frame(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write a frame as .parquet, .csv or .xlsx (by extension), atomically."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in _FRAME_WRITERS:
-        raise DataError(f"{path.name}: unsupported output type {suffix or '(none)'!r}; use .parquet, .csv or .xlsx")
-    return atomic_write(path, lambda tmp: _FRAME_WRITERS[suffix](frame, tmp))
+    path = check_output(path)
+    return atomic_write(path, lambda tmp: _FRAME_WRITERS[path.suffix.lower()](frame, tmp))
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
