@@ -30,7 +30,7 @@ lint: $(STAMP)
 
 # Regenerate the committed sample (the exact command is also in data/sample/README.md).
 sample: $(STAMP)
-	$(BIN)/churnmodel simulate --partners 1000 --months 36 --seed 7 --start 2023-01-01 --out data/sample
+	$(BIN)/churnmodel simulate --partners 2000 --months 36 --seed 7 --start 2023-01-01 --out data/sample
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_simulate.py

@@ -32,7 +32,7 @@ def test_help_lists_the_commands():
 def test_validate_the_sample_config():
     result = run("validate", "--config", "configs/partner_churn.yaml")
     assert result.returncode == 0, result.stderr
-    assert "1,000" in result.stdout and "OK inputs match the data contract" in result.stdout
+    assert "2,000" in result.stdout and "OK inputs match the data contract" in result.stdout
 
 
 def test_validate_bad_data_exits_2_with_the_file_column_and_row(tmp_path):

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from churnmodel.config import FeaturesConfig
 from churnmodel.data import validate_tables
-from churnmodel.errors import ConfigError
+from churnmodel.errors import ConfigError, DataError
 from churnmodel.features import NETWORK_FEATURES, FeaturePlan, build_features, resolve_plan
 
 
@@ -260,3 +260,78 @@ def test_removing_a_partner_never_changes_another_partners_row(events):
     local = [c for c in x_full.columns if c not in NETWORK_FEATURES]
     mine = x_full["partner_id"] != "c"
     pd.testing.assert_frame_equal(x_full.loc[mine, local].reset_index(drop=True), x_less[local])
+
+
+# --------------------------------------------------------------------------- regressions found in review
+
+
+def _tables(events, partners=("a",), item=True):
+    frame = pd.DataFrame(events, columns=["partner_id", "timestamp", "event_type", "amount", "item_id"])
+    frame["item_id"] = frame["item_id"].astype("Int64")
+    if not item:
+        frame = frame.drop(columns="item_id")
+    return validate_tables(pd.DataFrame({"partner_id": list(partners), "joined_at": "2023-01-01"}), frame)
+
+
+def _at(tables, plan, *dates, partner="a"):
+    rows = pd.DataFrame({"partner_id": partner, "snapshot": [ts(d) for d in dates]})
+    return build_features(tables, rows, plan)
+
+
+def test_linked_amount_balance_counts_only_amounts_withheld_before_the_snapshot():
+    t = _tables([
+        ("a", "2024-02-01", "holdback_withheld", 5.0, 2),  # a top-up of item 2, listed first in the file
+        ("a", "2024-01-10", "holdback_withheld", 3.0, 2),
+        ("a", "2024-01-05", "holdback_released", 1.0, 9),  # releases an item opened before history
+        ("a", "2024-01-01", "order", 1.0, None),
+    ])
+    X = _at(t, resolve_plan(t, FeaturesConfig(windows=[7])), "2024-01-20", "2024-02-15")
+    assert X["outstanding_holdback"].tolist() == [3.0, 8.0]
+    assert X["outstanding_holdback__oldest_days"].tolist() == [10.0, 36.0]
+
+
+def test_fifo_amount_balance_pays_off_the_oldest_first():
+    events = [("a", "2024-01-01", "holdback_withheld", 100.0, None), ("a", "2024-02-01", "holdback_withheld", 50.0, None),
+              ("a", "2024-02-15", "holdback_released", 150.0, None),
+              ("b", "2024-01-01", "holdback_withheld", 100.0, None), ("b", "2024-02-01", "holdback_withheld", 50.0, None),
+              ("b", "2024-02-15", "holdback_released", 30.0, None)]
+    t = _tables(events, partners=("a", "b"), item=False)
+    plan = resolve_plan(t, FeaturesConfig(windows=[7]))
+    X = build_features(t, pd.DataFrame({"partner_id": ["a", "b"], "snapshot": ts("2024-03-01")}), plan)
+    assert X["outstanding_holdback"].tolist() == [0.0, 120.0]
+    assert np.isnan(X.loc[0, "outstanding_holdback__oldest_days"])  # all paid
+    assert X.loc[1, "outstanding_holdback__oldest_days"] == 60.0  # 70 of the 01-01 holdback still withheld
+
+
+def test_strategic_core_has_no_rounding_gap():
+    events = [("x", "2023-01-01", "order", 0.1, None), ("x", "2023-12-01", "order", 0.3, None), ("x", "2024-05-20", "order", 18.7, None),
+              ("a", "2024-05-20", "order", 19.5, None), ("b", "2024-05-20", "order", 19.5, None),
+              ("d", "2024-05-20", "order", 14.0, None), ("e", "2024-05-20", "order", 14.0, None), ("f", "2024-05-20", "order", 14.0, None)]
+    t = _tables(events, partners=tuple("xabdef"))
+    plan = resolve_plan(t, FeaturesConfig(segments={"strategic_core_share": 0.58}))
+    X = build_features(t, pd.DataFrame({"partner_id": list("xabdef"), "snapshot": ts("2024-06-01")}), plan)
+    assert X["segment"].tolist()[:3] == ["strategic"] * 3 and "strategic" not in X["segment"].tolist()[3:]
+
+
+def test_unknown_partner_rows_get_missing_tenure_and_bad_snapshots_are_refused(built):
+    _, plan = built
+    tables = sample_tables()
+    X = build_features(tables, pd.DataFrame({"partner_id": ["zz"], "snapshot": [ts("2024-03-01")]}), plan)
+    assert np.isnan(X.loc[0, "tenure_days"]) and X.loc[0, "order__count_30d"] == 0
+    with pytest.raises(DataError, match=r"rows.snapshot has 1 missing value"):
+        build_features(tables, pd.DataFrame({"partner_id": ["a"], "snapshot": pd.Series([pd.NaT], dtype="datetime64[us, UTC]")}), plan)
+    with pytest.raises(DataError, match=r"rows.snapshot must be whole seconds"):
+        build_features(tables, pd.DataFrame({"partner_id": ["a"], "snapshot": [ts("2024-03-01T12:00:00.5")]}), plan)
+    with pytest.raises(DataError, match=r"rows.snapshot must be UTC timestamps"):
+        build_features(tables, pd.DataFrame({"partner_id": ["a"], "snapshot": [pd.Timestamp("2024-03-01")]}), plan)
+
+
+def test_amount_balance_needs_amounts():
+    with pytest.raises(ConfigError, match=r"features.balances.0.add: 'ticket_opened' has no amounts; use measure: count"):
+        resolve_plan(sample_tables(), FeaturesConfig(windows=[7, 30], balances=[
+            {"name": "x", "add": "ticket_opened", "subtract": "ticket_resolved", "measure": "amount"}]))
+
+
+def test_lookback_covers_trends_and_revenue_window():
+    cfg = FeaturesConfig(windows=[30], trends=[{"recent_days": 30, "prior_days": 90}], segments={"revenue_window_days": 60})
+    assert cfg.lookback_days() == 120

@@ -152,3 +152,12 @@ def test_label_snapshots_from_config_on_sample(sample_tables):
     last = frame.groupby("partner_id")["snapshot"].max()
     both = last.index.intersection(churned.index)
     assert (churned[both] > last[both]).all()
+
+
+def test_grid_unit_does_not_matter():
+    t = tables({"partner_id": ["a"], "joined_at": ["2024-01-01"]}, {"partner_id": ["a"], "timestamp": ["2024-01-02"], "event_type": ["x"]})
+    spells = churn_spells(t, LabelConfig(), end=END)
+    us = make_snapshots(spells, GRID, horizon_days=30, end=END)
+    ns = make_snapshots(spells, GRID.as_unit("ns"), horizon_days=30, end=END)
+    pd.testing.assert_frame_equal(us, ns)
+    assert len(us) == 4

@@ -34,9 +34,12 @@ __all__ = [
     "ScoreConfig",
     "SegmentConfig",
     "SnapshotConfig",
+    "TrackingConfig",
+    "TrainConfig",
     "TrendConfig",
     "load_config",
     "parse_overrides",
+    "project_dir",
 ]
 
 #: The data contract: canonical column names per input, and which are required.
@@ -247,6 +250,11 @@ class FeaturesConfig(_Strict):
     levers: dict[str, Lever] = Field(default_factory=dict, description="event type -> lever, for types without a default.")
     amount_units: dict[str, str] = Field(default_factory=dict, description="event type -> unit of its amount.")
 
+    def lookback_days(self) -> int:
+        """The longest stretch of history any feature looks back over (windows, trends, revenue window)."""
+        spans = [*self.windows, *(t.recent_days + t.prior_days for t in self.trends), self.segments.revenue_window_days]
+        return max(spans)
+
     @field_validator("windows")
     @classmethod
     def _sorted_windows(cls, value: list[int]) -> list[int]:
@@ -257,6 +265,64 @@ class FeaturesConfig(_Strict):
         return value
 
 
+class LightGBMConfig(_Strict):
+    """LightGBM settings (``train.lightgbm``); early stopping on the validation block picks the tree count."""
+
+    n_estimators: int = Field(default=2000, gt=0, description="Upper bound; early stopping picks the number used.")
+    learning_rate: float = Field(default=0.03, gt=0, le=1)
+    num_leaves: int = Field(default=15, ge=2)
+    max_depth: int = Field(default=-1, ge=-1)
+    min_child_samples: int = Field(default=50, ge=1)
+    feature_fraction: float = Field(default=0.5, gt=0, le=1)
+    bagging_fraction: float = Field(default=0.8, gt=0, le=1)
+    bagging_freq: int = Field(default=1, ge=0)
+    lambda_l2: float = Field(default=5.0, ge=0)
+    early_stopping_rounds: int = Field(default=200, gt=0)
+
+
+class TuningConfig(_Strict):
+    trials: int = Field(default=0, ge=0, description="optuna trials on the validation block; 0 = no tuning.")
+    timeout_seconds: float | None = Field(default=None, gt=0)
+
+
+class CampaignConfig(_Strict):
+    """Retention campaign economics for the expected maximum profit (EMP) metric."""
+
+    clv: float = Field(default=20_000.0, gt=0, description="Value of keeping a partner (margin over the relationship).")
+    incentive_cost: float = Field(default=1_000.0, ge=0, description="Cost of the retention offer when accepted.")
+    contact_cost: float = Field(default=100.0, ge=0, description="Cost of approaching a partner (QBR, call).")
+    acceptance_alpha: float = Field(default=6.0, gt=0, description="Beta prior of the offer acceptance rate.")
+    acceptance_beta: float = Field(default=14.0, gt=0)
+
+
+class TrainConfig(_Strict):
+    """How to split, fit, calibrate and evaluate (``train:`` section)."""
+
+    test_snapshots: int = Field(default=3, ge=1, description="Latest labelled snapshot dates held out as the test block.")
+    valid_snapshots: int = Field(default=3, ge=1, description="Snapshot dates before it for early stopping, calibration, threshold.")
+    purge_days: int | None = Field(default=None, ge=0, description="Gap between blocks; null = label.horizon_days.")
+    group_cv_folds: int = Field(default=0, ge=0, description="Partner-grouped CV folds on the train+valid rows (small networks); 0 = off.")
+    calibration: Literal["auto", "isotonic", "sigmoid", "none"] = Field(
+        default="auto", description="auto: isotonic with 500+ validation positives, else sigmoid.")
+    lightgbm: LightGBMConfig = Field(default_factory=LightGBMConfig)
+    tuning: TuningConfig = Field(default_factory=TuningConfig)
+    baseline: bool = Field(default=True, description="Also fit a logistic regression on the same features.")
+    n_jobs: int = Field(default=2, ge=1, description="Threads; fixed so that results reproduce.")
+    bootstrap: int = Field(default=1000, ge=0, description="Resamples for the AUC confidence interval.")
+    top_share: float = Field(default=0.10, gt=0, lt=1, description="Share of partners for lift and capture.")
+    campaign: CampaignConfig = Field(default_factory=CampaignConfig)
+
+
+class TrackingConfig(_Strict):
+    """MLflow (``tracking:`` section)."""
+
+    uri: str | None = Field(default=None, description="null = sqlite:///<project>/mlflow.db (embedded, no server).")
+    experiment: str = Field(default="partner-churn", min_length=1)
+    model_name: str = Field(default="partner-churn", min_length=1, description="Registered model name.")
+    promote_margin: float = Field(default=0.0, ge=0, description="Test AUC gain over the champion needed to promote.")
+    timeout_seconds: float = Field(default=10.0, gt=0, description="How long to wait for a tracking server before failing.")
+
+
 class Config(_Strict):
     """The whole configuration file."""
 
@@ -264,6 +330,8 @@ class Config(_Strict):
     label: LabelConfig = Field(default_factory=LabelConfig)
     snapshots: SnapshotConfig = Field(default_factory=SnapshotConfig)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     random_state: int = Field(default=0, ge=0, description="Seed for every random source.")
 
 
@@ -337,4 +405,14 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
         cfg = Config.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(str(path), exc)) from None
-    return cfg.model_copy(update={"data": cfg.data.resolve_paths(path.resolve().parent)})
+    folder = path.resolve().parent
+    update: dict[str, Any] = {"data": cfg.data.resolve_paths(folder)}
+    if cfg.tracking.uri is None:
+        update["tracking"] = cfg.tracking.model_copy(update={"uri": f"sqlite:///{project_dir(path) / 'mlflow.db'}"})
+    return cfg.model_copy(update=update)
+
+
+def project_dir(config_path: str | Path) -> Path:
+    """The project a config belongs to: the parent of a ``configs/`` folder, else the config's folder."""
+    folder = Path(config_path).resolve().parent
+    return folder.parent if folder.name == "configs" else folder

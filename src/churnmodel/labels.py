@@ -128,7 +128,7 @@ def make_snapshots(
     confirm_days: int = 0,
 ) -> pd.DataFrame:
     """One row per (partner, snapshot date) inside a spell, with ``label``, ``censored`` and ``churn_date``."""
-    grid = dates.asi8
+    grid = dates.as_unit("us").asi8
     starts = _micros(spells["start"])
     ends = _micros(spells["end"])
     first = np.searchsorted(grid, starts, side="left")
@@ -158,7 +158,7 @@ def label_snapshots(tables: InputTables, config: Config) -> pd.DataFrame:
     end = data_end(tables, config.data.extracted_at)
     spells = churn_spells(tables, config.label, end=end)
     dates = snapshot_dates(
-        config.snapshots, first_event=tables.events["timestamp"].min(), end=end, warmup_days=max(config.features.windows)
+        config.snapshots, first_event=tables.events["timestamp"].min(), end=end, warmup_days=config.features.lookback_days()
     )
     confirm = config.label.grace_days if config.label.source == "contracts" else 0
     return make_snapshots(spells, dates, horizon_days=config.label.horizon_days, end=end, confirm_days=confirm)

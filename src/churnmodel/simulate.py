@@ -67,7 +67,7 @@ _PARTNER_TYPES = np.array(["reseller", "supplier", "franchisee", "contractor"])
 _REGIONS = np.array(["Central", "North-West", "South", "Volga", "Urals", "Siberia"])
 _INDUSTRIES = np.array(["construction", "retail", "manufacturing", "logistics", "IT services"])
 # segment -> (orders per month, median order value, base log-odds of monthly churn)
-_SEGMENT_PARAMS = {0: (5.0, 40_000.0, -6.8), 1: (1.8, 6_000.0, -6.2), 2: (1.0, 2_500.0, -5.8)}
+_SEGMENT_PARAMS = {0: (5.0, 40_000.0, -7.6), 1: (1.8, 6_000.0, -7.0), 2: (1.0, 2_500.0, -6.6)}
 
 
 @dataclass(frozen=True)
@@ -187,6 +187,7 @@ def simulate(
     res_sum = np.zeros((P, months + 1))
     res_cnt = np.zeros((P, months + 1))
     tk_pid = np.empty(0, dtype=np.int64)
+    tk_open = np.empty(0)
     tk_res = np.empty(0)
     hb_pid = np.empty(0, dtype=np.int64)
     hb_amt = np.empty(0)
@@ -215,8 +216,11 @@ def simulate(
 
         # ---- hazard from the state at the month start -------------------------------------------
         pending = tk_res >= t0
-        tk_pid, tk_res = tk_pid[pending], tk_res[pending]
+        tk_pid, tk_open, tk_res = tk_pid[pending], tk_open[pending], tk_res[pending]
         backlog = np.bincount(tk_pid, minlength=P).astype(float)
+        first_open = np.full(P, t0)
+        np.minimum.at(first_open, tk_pid, tk_open)
+        oldest_days = (t0 - first_open) / _DAY
         lo3 = max(0, m - 3)
         rc = res_cnt[:, lo3:m].sum(1)
         res_hours = np.where(rc > 0, res_sum[:, lo3:m].sum(1) / np.maximum(rc, 1), 18.0)
@@ -229,21 +233,35 @@ def simulate(
         prior = rev[:, max(0, m - 6):max(0, m - 3)].sum(1)
         has_trend = m >= 6
         trend = np.where(has_trend, np.log((rev3 + 0.3 * typical_rev) / (prior + 0.3 * typical_rev)), 0.0)
+        # Effects are not additive-linear: problems matter once they have piled up and stayed open,
+        # silence once it lasts, detractors and collapses more than small moves; strategic partners
+        # punish neglect harder. Trees can learn this; it is what the retention material describes.
+        strategic = segment == 0
+        nps_known = ~np.isnan(nps_last)
+        nps = np.nan_to_num(nps_last, nan=7.0)
+        delay_90 = delay[:, max(0, m - 3):m].sum(1)
+        disputes_180 = disputes[:, max(0, m - 6):m].sum(1)
         contrib = {
-            "responsiveness": 1.5 * np.log1p(backlog) + 0.4 * np.maximum(0, np.log(res_hours / 24.0)),
-            "communication": 0.22 * (np.minimum(months_silent, 12) - 3.0),
-            "satisfaction": np.where(np.isnan(nps_last), 0.0, 0.3 * (7.0 - np.nan_to_num(nps_last)))
-            + 0.15 * np.maximum(0, np.nan_to_num(nps_prev - nps_last)),
-            "transparency": 0.02 * np.minimum(delay[:, max(0, m - 3):m].sum(1), 120)
-            + 0.8 * np.minimum(overdue / np.maximum(typical_rev, 1.0), 3.0),
-            "mutual_value": -0.6 * np.clip(trend, -2.5, 0.5),
-            "conflict": 0.7 * np.minimum(disputes[:, max(0, m - 6):m].sum(1), 4),
+            "responsiveness": 0.5 * np.log1p(backlog)
+            + 1.3 * (backlog > 0) * _sigmoid((oldest_days - 45.0) / 8.0)
+            + 0.3 * np.maximum(0, np.log(res_hours / 24.0)),
+            "communication": np.where(months_silent > 5, 0.8 + 0.15 * (np.minimum(months_silent, 12) - 5), -0.3)
+            * np.where(strategic, 1.6, 1.0),
+            "satisfaction": np.where(nps_known, np.where(nps <= 6, 0.7 + 0.15 * (6 - nps), np.where(nps >= 9, -0.4, 0.0)), 0.0)
+            + 0.5 * (np.nan_to_num(nps_prev - nps_last) >= 3),
+            "transparency": 0.9 * (delay_90 > 30) + 0.01 * np.minimum(delay_90, 120)
+            + 1.0 * np.minimum(overdue / np.maximum(typical_rev, 1.0), 2.0),
+            "mutual_value": np.where(trend < -0.7, 1.2, -0.3 * np.clip(trend, -0.7, 0.5)),
+            "conflict": 0.3 * (disputes_180 == 1) + 1.3 * (disputes_180 >= 2),
             "development": -0.3 * np.minimum(trainings[:, max(0, m - 12):m].sum(1), 4),
             "loyalty": -0.25 * tier,
         }
         tenure_m = (day0 - joined_day) / 30.44
         renewal = renewal_day[:, m] >= 0
-        baseline = base_logit + 0.35 * (tenure_m < 12) + 0.9 * renewal
+        # partners with grievances wait for the contract to come up, then leave: at renewal every
+        # risk-raising cause weighs more (an interaction, not an extra additive term)
+        contrib = {c: np.where((v > 0) & renewal, 1.8 * v, v) for c, v in contrib.items()}
+        baseline = base_logit + 0.35 * (tenure_m < 12) + 0.4 * renewal
         logit = baseline + sum(contrib.values())
         hazard = _sigmoid(logit)
         leave = np.zeros(P, dtype=bool)
@@ -322,6 +340,7 @@ def simulate(
         hours = np.where(never, np.round(24 * (30 + rng.exponential(120, len(pid))), 1), hours)
         res_t = t + hours * 3600.0
         tk_pid = np.concatenate([tk_pid, pid])
+        tk_open = np.concatenate([tk_open, t])
         tk_res = np.concatenate([tk_res, res_t])
         tickets.append((pid, t, res_t))
         done = res_t < np.minimum(t_end, churn_day[pid] * _DAY)

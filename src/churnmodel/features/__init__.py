@@ -17,7 +17,7 @@ import pandas as pd
 
 from churnmodel.config import Config
 from churnmodel.data import InputTables
-from churnmodel.errors import ConfigError
+from churnmodel.errors import ConfigError, DataError
 from churnmodel.features.derive import derive_features
 from churnmodel.features.spec import NETWORK_FEATURES, FeatureInfo, FeaturePlan, resolve_plan
 
@@ -50,6 +50,13 @@ def build_features(tables: InputTables, rows: pd.DataFrame, plan: FeaturePlan, *
     if missing:
         raise ValueError(f"rows need the columns partner_id and snapshot; missing {sorted(missing)}")
     rows = rows.reset_index(drop=True)
+    snapshot = rows["snapshot"]
+    if not isinstance(snapshot.dtype, pd.DatetimeTZDtype):
+        raise DataError(f"rows.snapshot must be UTC timestamps (datetime64[us, UTC]), got {snapshot.dtype}")
+    if snapshot.isna().any():
+        raise DataError(f"rows.snapshot has {int(snapshot.isna().sum())} missing value(s); every row needs a snapshot date")
+    if (snapshot.dt.microsecond != 0).any() or (snapshot.dt.nanosecond != 0).any():
+        raise DataError("rows.snapshot must be whole seconds (a cut-off between events); round it, e.g. to the day")
     prims = ENGINES[engine](tables.events, rows[["partner_id", "snapshot"]], plan)
     if len(rows) == 0:
         return rows.assign(**{c: pd.Series(dtype="float64") for c in plan.columns})

@@ -129,7 +129,8 @@ def derive_features(
 
     s = seconds(rows["snapshot"]).astype(np.float64)
     bounds = partners.set_index("partner_id")["joined_at"]
-    joined = seconds(bounds.reindex(rows["partner_id"]).reset_index(drop=True)).astype(np.float64)
+    joined_at = bounds.reindex(rows["partner_id"]).reset_index(drop=True)
+    joined = np.where(joined_at.isna(), np.nan, seconds(joined_at.fillna(pd.Timestamp(0, tz="UTC"))).astype(np.float64))
     history = float(seconds(pd.Series([pd.Timestamp(plan.history_start)]))[0])
     categorical = {f.name for f in plan.features if f.unit == "category"}
     numeric = [c for c in plan.columns if c not in categorical]
@@ -249,7 +250,7 @@ def _segments(plan: FeaturePlan, prims: dict[str, np.ndarray], tenure: np.ndarra
     network = prims[f"net_sum|{w}"]
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(network > 0, revenue / np.where(network > 0, network, 1), np.nan)
-        strategic = (revenue > 0) & ((share >= seg["strategic_min_share"]) | (revenue >= prims[f"net_core|{w}"]))
+        strategic = (revenue > 0) & ((share >= seg["strategic_min_share"]) | (prims[f"net_core|{w}"] > 0))
         if plan.trends:
             r, p = plan.trends[0]
             recent, prior = prims[_key("sum", t, r, 0)] / r, prims[_key("sum", t, r + p, r)] / p

@@ -55,7 +55,8 @@ class LocalPrimitives(Mapping):
         all_amount = events["amount"].to_numpy(dtype=np.float64, na_value=np.nan)
         if plan.segments:
             revenue = plan.event_types.index(plan.segments["revenue_type"])
-            _network(self.eager, p_codes, len(p_uniques), all_t == revenue, all_ts, all_amount, snaps, row_j, plan)
+            row_codes = pd.Index(p_uniques).get_indexer(universe)[row_p]
+            _network(self.eager, p_codes, len(p_uniques), all_t == revenue, all_ts, all_amount, snaps, row_j, plan, row_codes)
         all_p = universe.get_indexer(p_uniques)[p_codes]
         mask = (all_p >= 0) & (all_t >= 0) & (all_ts < snaps[-1])
         keep = slice(None) if mask.all() else np.flatnonzero(mask)  # no copies when every event counts
@@ -248,33 +249,14 @@ def _balance(prims, balance, plan, items, ev_p, ev_t, ts, amount, row_p, row_j, 
     add, sub = plan.event_types.index(balance["add"]), plan.event_types.index(balance["subtract"])
     by_amount = balance["measure"] == "amount"
     R, P = len(row_p), prims._counts.shape[2]
-    out = prims.eager
     if items is not None:
-        mine = np.isin(ev_t, [add, sub])
-        t, when = ev_t[mine], ts[mine].astype(np.float64)
-        frame = pd.DataFrame({"p": ev_p[mine], "item": items[mine], "open": np.where(t == add, when, np.nan),
-                              "close": np.where(t == sub, when, np.nan), "value": np.where(t == add, amount[mine], np.nan)})
-        # an item is a (partner, item id) pair: ids may repeat across partners
-        grouped = frame.groupby(["p", "item"], sort=False).agg(open=("open", "min"), close=("close", "min"), value=("value", "first"))
-        grouped = grouped.loc[grouped["open"].notna()].reset_index()
-        ip, iopen, iclose = grouped["p"].to_numpy(), grouped["open"].to_numpy(), grouped["close"].to_numpy()
-        weight = np.nan_to_num(grouped["value"].to_numpy()) if by_amount else np.ones(len(grouped))
-        level, oldest = np.zeros(R), np.full(R, np.nan)
-        for j, s in enumerate(snaps):
-            rows_j = np.flatnonzero(row_j == j)
-            is_open = (iopen < s) & ~(iclose < s)
-            level[rows_j] = np.bincount(ip[is_open], weights=weight[is_open], minlength=P)[row_p[rows_j]]
-            first = np.full(P, np.inf)
-            np.minimum.at(first, ip[is_open], iopen[is_open])
-            oldest[rows_j] = first[row_p[rows_j]]
-        oldest[np.isinf(oldest)] = np.nan
+        level, oldest = _linked_balance(add, sub, by_amount, items, ev_p, ev_t, ts, amount, row_p, row_j, snaps, P)
+    elif by_amount:
+        level, oldest = _fifo_amount_balance(prims, balance, add, ev_p, ev_t, ts, amount, row_p, snaps[row_j])
     else:
         opened = prims._take(prims._counts, now, add)
         closed = prims._take(prims._counts, now, sub)
-        if by_amount:
-            level = prims[_key("sum", balance["add"], None, 0)] - prims[_key("sum", balance["subtract"], None, 0)]
-        else:
-            level = np.maximum(opened - closed, 0).astype(np.float64)
+        level = np.maximum(opened - closed, 0).astype(np.float64)
         # first in, first out: the oldest open item is the (closed + 1)-th opened one
         sel = ev_t == add
         p, when = ev_p[sel], ts[sel]
@@ -284,12 +266,79 @@ def _balance(prims, balance, plan, items, ev_p, ev_t, ts, amount, row_p, row_j, 
         oldest = np.full(R, np.nan)
         has_open = opened > closed
         oldest[has_open] = when[idx[has_open]]
-    out[f"bal|{name}"] = level
-    out[f"oldest|{name}"] = oldest
+    prims.eager[f"bal|{name}"] = level
+    prims.eager[f"oldest|{name}"] = oldest
 
 
-def _network(out, p_codes, n_partners, is_revenue, all_ts, all_amount, snaps, row_j, plan) -> None:
-    """Network revenue in the segment window at each snapshot, and the strategic core threshold."""
+def _linked_balance(add, sub, by_amount, items, ev_p, ev_t, ts, amount, row_p, row_j, snaps, P):
+    """Items matched by id: open at s = opened before s and not closed before s.
+
+    The amount of an open item is the sum of its opening events before s (an item may be topped up).
+    """
+    mine = np.flatnonzero(np.isin(ev_t, [add, sub]))
+    frame = pd.DataFrame({"p": ev_p[mine], "item": items[mine], "t": ts[mine].astype(np.float64), "is_add": ev_t[mine] == add})
+    # an item is a (partner, item id) pair: ids may repeat across partners
+    key = frame.groupby(["p", "item"], sort=False).ngroup().to_numpy()
+    n_items = int(key.max()) + 1 if len(key) else 0
+    opened, closed = np.full(n_items, np.inf), np.full(n_items, np.inf)
+    is_add = frame["is_add"].to_numpy()
+    when = frame["t"].to_numpy()
+    np.minimum.at(opened, key[is_add], when[is_add])
+    np.minimum.at(closed, key[~is_add], when[~is_add])
+    item_p = np.zeros(n_items, dtype=np.int64)
+    item_p[key] = frame["p"].to_numpy()
+    adds = np.flatnonzero(is_add)
+    add_key, add_t = key[adds], when[adds]
+    add_value = np.nan_to_num(amount[mine][adds]) if by_amount else None
+    level, oldest = np.zeros(len(row_p)), np.full(len(row_p), np.nan)
+    for j, s in enumerate(snaps):
+        rows_j = np.flatnonzero(row_j == j)
+        is_open = (opened < s) & ~(closed < s)
+        if by_amount:
+            counted = (add_t < s) & is_open[add_key]
+            total = np.bincount(item_p[add_key[counted]], weights=add_value[counted], minlength=P)
+        else:
+            total = np.bincount(item_p[is_open], minlength=P).astype(np.float64)
+        level[rows_j] = total[row_p[rows_j]]
+        first = np.full(P, np.inf)
+        np.minimum.at(first, item_p[is_open], opened[is_open])
+        oldest[rows_j] = first[row_p[rows_j]]
+    oldest[np.isinf(oldest)] = np.nan
+    return level, oldest
+
+
+def _fifo_amount_balance(prims, balance, add, ev_p, ev_t, ts, amount, row_p, row_s):
+    """Amounts without item ids: releases pay off the oldest withholdings first.
+
+    Outstanding = withheld - released before s; the oldest open withholding is the first whose
+    running total of withheld amounts exceeds what has been released.
+    """
+    level = prims[_key("sum", balance["add"], None, 0)] - prims[_key("sum", balance["subtract"], None, 0)]
+    released = prims[_key("sum", balance["subtract"], None, 0)]
+    sel = (ev_t == add) & ~np.isnan(amount)
+    p, when, value = ev_p[sel], ts[sel].astype(np.float64), amount[sel]
+    order = np.lexsort((when, p))
+    p, when, value = p[order], when[order], value[order]
+    oldest = np.full(len(row_p), np.nan)
+    if len(p):
+        start = np.searchsorted(p, np.arange(p.max() + 2), side="left")
+        running = np.cumsum(value)
+        before = np.concatenate([[0.0], running])[start[p]]  # total withheld by earlier partners
+        within = running - before  # running total within the partner
+        span = within.max() + released.max() + 1.0
+        keys = p * span + within
+        first = np.searchsorted(keys, row_p * span + released, side="right")
+        ok = (level > 1e-9) & (first < len(keys))
+        ok[ok] &= p[first[ok]] == row_p[ok]
+        oldest[ok] = when[first[ok]]
+    return level, oldest
+
+
+def _network(out, p_codes, n_partners, is_revenue, all_ts, all_amount, snaps, row_j, plan, row_codes) -> None:
+    """Network revenue in the segment window at each snapshot, and whether each row's partner is in
+    the strategic core (the largest partners that together make ``strategic_core_share`` of it).
+
+    Both come from the same per-partner sums, so the comparison has no rounding mismatch."""
     seg = plan.segments
     window = seg["revenue_window_days"]
     sel = np.flatnonzero(is_revenue & (all_ts < snaps[-1]) & ~np.isnan(all_amount))
@@ -298,7 +347,9 @@ def _network(out, p_codes, n_partners, is_revenue, all_ts, all_amount, snaps, ro
     bucket = np.searchsorted(cuts, all_ts[sel], side="right")
     cum = np.bincount(p_codes[sel] * NB + bucket, weights=all_amount[sel], minlength=n_partners * NB)
     cum = cum.reshape(n_partners, NB).cumsum(axis=1)
-    net_sum, core = np.zeros(len(snaps)), np.full(len(snaps), np.inf)
+    net_sum = np.zeros(len(snaps))
+    in_core = np.zeros(len(row_j), dtype=bool)
+    known = row_codes >= 0
     for j, s in enumerate(snaps):
         k0, k1 = np.searchsorted(cuts, [s - window * DAY, s])
         revenue = cum[:, k1] - cum[:, k0]
@@ -306,6 +357,9 @@ def _network(out, p_codes, n_partners, is_revenue, all_ts, all_amount, snaps, ro
         if net_sum[j] > 0 and seg["strategic_core_share"] > 0:
             desc = np.sort(revenue)[::-1]
             reach = np.searchsorted(np.cumsum(desc) / net_sum[j], seg["strategic_core_share"] - 1e-12)
-            core[j] = desc[min(reach, len(desc) - 1)]
+            threshold = desc[min(reach, len(desc) - 1)]
+            mine = np.flatnonzero((row_j == j) & known)
+            mine_revenue = revenue[row_codes[mine]]
+            in_core[mine] = (mine_revenue >= threshold) & (mine_revenue > 0)
     out[f"net_sum|{window}"] = net_sum[row_j]
-    out[f"net_core|{window}"] = core[row_j]
+    out[f"net_core|{window}"] = in_core.astype(np.float64)

@@ -162,6 +162,10 @@ def resolve_plan(tables: InputTables, cfg: FeaturesConfig, label: LabelConfig | 
         for i, b in enumerate(cfg.balances):
             check_type(f"features.balances.{i}.add", b.add)
             check_type(f"features.balances.{i}.subtract", b.subtract)
+            if b.measure == "amount":
+                for side, t in (("add", b.add), ("subtract", b.subtract)):
+                    if t not in amount_types:
+                        raise ConfigError(f"features.balances.{i}.{side}: {t!r} has no amounts; use measure: count")
             lever = b.lever or levers[b.add]
             balances.append({"name": b.name, "add": b.add, "subtract": b.subtract, "measure": b.measure, "lever": lever,
                              "label_en": f"open balance of {labels[b.add][0]} minus {labels[b.subtract][0]}",

@@ -1,0 +1,163 @@
+"""The trained model as an artifact: LightGBM's text model + JSON, never a pickle.
+
+A :class:`ChurnModel` scores a feature frame (the columns of its feature plan) into calibrated
+churn probabilities. It saves to a folder of plain files — ``booster.txt`` (LightGBM's own text
+format) and ``model.json`` (calibrator, feature plan, training distributions, metadata) — so loading
+it runs no stored bytecode.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from churnmodel.errors import DataError
+from churnmodel.features.spec import FeaturePlan
+
+__all__ = ["Calibrator", "ChurnModel"]
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Calibrator:
+    """Maps raw log-odds to calibrated probabilities: isotonic (a step/linear table), sigmoid (a, b) or identity."""
+
+    method: str
+    x: tuple[float, ...] = ()
+    y: tuple[float, ...] = ()
+    a: float = 1.0
+    b: float = 0.0
+
+    @classmethod
+    def fit(cls, raw: np.ndarray, y: np.ndarray, *, method: str) -> Calibrator:
+        """Fit with scikit-learn on (raw log-odds, label); keep only the numbers."""
+        if method == "isotonic":
+            from sklearn.isotonic import IsotonicRegression
+
+            iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y)
+            return cls("isotonic", tuple(map(float, iso.X_thresholds_)), tuple(map(float, iso.y_thresholds_)))
+        if method == "sigmoid":
+            from sklearn.linear_model import LogisticRegression
+
+            lr = LogisticRegression(C=1e6, max_iter=1000).fit(raw.reshape(-1, 1), y)
+            return cls("sigmoid", a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]))
+        if method == "none":
+            return cls("none")
+        raise ValueError(f"calibration must be 'isotonic', 'sigmoid' or 'none', got {method!r}")
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        if self.method == "isotonic":
+            return np.interp(raw, self.x, self.y)  # what IsotonicRegression.predict does, clipped at the ends
+        if self.method == "sigmoid":
+            return 1.0 / (1.0 + np.exp(-(self.a * raw + self.b)))
+        return 1.0 / (1.0 + np.exp(-raw))
+
+
+@dataclass
+class ChurnModel:
+    """A LightGBM booster, its calibrator and the feature plan it was trained on."""
+
+    booster: Any  # lightgbm.Booster
+    calibrator: Calibrator
+    plan: FeaturePlan
+    threshold: float = 0.5
+    metadata: dict = field(default_factory=dict)
+    reference: dict = field(default_factory=dict)  # training distributions (for drift checks)
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.plan.columns)
+
+    def check_columns(self, frame: pd.DataFrame) -> None:
+        """Raise a DataError showing the column diff if ``frame`` lacks features the model needs."""
+        missing = [c for c in self.features if c not in frame.columns]
+        if missing:
+            extra = sorted(set(frame.columns) - set(self.features))
+            lines = [f"  - {c}" + (f"   (nearest in frame: {near[0]!r})" if (near := difflib.get_close_matches(c, extra, n=1)) else "")
+                     for c in missing[:20]]
+            more = f"\n  ... and {len(missing) - 20} more" if len(missing) > 20 else ""
+            raise DataError(
+                f"feature frame is missing {len(missing)} column(s) the model needs:\n" + "\n".join(lines) + more
+                + "\nBuild the features with the model's own plan (churnmodel score does this), or add the columns."
+            )
+
+    def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The model's columns in order, numeric as float64 and categoricals with the training categories."""
+        self.check_columns(frame)
+        X = frame[self.features]
+        cats = {a["name"]: a["categories"] for a in self.plan.attributes if a["kind"] == "category"}
+        if "segment" in self.features:
+            cats["segment"] = ["strategic", "prospective", "transactional"]
+        converted = {}
+        for col in X.columns:
+            if col in cats:
+                values = X[col]
+                if not isinstance(values.dtype, pd.CategoricalDtype) or list(values.cat.categories) != cats[col]:
+                    text = values.astype("object").where(values.isna(), values.astype("str"))
+                    values = pd.Categorical(text.where(text.isin(cats[col])), categories=cats[col])
+                converted[col] = values
+            elif not pd.api.types.is_float_dtype(X[col].dtype):
+                try:
+                    converted[col] = pd.to_numeric(X[col], errors="raise").astype(np.float64)
+                except (TypeError, ValueError):
+                    raise DataError(f"feature frame: column {col!r} must be numeric, got {X[col].dtype} values (e.g. {X[col].dropna().iloc[0]!r})") from None
+        return X.assign(**converted) if converted else X
+
+    def raw_score(self, frame: pd.DataFrame) -> np.ndarray:
+        """Uncalibrated log-odds."""
+        return self.booster.predict(self.prepare(frame), raw_score=True)
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Calibrated churn probabilities, one per row."""
+        return self.calibrator(self.raw_score(frame))
+
+    # ------------------------------------------------------------------ files
+
+    def save(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "booster.txt").write_text(self.booster.model_to_string())
+        payload = {
+            "format_version": FORMAT_VERSION,
+            "calibrator": self.calibrator.__dict__,
+            "threshold": self.threshold,
+            "plan": json.loads(self.plan.to_json()),
+            "metadata": self.metadata,
+            "reference": self.reference,
+        }
+        (folder / "model.json").write_text(json.dumps(payload, ensure_ascii=False, indent=1, sort_keys=True, default=_jsonable))
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> ChurnModel:
+        import lightgbm as lgb
+
+        folder = Path(folder)
+        try:
+            payload = json.loads((folder / "model.json").read_text())
+            booster = lgb.Booster(model_str=(folder / "booster.txt").read_text())
+        except FileNotFoundError as exc:
+            raise DataError(f"not a churnmodel model folder: {folder} ({exc.filename} is missing)") from None
+        if payload.get("format_version") != FORMAT_VERSION:
+            raise DataError(f"{folder}: model format {payload.get('format_version')} is not supported by this version (expected {FORMAT_VERSION})")
+        cal = payload["calibrator"]
+        calibrator = Calibrator(cal["method"], tuple(cal["x"]), tuple(cal["y"]), cal["a"], cal["b"])
+        plan = FeaturePlan.from_json(json.dumps(payload["plan"]))
+        return cls(booster, calibrator, plan, payload["threshold"], payload["metadata"], payload["reference"])
+
+
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

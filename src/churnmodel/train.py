@@ -1,0 +1,256 @@
+"""Training: out-of-time split with purge gaps, LightGBM with early stopping, calibration, baseline.
+
+Time order is never shuffled. The latest labelled snapshot dates are the test block; the block
+before it is validation (early stopping, calibration, campaign threshold); everything before that
+is training. Between blocks lies a purge gap of one label horizon, so no label window of an earlier
+block reaches into the next one. Class imbalance is left to the loss (no reweighting, which would
+distort probabilities); calibration on the validation block maps scores to honest probabilities.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from churnmodel.config import Config
+from churnmodel.errors import ConfigError, DataError
+from churnmodel.evaluate import (
+    binary_metrics,
+    campaign_threshold,
+    reference_distributions,
+    segment_metrics,
+)
+from churnmodel.features.spec import FeaturePlan
+from churnmodel.model import Calibrator, ChurnModel
+
+__all__ = ["Split", "TrainingResult", "fit_baseline", "split_by_time", "train"]
+
+log = logging.getLogger("churnmodel")
+
+
+@dataclass(frozen=True)
+class Split:
+    """Row positions of each block (into the labelled frame) and the snapshot dates they cover."""
+
+    train: np.ndarray
+    valid: np.ndarray
+    test: np.ndarray
+    dates: dict[str, list[str]]
+
+
+@dataclass
+class TrainingResult:
+    model: ChurnModel
+    split: Split
+    predictions: pd.DataFrame  # test rows: ids, segment, label, probability (model and baseline)
+    metrics: dict[str, float]
+    segments: pd.DataFrame
+    params: dict
+    baseline: object | None = None
+    cv: dict[str, float] = field(default_factory=dict)
+
+
+def split_by_time(labelled: pd.DataFrame, *, test_snapshots: int, valid_snapshots: int, purge_days: int) -> Split:
+    """Blocks of whole snapshot dates: train | purge | valid | purge | test (latest)."""
+    dates = np.sort(labelled["snapshot"].unique())
+    if len(dates) < test_snapshots + valid_snapshots + 1:
+        raise DataError(
+            f"only {len(dates)} labelled snapshot dates; train.test_snapshots ({test_snapshots}) + "
+            f"train.valid_snapshots ({valid_snapshots}) + at least one for training are needed. "
+            "Use fewer test/valid snapshots, a more frequent snapshots.freq, or more history"
+        )
+    purge = pd.Timedelta(days=purge_days)
+    test = dates[-test_snapshots:]
+    valid = dates[dates <= test[0] - purge][-valid_snapshots:]
+    train = dates[dates <= valid[0] - purge] if len(valid) else dates[:0]
+    if len(valid) < valid_snapshots or len(train) == 0:
+        raise DataError(
+            f"not enough labelled snapshot dates for train | {purge_days}-day purge | valid ({valid_snapshots}) | "
+            f"{purge_days}-day purge | test ({test_snapshots}): dates run {pd.Timestamp(dates[0]).date()} to "
+            f"{pd.Timestamp(dates[-1]).date()}. Reduce train.valid_snapshots/test_snapshots or train.purge_days"
+        )
+    snap = labelled["snapshot"].to_numpy()
+
+    def rows(block: np.ndarray) -> np.ndarray:
+        return np.flatnonzero(np.isin(snap, block))
+
+    def names(block: np.ndarray) -> list[str]:
+        return [pd.Timestamp(d).strftime("%Y-%m-%d") for d in block]
+
+    return Split(rows(train), rows(valid), rows(test), {"train": names(train), "valid": names(valid), "test": names(test)})
+
+
+def _lgb_params(config: Config, overrides: dict | None = None) -> dict:
+    p = config.train.lightgbm
+    params = {
+        "objective": "binary",
+        "learning_rate": p.learning_rate,
+        "num_leaves": p.num_leaves,
+        "max_depth": p.max_depth,
+        "min_child_samples": p.min_child_samples,
+        "feature_fraction": p.feature_fraction,
+        "bagging_fraction": p.bagging_fraction,
+        "bagging_freq": p.bagging_freq,
+        "lambda_l2": p.lambda_l2,
+        "seed": config.random_state,
+        "deterministic": True,
+        "force_col_wise": True,
+        "num_threads": config.train.n_jobs,
+        "verbosity": -1,
+    }
+    return {**params, **(overrides or {})}
+
+
+def _fit_booster(params: dict, X_train, y_train, X_valid, y_valid, *, rounds: int, patience: int):
+    import lightgbm as lgb
+
+    train_set = lgb.Dataset(X_train, y_train, categorical_feature="auto", free_raw_data=False)
+    valid_set = lgb.Dataset(X_valid, y_valid, reference=train_set)
+    booster = lgb.train(
+        {**params, "metric": ["binary_logloss", "auc"]},
+        train_set,
+        num_boost_round=rounds,
+        valid_sets=[valid_set],
+        callbacks=[lgb.early_stopping(patience, first_metric_only=True, verbose=False)],
+    )
+    best = booster.best_iteration or rounds
+    # keep exactly the trees early stopping chose
+    return lgb.Booster(model_str=booster.model_to_string(num_iteration=best)), best
+
+
+def _tune(config: Config, X_train, y_train, X_valid, y_valid) -> dict:
+    import optuna
+    from sklearn.metrics import roc_auc_score
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    lgbm = config.train.lightgbm
+
+    def objective(trial: optuna.Trial) -> float:
+        overrides = {
+            "num_leaves": trial.suggest_int("num_leaves", 8, 128, log=True),
+            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
+            "min_child_samples": trial.suggest_int("min_child_samples", 10, 300, log=True),
+            "feature_fraction": trial.suggest_float("feature_fraction", 0.4, 1.0),
+            "bagging_fraction": trial.suggest_float("bagging_fraction", 0.5, 1.0),
+            "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 30.0, log=True),
+        }
+        booster, _ = _fit_booster(_lgb_params(config, overrides), X_train, y_train, X_valid, y_valid,
+                                  rounds=lgbm.n_estimators, patience=lgbm.early_stopping_rounds)
+        return roc_auc_score(y_valid, booster.predict(X_valid, raw_score=True))
+
+    sampler = optuna.samplers.TPESampler(seed=config.random_state)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(objective, n_trials=config.train.tuning.trials, timeout=config.train.tuning.timeout_seconds)
+    log.info("tuning: best validation AUC %.4f with %s", study.best_value, study.best_params)
+    return dict(study.best_params)
+
+
+def fit_baseline(X: pd.DataFrame, y: np.ndarray, *, random_state: int):
+    """Logistic regression on the same features: signed log, median imputation with indicators, one-hot."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+    categorical = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
+    numeric = [c for c in X.columns if c not in categorical]
+    signed_log = FunctionTransformer(lambda a: np.sign(a) * np.log1p(np.abs(a)), feature_names_out="one-to-one")
+    to_text = FunctionTransformer(lambda a: pd.DataFrame(a).astype("object").where(pd.DataFrame(a).notna(), "missing").astype(str))
+    prep = ColumnTransformer([
+        ("num", make_pipeline(signed_log, SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True), StandardScaler()), numeric),
+        ("cat", make_pipeline(to_text, OneHotEncoder(handle_unknown="ignore")), categorical),
+    ])
+    model = make_pipeline(prep, LogisticRegression(C=0.1, max_iter=3000, random_state=random_state))
+    return model.fit(X, y)
+
+
+def _group_cv(config: Config, X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, params: dict, rounds: int) -> dict[str, float]:
+    import lightgbm as lgb
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import GroupKFold
+
+    scores = []
+    for train_idx, test_idx in GroupKFold(n_splits=config.train.group_cv_folds).split(X, y, groups):
+        if y[test_idx].min() == y[test_idx].max():
+            continue
+        booster = lgb.train(params, lgb.Dataset(X.iloc[train_idx], y[train_idx]), num_boost_round=rounds)
+        scores.append(roc_auc_score(y[test_idx], booster.predict(X.iloc[test_idx], raw_score=True)))
+    return {"cv_auc_mean": float(np.mean(scores)), "cv_auc_std": float(np.std(scores)), "cv_folds": float(len(scores))} if scores else {}
+
+
+def train(frame: pd.DataFrame, plan: FeaturePlan, config: Config) -> TrainingResult:
+    """Split, fit, calibrate and evaluate on a training frame from :func:`~churnmodel.features.build_training_frame`."""
+    cfg = config.train
+    if "label" not in frame.columns or "censored" not in frame.columns:
+        raise ValueError("frame needs the label and censored columns of build_training_frame")
+    labelled = frame.loc[~frame["censored"].to_numpy()].reset_index(drop=True)
+    purge = cfg.purge_days if cfg.purge_days is not None else config.label.horizon_days
+    split = split_by_time(labelled, test_snapshots=cfg.test_snapshots, valid_snapshots=cfg.valid_snapshots, purge_days=purge)
+    y = labelled["label"].to_numpy(dtype=np.int8)
+    for name, idx in (("train", split.train), ("valid", split.valid), ("test", split.test)):
+        if y[idx].min() == y[idx].max():
+            raise DataError(f"the {name} block ({', '.join(split.dates[name])}) has only one class; churn cannot be learnt "
+                            "or measured. Use more snapshot dates per block or a longer label.horizon_days")
+    shell = ChurnModel(booster=None, calibrator=Calibrator("none"), plan=plan)
+    X = shell.prepare(labelled)
+    X_train, X_valid, X_test = X.iloc[split.train], X.iloc[split.valid], X.iloc[split.test]
+    y_train, y_valid, y_test = y[split.train], y[split.valid], y[split.test]
+
+    tuned = _tune(config, X_train, y_train, X_valid, y_valid) if cfg.tuning.trials else {}
+    params = _lgb_params(config, tuned)
+    booster, best = _fit_booster(params, X_train, y_train, X_valid, y_valid,
+                                 rounds=cfg.lightgbm.n_estimators, patience=cfg.lightgbm.early_stopping_rounds)
+    raw_valid = booster.predict(X_valid, raw_score=True)
+    method = cfg.calibration
+    if method == "auto":
+        method = "isotonic" if y_valid.sum() >= 500 else "sigmoid"
+    calibrator = Calibrator.fit(raw_valid, y_valid, method=method)
+    p_valid = calibrator(raw_valid)
+    threshold = campaign_threshold(y_valid, p_valid, cfg.campaign)
+    p_train = calibrator(booster.predict(X_train, raw_score=True))
+    model = ChurnModel(
+        booster=booster, calibrator=calibrator, plan=plan, threshold=threshold,
+        metadata={
+            "best_iteration": best, "calibration": method, "params": {k: v for k, v in params.items() if k != "num_threads"},
+            "horizon_days": config.label.horizon_days, "label_source": config.label.source, "split": split.dates,
+            "train_rows": len(split.train), "train_churn_rate": float(y_train.mean()),
+        },
+        reference=reference_distributions(X_train, p_train),
+    )
+    p_test = model.calibrator(booster.predict(X_test, raw_score=True))
+    test_rows = labelled.iloc[split.test]
+    predictions = pd.DataFrame({
+        "partner_id": test_rows["partner_id"].to_numpy(),
+        "snapshot": test_rows["snapshot"].to_numpy(),
+        "segment": test_rows["segment"].to_numpy() if "segment" in test_rows else "all",
+        "label": y_test,
+        "probability": p_test,
+    })
+    metrics = binary_metrics(y_test, p_test, top_share=cfg.top_share, bootstrap=cfg.bootstrap,
+                             random_state=config.random_state, campaign=cfg.campaign, threshold=threshold)
+    metrics.update({"valid_" + k: v for k, v in binary_metrics(y_valid, p_valid, top_share=cfg.top_share, bootstrap=0,
+                                                               random_state=config.random_state, campaign=cfg.campaign).items()
+                    if k in ("auc", "log_loss", "ece")})
+    metrics["best_iteration"] = float(best)
+    baseline = None
+    if cfg.baseline:
+        baseline = fit_baseline(X_train, y_train, random_state=config.random_state)
+        predictions["baseline_probability"] = baseline.predict_proba(X_test)[:, 1]
+        base = binary_metrics(y_test, predictions["baseline_probability"].to_numpy(), top_share=cfg.top_share, bootstrap=0,
+                              random_state=config.random_state, campaign=cfg.campaign)
+        metrics.update({f"baseline_{k}": v for k, v in base.items() if k in ("auc", "pr_auc", "log_loss", "brier", "ece", "lift_top")})
+    cv = _group_cv(config, X.iloc[np.r_[split.train, split.valid]], y[np.r_[split.train, split.valid]],
+                   labelled["partner_id"].to_numpy()[np.r_[split.train, split.valid]], params, best) if cfg.group_cv_folds else {}
+    metrics.update(cv)
+    segments = segment_metrics(predictions, top_share=cfg.top_share)
+    return TrainingResult(model, split, predictions, metrics, segments, params, baseline, cv)
+
+
+def check_can_train(config: Config) -> None:
+    """Cheap checks that need no data, so a run fails before any work."""
+    if config.train.group_cv_folds == 1:
+        raise ConfigError("train.group_cv_folds: 1 fold is not cross-validation; use 0 (off) or at least 2")
