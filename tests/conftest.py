@@ -94,3 +94,14 @@ def sample_tables(sample_config):
     from churnmodel.data import read_inputs
 
     return read_inputs(sample_config.data)
+
+
+@pytest.fixture(scope="session")
+def sample_training(sample_config, sample_tables):
+    """The sample's training frame, plan and a trained result (built once per test session)."""
+    from churnmodel.features import build_training_frame
+    from churnmodel.train import train
+
+    cfg = sample_config.model_copy(update={"train": sample_config.train.model_copy(update={"bootstrap": 200})})
+    frame, plan = build_training_frame(sample_tables, cfg)
+    return frame, plan, train(frame, plan, cfg), cfg

@@ -115,3 +115,48 @@ def test_features_bad_inputs_exit_2_and_write_nothing(tmp_path):
     result = runner.invoke(app, ["features", "--config", str(write_project(tmp_path)), "--out", str(tmp_path / "f.json")])
     assert result.exit_code == 2 and "unsupported output type '.json'" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "events.csv", "partners.csv"]
+
+
+@pytest.mark.slow
+def test_train_command_end_to_end_writes_a_summary(tmp_path):
+    summary = tmp_path / "summary.json"
+    result = run("train", "--config", "configs/partner_churn.yaml", "--set", f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
+                 "--set", "train.bootstrap=100", "--summary", str(summary))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "ROC AUC" in result.stdout and "models:/partner-churn/1 (champion)" in result.stdout
+    import json
+
+    info = json.loads(summary.read_text())
+    assert set(info) == {"run_id", "experiment_id", "model_uri", "registered_name", "registered_version", "promoted",
+                         "champion_version", "metrics"}
+    assert info["model_uri"] == "models:/partner-churn/1" and info["metrics"]["test_auc"] > info["metrics"]["baseline_auc"]
+
+
+@pytest.mark.parametrize(
+    ("setting", "match"),
+    [
+        ("train.lightgbm.num_leavs=8", r"train.lightgbm.num_leavs: unknown key"),
+        ("train.calibration=platt", r"train.calibration: Input should be 'auto', 'isotonic', 'sigmoid' or 'none'"),
+        ("label.horizon_days=0", r"label.horizon_days: Input should be greater than 0"),
+        ("train.top_share=2", r"train.top_share: Input should be less than 1"),
+    ],
+)
+def test_train_bad_set_names_the_key(tmp_path, setting, match):
+    import re
+
+    result = runner.invoke(app, ["train", "--config", "configs/partner_churn.yaml", "--set", setting])
+    assert result.exit_code == 2 and re.search(match, result.output), result.output
+
+
+def test_train_with_a_dead_tracking_server_fails_before_any_work(tmp_path):
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.monotonic()
+    result = runner.invoke(app, ["train", "--config", "configs/partner_churn.yaml", "--set", f"tracking.uri=http://127.0.0.1:{port}",
+                                 "--summary", str(tmp_path / "s.json")])
+    assert result.exit_code == 2 and f"tracking server http://127.0.0.1:{port} is not reachable" in result.output
+    assert time.monotonic() - start < 10 and not (tmp_path / "s.json").exists()

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from churnmodel.errors import ChurnModelError
+from churnmodel.errors import ChurnModelError, ConfigError
 
 __all__ = ["app", "main", "tune_allocator"]
 
@@ -128,6 +128,50 @@ def features(
         f"{len(plan.columns)} features; {len(labelled):,} labelled rows, churn rate {labelled['label'].mean():.1%}, "
         f"{int(frame['censored'].sum()):,} censored; wrote {out}"
     )
+
+
+@app.command()
+@_user_errors
+def train(
+    config: ConfigOption,
+    set_: SetOption = None,
+    summary: Annotated[Path | None, typer.Option(help="Write run id, model URI, version and test metrics here as JSON.")] = None,
+    promote: Annotated[bool, typer.Option("--promote", help="Make the new model the champion whatever its AUC.")] = False,
+) -> None:
+    """Train a calibrated LightGBM churn model, evaluate it out of time and track it in MLflow."""
+    from churnmodel.config import load_config, project_dir
+    from churnmodel.data import atomic_write, read_inputs
+    from churnmodel.features import build_training_frame
+    from churnmodel.tracking import check_tracking, log_training
+    from churnmodel.train import train as fit
+
+    cfg = load_config(config, set_ or ())
+    if summary is not None and not summary.parent.is_dir():
+        raise ConfigError(f"--summary: folder {summary.parent} does not exist")
+    check_tracking(cfg.tracking.uri, timeout=cfg.tracking.timeout_seconds)  # before any work
+    with _err.status("reading inputs"):
+        tables = read_inputs(cfg.data)
+    with _err.status("building features"):
+        frame, plan = build_training_frame(tables, cfg)
+    with _err.status("training"):
+        result = fit(frame, plan, cfg)
+    with _err.status("logging to MLflow"):
+        info = log_training(result, config=cfg, config_path=config, tables=tables, project=project_dir(config),
+                            promote=promote)
+    m = result.metrics
+    table = Table(title=f"Test block {', '.join(result.split.dates['test'])}", show_header=False)
+    table.add_row("ROC AUC", f"{m['auc']:.3f} (95% CI {m['auc_ci_low']:.3f}-{m['auc_ci_high']:.3f})"
+                  + (f"; baseline {m['baseline_auc']:.3f}" if "baseline_auc" in m else ""))
+    table.add_row("PR AUC", f"{m['pr_auc']:.3f}" + (f"; baseline {m['baseline_pr_auc']:.3f}" if "baseline_pr_auc" in m else ""))
+    table.add_row("log loss / Brier / ECE", f"{m['log_loss']:.4f} / {m['brier']:.4f} / {m['ece']:.4f}")
+    table.add_row(f"lift / capture, top {cfg.train.top_share:.0%}", f"{m['lift_top']:.2f} / {m['capture_top']:.1%}")
+    table.add_row("EMP per partner", f"{m['emp']:.2f} (target {m['emp_targeted_share']:.1%})")
+    table.add_row("Partner Retention Rate", f"observed {m['prr_observed']:.1f}%, predicted {m['prr_predicted']:.1f}%")
+    table.add_row("model", f"{info.model_uri} ({'champion' if info.promoted else 'candidate'})")
+    table.add_row("run", info.run_id)
+    _out.print(table)
+    if summary is not None:
+        atomic_write(summary, lambda tmp: tmp.write_text(info.to_json() + "\n"))
 
 
 @app.command()

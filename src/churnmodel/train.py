@@ -51,6 +51,7 @@ class TrainingResult:
     params: dict
     baseline: object | None = None
     cv: dict[str, float] = field(default_factory=dict)
+    test_features: pd.DataFrame | None = None  # the test block's model inputs (for plots and the signature)
 
 
 def split_by_time(labelled: pd.DataFrame, *, test_snapshots: int, valid_snapshots: int, purge_days: int) -> Split:
@@ -247,7 +248,7 @@ def train(frame: pd.DataFrame, plan: FeaturePlan, config: Config) -> TrainingRes
                    labelled["partner_id"].to_numpy()[np.r_[split.train, split.valid]], params, best) if cfg.group_cv_folds else {}
     metrics.update(cv)
     segments = segment_metrics(predictions, top_share=cfg.top_share)
-    return TrainingResult(model, split, predictions, metrics, segments, params, baseline, cv)
+    return TrainingResult(model, split, predictions, metrics, segments, params, baseline, cv, X_test)
 
 
 def check_can_train(config: Config) -> None:

@@ -1,0 +1,166 @@
+"""MLflow: what a run holds, the pickle-free model, aliases, a real server, failure before training."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnmodel.tracking import TrackingError, check_tracking, log_training
+from conftest import REPO
+
+MLFLOW = str(Path(sys.executable).with_name("mlflow"))
+
+
+def _with(cfg, **tracking):
+    return cfg.model_copy(update={"tracking": cfg.tracking.model_copy(update=tracking)})
+
+
+@pytest.fixture(scope="module")
+def logged(sample_training, sample_tables, tmp_path_factory):
+    _, _, result, cfg = sample_training
+    project = tmp_path_factory.mktemp("project")
+    cfg = _with(cfg, uri=f"sqlite:///{project / 'mlflow.db'}")
+    summary = log_training(result, config=cfg, config_path=REPO / "configs" / "partner_churn.yaml",
+                           tables=sample_tables, project=project)
+    return summary, cfg, project, result
+
+
+def _client(cfg):
+    import mlflow
+
+    mlflow.set_tracking_uri(cfg.tracking.uri)
+    return mlflow.MlflowClient(cfg.tracking.uri)
+
+
+def test_run_holds_params_metrics_tags_and_artifacts(logged):
+    summary, cfg, project, _ = logged
+    client = _client(cfg)
+    run = client.get_run(summary.run_id)
+    assert run.data.params["label.horizon_days"] == "90" and run.data.params["train.lightgbm.num_leaves"] == "15"
+    for key in ("test_auc", "test_auc_ci_low", "test_pr_auc", "test_log_loss", "test_brier", "test_ece", "test_lift_top",
+                "test_capture_top", "test_emp", "test_prr_observed", "test_prr_predicted", "baseline_auc",
+                "segment_transactional_auc"):
+        assert key in run.data.metrics, key
+    assert run.data.tags["version.lightgbm"] and "git_commit" in run.data.tags
+    names = {a.path for folder in ("config", "run", "evaluation", "plots") for a in client.list_artifacts(summary.run_id, folder)}
+    assert {"config/partner_churn.yaml", "run/data_fingerprint.json", "evaluation/features.csv", "plots/roc.png",
+            "plots/pr.png", "plots/calibration.png", "plots/lift_gain.png", "plots/feature_importance.png",
+            "plots/shap_summary.png"} <= names
+    assert (project / "mlartifacts").is_dir()
+    local = Path(client.download_artifacts(summary.run_id, "run/data_fingerprint.json"))
+    fingerprint = json.loads(local.read_text())
+    import hashlib
+
+    assert fingerprint["events"]["sha256"] == hashlib.sha256((REPO / "data/sample/events.parquet").read_bytes()).hexdigest()
+
+
+def test_no_partner_rows_reach_mlflow(logged, sample_tables):
+    _summary, _cfg, project, _ = logged
+    ids = set(sample_tables.partners["partner_id"])
+    for path in (project / "mlartifacts").rglob("*"):
+        if path.is_file() and path.suffix in (".json", ".csv", ".yaml", ".txt", ".yml", ""):
+            text = path.read_text(errors="ignore")
+            assert not any(i in text for i in list(ids)[:200]), path
+
+
+def test_model_is_pickle_free_and_scores_like_the_trained_model(logged):
+    import mlflow
+
+    summary, _cfg, project, result = logged
+    model_files = [p for p in (project / "mlartifacts").rglob("*") if p.is_file() and "models" in p.parts]
+    assert model_files and not [p for p in model_files if p.suffix in (".pkl", ".pickle", ".joblib", ".pyc", ".cloudpickle")]
+    mlmodel = next(p for p in model_files if p.name == "MLmodel").read_text()
+    # models from code: MLflow runs the logged source file, which reads booster.txt and model.json
+    assert "loader_module: mlflow.pyfunc.loaders.code_model" in mlmodel and "mlflow_model.py" in mlmodel
+    assert {p.name for p in model_files if p.parent.name == "model"} == {"booster.txt", "model.json"}
+    loaded = mlflow.pyfunc.load_model(summary.model_uri)
+    got = loaded.predict(result.test_features)["churn_probability"].to_numpy()
+    np.testing.assert_allclose(got, result.predictions["probability"].to_numpy(), rtol=0, atol=1e-12)
+    as_text = result.test_features.astype({c: "object" for c in result.test_features.select_dtypes("category")})
+    np.testing.assert_allclose(loaded.predict(as_text)["churn_probability"].to_numpy(), got, atol=1e-12)
+
+
+def test_aliases_candidate_and_champion(logged, sample_tables):
+    summary, cfg, project, result = logged
+    client = _client(cfg)
+    name = cfg.tracking.model_name
+    assert summary.promoted and str(client.get_model_version_by_alias(name, "champion").version) == summary.registered_version
+    strict = _with(cfg, promote_margin=0.5)  # the same model can never beat itself by 0.5 AUC
+    second = log_training(result, config=strict, config_path=REPO / "configs/partner_churn.yaml", tables=sample_tables, project=project)
+    assert not second.promoted and second.champion_version == summary.registered_version
+    assert str(client.get_model_version_by_alias(name, "candidate").version) == second.registered_version
+    forced = log_training(result, config=strict, config_path=REPO / "configs/partner_churn.yaml", tables=sample_tables,
+                          project=project, promote=True)
+    assert forced.promoted and str(client.get_model_version_by_alias(name, "champion").version) == forced.registered_version
+
+
+@pytest.mark.slow
+def test_mlflow_models_predict_command(logged, tmp_path):
+    summary, cfg, _project, result = logged
+    rows = result.test_features.head(20)
+    payload = {"dataframe_split": json.loads(rows.astype({c: "object" for c in rows.select_dtypes("category")}).to_json(orient="split", index=False))}
+    (tmp_path / "in.json").write_text(json.dumps(payload))
+    env = {**os.environ, "MLFLOW_TRACKING_URI": cfg.tracking.uri}
+    done = subprocess.run([MLFLOW, "models", "predict", "-m", summary.model_uri, "-i", str(tmp_path / "in.json"), "-t", "json",
+                           "-o", str(tmp_path / "out.json"), "--env-manager", "local"], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads((tmp_path / "out.json").read_text())
+    got = pd.DataFrame(out["predictions"])["churn_probability"].to_numpy()
+    np.testing.assert_allclose(got, result.predictions["probability"].to_numpy()[:20], atol=1e-9)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_tracking_server_fails_fast():
+    port = _free_port()
+    start = time.monotonic()
+    with pytest.raises(TrackingError, match=rf"tracking server http://127.0.0.1:{port} is not reachable"):
+        check_tracking(f"http://127.0.0.1:{port}", timeout=5)
+    assert time.monotonic() - start < 5
+
+
+@pytest.mark.slow
+def test_a_real_tracking_server_receives_the_run_and_the_model(sample_training, sample_tables, tmp_path):
+    import mlflow
+
+    _, _, result, cfg = sample_training
+    port = _free_port()
+    server = subprocess.Popen(
+        [MLFLOW, "server", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}", "--artifacts-destination",
+         str(tmp_path / "artifacts"), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                with urllib.request.urlopen(uri + "/health", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("mlflow server did not start")
+        remote = _with(cfg, uri=uri, experiment="server-test", model_name="server-model")
+        check_tracking(uri, timeout=5)
+        summary = log_training(result, config=remote, config_path=REPO / "configs/partner_churn.yaml", tables=sample_tables, project=tmp_path)
+        client = mlflow.MlflowClient(uri)
+        assert client.get_run(summary.run_id).data.metrics["test_auc"] == pytest.approx(result.metrics["auc"])
+        assert str(client.get_model_version_by_alias("server-model", "champion").version) == "1"
+        mlflow.set_tracking_uri(uri)
+        got = mlflow.pyfunc.load_model("models:/server-model@champion").predict(result.test_features.head(5))
+        np.testing.assert_allclose(got["churn_probability"].to_numpy(), result.predictions["probability"].to_numpy()[:5], atol=1e-12)
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)

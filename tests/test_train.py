@@ -1,0 +1,99 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnmodel.errors import DataError
+from churnmodel.model import Calibrator, ChurnModel
+from churnmodel.train import split_by_time, train
+
+
+def grid(months):
+    dates = pd.date_range("2024-01-01", periods=months, freq="MS", tz="UTC")
+    return pd.DataFrame({"snapshot": np.repeat(dates, 2), "partner_id": ["a", "b"] * months})
+
+
+def test_split_blocks_are_whole_dates_in_time_order_with_purge_gaps():
+    split = split_by_time(grid(12), test_snapshots=2, valid_snapshots=2, purge_days=60)
+    assert split.dates == {
+        "train": ["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01", "2024-05-01", "2024-06-01"],  # <= 08-01 - 60 days
+        "valid": ["2024-08-01", "2024-09-01"],  # the latest dates <= 11-01 - 60 days
+        "test": ["2024-11-01", "2024-12-01"],
+    }
+    assert len(split.train) == 12 and len(split.valid) == 4 and len(split.test) == 4
+    assert not set(split.train) & set(split.valid) and not set(split.valid) & set(split.test)
+
+
+def test_split_refuses_too_little_history():
+    with pytest.raises(DataError, match=r"only 4 labelled snapshot dates; train.test_snapshots \(3\) \+ train.valid_snapshots \(3\)"):
+        split_by_time(grid(4), test_snapshots=3, valid_snapshots=3, purge_days=0)
+    with pytest.raises(DataError, match=r"not enough labelled snapshot dates for train \| 200-day purge"):
+        split_by_time(grid(12), test_snapshots=2, valid_snapshots=2, purge_days=200)
+
+
+@pytest.mark.parametrize("method", ["isotonic", "sigmoid", "none"])
+def test_calibrator_matches_scikit_learn(method):
+    from sklearn.isotonic import IsotonicRegression
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    raw = rng.normal(-2, 1.5, 3000)
+    y = (rng.random(3000) < 1 / (1 + np.exp(-(0.7 * raw - 0.5)))).astype(int)
+    cal = Calibrator.fit(raw, y, method=method)
+    probe = np.linspace(-8, 5, 50)
+    if method == "isotonic":
+        expected = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(raw, y).predict(probe)
+    elif method == "sigmoid":
+        expected = LogisticRegression(C=1e6, max_iter=1000).fit(raw.reshape(-1, 1), y).predict_proba(probe.reshape(-1, 1))[:, 1]
+    else:
+        expected = 1 / (1 + np.exp(-probe))
+    np.testing.assert_allclose(cal(probe), expected, atol=1e-9)
+
+
+def test_sample_model_beats_the_baseline_and_is_calibrated(sample_training):
+    _, _, result, _ = sample_training
+    m = result.metrics
+    assert m["auc"] > m["baseline_auc"] > 0.75
+    assert m["auc_ci_low"] < m["auc"] < m["auc_ci_high"]
+    assert m["ece"] < 0.03 and abs(m["prr_observed"] - m["prr_predicted"]) < 2.0
+    assert m["lift_top"] > 3 and m["emp"] > 0
+    assert set(result.segments["segment"]) <= {"strategic", "prospective", "transactional"}
+    assert result.split.dates["test"] == ["2025-08-01", "2025-09-01", "2025-10-01"]
+    assert result.model.metadata["calibration"] == "sigmoid"  # fewer than 500 validation churners
+
+
+def test_same_config_twice_gives_identical_predictions(sample_training):
+    frame, plan, first, cfg = sample_training
+    again = train(frame, plan, cfg)
+    np.testing.assert_array_equal(first.predictions["probability"], again.predictions["probability"])
+    assert first.model.booster.model_to_string() == again.model.booster.model_to_string()
+
+
+def test_model_round_trips_through_plain_files(sample_training, tmp_path):
+    _, _, result, _ = sample_training
+    folder = result.model.save(tmp_path / "m")
+    assert sorted(p.name for p in folder.iterdir()) == ["booster.txt", "model.json"]
+    loaded = ChurnModel.load(folder)
+    np.testing.assert_array_equal(loaded.predict_proba(result.test_features), result.predictions["probability"])
+
+
+def test_scoring_a_frame_without_the_models_columns_shows_the_diff(sample_training):
+    _, _, result, _ = sample_training
+    frame = result.test_features.drop(columns=["open_tickets", "meeting__days_since_last"]).rename(
+        columns={"tenure_days": "tenure"})
+    with pytest.raises(DataError, match=r"feature frame is missing 3 column\(s\) the model needs:\n  - tenure_days   \(nearest in frame: 'tenure'\)"):
+        result.model.predict_proba(frame)
+
+
+def test_one_class_block_is_refused(sample_training):
+    frame, plan, _, cfg = sample_training
+    flat = frame.assign(label=frame["label"].where(frame["label"].isna(), 0))
+    with pytest.raises(DataError, match=r"the train block \(.*\) has only one class"):
+        train(flat, plan, cfg)
+
+
+def test_tuning_is_seeded(sample_training):
+    frame, plan, _, cfg = sample_training
+    tuned = cfg.model_copy(update={"train": cfg.train.model_copy(update={"tuning": cfg.train.tuning.model_copy(update={"trials": 2}), "bootstrap": 0, "baseline": False})})
+    a, b = train(frame, plan, tuned), train(frame, plan, tuned)
+    assert a.params == b.params
+    np.testing.assert_array_equal(a.predictions["probability"], b.predictions["probability"])
