@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(BIN)/churnmodel validate --config configs/partner_churn.yaml
 	@mkdir -p outputs
 	$(BIN)/churnmodel features --config configs/partner_churn.yaml --out outputs/features.parquet --metadata outputs/features.csv
+	$(BIN)/churnmodel train --config configs/partner_churn.yaml --summary outputs/train_summary.json
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -36,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_simulate.py
 	$(BIN)/python benchmarks/bench_features.py --events 1000000
 	$(BIN)/python benchmarks/bench_features.py
+	$(BIN)/python benchmarks/bench_train.py
 
 # Re-pin after changing dependencies in pyproject.toml.
 constraints: $(STAMP)
