@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+# Two test workers share two cores: OpenMP threads that spin while waiting starve each other
+# (a 5-second LightGBM fit took minutes). Passive waiting must be set before OpenMP starts.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from pathlib import Path
 
 import pandas as pd

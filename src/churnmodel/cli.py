@@ -203,6 +203,10 @@ def simulate(
 
 
 def main() -> None:  # pragma: no cover - console script entry point
+    import os
+
+    # OpenMP threads that spin while idle starve any other process on a 2-core machine
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     tune_allocator()
     app()
 

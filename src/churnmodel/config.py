@@ -28,6 +28,7 @@ __all__ = [
     "ColumnsConfig",
     "Config",
     "DataConfig",
+    "ExplainConfig",
     "FeaturesConfig",
     "LabelConfig",
     "RatioConfig",
@@ -323,6 +324,81 @@ class TrackingConfig(_Strict):
     timeout_seconds: float = Field(default=10.0, gt=0, description="How long to wait for a tracking server before failing.")
 
 
+class Text(_Strict):
+    """A text in English and Russian."""
+
+    en: str
+    ru: str
+
+
+DEFAULT_ACTIONS = {
+    "responsiveness": Text(
+        en="Escalate and clear the open ticket backlog with a dated plan; name an owner for each open item.",
+        ru="Эскалировать и разобрать накопившиеся обращения по плану с датами; назначить ответственного за каждое."),
+    "communication": Text(
+        en="Schedule a quarterly business review or a personal meeting with the partner's decision maker.",
+        ru="Назначить квартальную бизнес-встречу (QBR) или личную встречу с руководителем партнёра."),
+    "transparency": Text(
+        en="Explain withheld amounts and the payment schedule; release the holdbacks that are due.",
+        ru="Объяснить удержанные суммы и график платежей; вернуть удержания, срок которых наступил."),
+    "mutual_value": Text(
+        en="Propose mutual value: a joint project, data sharing or a volume bonus.",
+        ru="Предложить взаимную выгоду: совместный проект, обмен данными или бонус за объём."),
+    "conflict": Text(
+        en="Run the conflict-resolution routine: acknowledge the issue, make a fair proposal, document the agreement.",
+        ru="Запустить процедуру урегулирования: признать проблему, предложить справедливое решение, зафиксировать договорённость."),
+    "development": Text(
+        en="Invite to training and partner events.",
+        ru="Пригласить на обучение и партнёрские мероприятия."),
+    "loyalty": Text(
+        en="Offer the next loyalty programme tier or status.",
+        ru="Предложить следующий уровень программы лояльности или статус."),
+    "satisfaction": Text(
+        en="Follow up the NPS detractor: call, understand the reason, agree a fix.",
+        ru="Отработать оценку критика NPS: позвонить, выяснить причину, согласовать исправление."),
+}
+DEFAULT_LEVER_NAMES = {
+    "responsiveness": Text(en="Responsiveness", ru="Оперативность"),
+    "communication": Text(en="Communication", ru="Коммуникация"),
+    "transparency": Text(en="Transparency", ru="Прозрачность"),
+    "mutual_value": Text(en="Mutual value", ru="Взаимная выгода"),
+    "conflict": Text(en="Conflict resolution", ru="Урегулирование конфликтов"),
+    "development": Text(en="Partner development", ru="Развитие партнёра"),
+    "loyalty": Text(en="Loyalty programme", ru="Программа лояльности"),
+    "satisfaction": Text(en="Satisfaction (NPS)", ru="Удовлетворённость (NPS)"),
+    "profile": Text(en="Profile", ru="Профиль"),
+}
+
+
+class ExplainConfig(_Strict):
+    """Risk drivers, levers and actions (``explain:`` section)."""
+
+    top_k: int = Field(default=3, ge=1, le=10, description="Drivers per partner.")
+    route: Literal["lightgbm", "shap"] = Field(default="lightgbm", description="Exact TreeSHAP: LightGBM pred_contrib or shap.TreeExplainer.")
+    batch_rows: int = Field(default=50_000, gt=0)
+    n_jobs: int = Field(default=2, ge=1)
+    actions: dict[str, Text] = Field(default_factory=lambda: dict(DEFAULT_ACTIONS))
+    lever_names: dict[str, Text] = Field(default_factory=lambda: dict(DEFAULT_LEVER_NAMES))
+
+    @field_validator("actions", "lever_names")
+    @classmethod
+    def _known_levers(cls, value: dict[str, Text]) -> dict[str, Text]:
+        unknown = sorted(set(value) - set(LEVERS))
+        if unknown:
+            raise ValueError(f"unknown lever(s) {unknown}; levers are {list(LEVERS)}")
+        return value
+
+    @field_validator("actions")
+    @classmethod
+    def _merge_actions(cls, value: dict[str, Text]) -> dict[str, Text]:
+        return {**DEFAULT_ACTIONS, **value}  # texts you give replace the shipped ones, lever by lever
+
+    @field_validator("lever_names")
+    @classmethod
+    def _merge_names(cls, value: dict[str, Text]) -> dict[str, Text]:
+        return {**DEFAULT_LEVER_NAMES, **value}
+
+
 class Config(_Strict):
     """The whole configuration file."""
 
@@ -332,6 +408,7 @@ class Config(_Strict):
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    explain: ExplainConfig = Field(default_factory=ExplainConfig)
     random_state: int = Field(default=0, ge=0, description="Seed for every random source.")
 
 

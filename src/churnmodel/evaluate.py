@@ -28,6 +28,7 @@ __all__ = [
     "plot_shap_summary",
     "reference_distributions",
     "segment_metrics",
+    "typical_values",
 ]
 
 
@@ -180,6 +181,20 @@ def reference_distributions(X: pd.DataFrame, scores: np.ndarray, *, bins: int = 
         else:
             out["features"][col] = numeric(X[col].to_numpy(dtype=np.float64))
     out["score"] = numeric(np.asarray(scores, dtype=np.float64))
+    return out
+
+
+def typical_values(X: pd.DataFrame) -> dict:
+    """Median (numeric) or most common value (categorical) per feature: "typical" in explanations."""
+    out: dict = {}
+    for col in X.columns:
+        values = X[col]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            counts = values.value_counts()
+            out[col] = str(counts.index[0]) if len(counts) and counts.iloc[0] > 0 else None
+        else:
+            median = float(np.nanmedian(values.to_numpy(dtype=np.float64))) if values.notna().any() else None
+            out[col] = median
     return out
 
 

@@ -22,6 +22,7 @@ from churnmodel.evaluate import (
     campaign_threshold,
     reference_distributions,
     segment_metrics,
+    typical_values,
 )
 from churnmodel.features.spec import FeaturePlan
 from churnmodel.model import Calibrator, ChurnModel
@@ -220,7 +221,7 @@ def train(frame: pd.DataFrame, plan: FeaturePlan, config: Config) -> TrainingRes
             "horizon_days": config.label.horizon_days, "label_source": config.label.source, "split": split.dates,
             "train_rows": len(split.train), "train_churn_rate": float(y_train.mean()),
         },
-        reference=reference_distributions(X_train, p_train),
+        reference={**reference_distributions(X_train, p_train), "typical": typical_values(X_train.loc[y_train == 0])},
     )
     p_test = model.calibrator(booster.predict(X_test, raw_score=True))
     test_rows = labelled.iloc[split.test]

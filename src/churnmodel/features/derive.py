@@ -67,8 +67,7 @@ def base_infos(plan: FeaturePlan) -> list[FeatureInfo]:
     for b in plan.balances:
         unit = plan.units.get(b["add"], "amount") if b["measure"] == "amount" else "count"
         infos.append(FeatureInfo(b["name"], "balance", b["lever"], unit, b["label_en"], b["label_ru"]))
-        infos.append(FeatureInfo(f"{b['name']}__oldest_days", "balance_age", b["lever"], "days",
-                                 f"age of the oldest: {b['label_en']}", f"возраст самого старого: {b['label_ru']} (дней)"))
+        infos.append(FeatureInfo(f"{b['name']}__oldest_days", "balance_age", b["lever"], "days", b["age_en"], b["age_ru"]))
     for sc in plan.scores:
         t = sc["event_type"]
         n, lever, (en, ru) = safe_name(t), plan.levers[t], plan.labels[t]
@@ -80,7 +79,8 @@ def base_infos(plan: FeaturePlan) -> list[FeatureInfo]:
             infos.append(FeatureInfo(f"{n}__detractor", "score_flag", lever, "flag",
                                      f"{en}: detractor (last score below {thr:g})", f"{ru}: критик (последняя оценка ниже {thr:g})"))
     if plan.contracts:
-        infos += [FeatureInfo(name, "contract", "mutual_value", unit, en, ru) for name, unit, en, ru in _CONTRACT_FEATURES]
+        # contract state is context (timing of the renewal decision), not a lever in itself
+        infos += [FeatureInfo(name, "contract", "profile", unit, en, ru) for name, unit, en, ru in _CONTRACT_FEATURES]
     if plan.segments:
         w = plan.segments["revenue_window_days"]
         infos.append(FeatureInfo("revenue_share", "network", "mutual_value", "share",

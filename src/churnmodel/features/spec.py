@@ -38,9 +38,11 @@ TYPE_DEFAULTS: dict[str, tuple[str, str | None, bool, str, str]] = {
 }
 _DEFAULT_BALANCES = (
     ("open_tickets", "ticket_opened", "ticket_resolved", "count", "responsiveness",
-     "open support tickets (unresolved backlog)", "нерешённые обращения (бэклог)"),
+     "open support tickets (unresolved backlog)", "нерешённые обращения (бэклог)",
+     "days the oldest unresolved ticket has been open", "дней открыто самое старое нерешённое обращение"),
     ("outstanding_holdback", "holdback_withheld", "holdback_released", "amount", "transparency",
-     "holdback still withheld", "невозвращённые удержания"),
+     "holdback still withheld", "невозвращённые удержания",
+     "days the oldest holdback has been withheld", "дней удерживается самое старое удержание"),
 )
 _DEFAULT_RATIOS = (
     ("complaints_per_order", "complaint", "order", "responsiveness", "complaints per order", "жалоб на заказ"),
@@ -152,8 +154,9 @@ def resolve_plan(tables: InputTables, cfg: FeaturesConfig, label: LabelConfig | 
 
     if cfg.balances is None:
         balances = [
-            {"name": n, "add": a, "subtract": s, "measure": m, "lever": lv, "label_en": en, "label_ru": ru}
-            for n, a, s, m, lv, en, ru in _DEFAULT_BALANCES
+            {"name": n, "add": a, "subtract": s, "measure": m, "lever": lv, "label_en": en, "label_ru": ru,
+             "age_en": age_en, "age_ru": age_ru}
+            for n, a, s, m, lv, en, ru, age_en, age_ru in _DEFAULT_BALANCES
             if a in types and s in types and (m == "count" or (a in amount_types and s in amount_types))
         ]
         item_column = "item_id"
@@ -169,7 +172,9 @@ def resolve_plan(tables: InputTables, cfg: FeaturesConfig, label: LabelConfig | 
             lever = b.lever or levers[b.add]
             balances.append({"name": b.name, "add": b.add, "subtract": b.subtract, "measure": b.measure, "lever": lever,
                              "label_en": f"open balance of {labels[b.add][0]} minus {labels[b.subtract][0]}",
-                             "label_ru": f"остаток: {labels[b.add][1]} минус {labels[b.subtract][1]}", "item_column": b.item_column})
+                             "label_ru": f"остаток: {labels[b.add][1]} минус {labels[b.subtract][1]}",
+                             "age_en": f"days the oldest open item ({labels[b.add][0]}) has been open",
+                             "age_ru": f"дней открыт самый старый элемент ({labels[b.add][1]})", "item_column": b.item_column})
         item_column = None
     for b in balances:
         column = b.pop("item_column", item_column)
