@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from churnmodel.errors import ChurnModelError, ConfigError
+from churnmodel.errors import ChurnModelError, ConfigError, DataError
 
 __all__ = ["app", "main", "tune_allocator"]
 
@@ -172,6 +172,60 @@ def train(
     _out.print(table)
     if summary is not None:
         atomic_write(summary, lambda tmp: tmp.write_text(info.to_json() + "\n"))
+
+
+@app.command()
+@_user_errors
+def explain(
+    config: ConfigOption,
+    as_of: Annotated[str, typer.Option("--as-of", help="Date to explain at, YYYY-MM-DD (features use what was known before it).")],
+    partner: Annotated[str, typer.Option(help="partner_id to explain.")],
+    model: Annotated[str | None, typer.Option(help="Model: models:/NAME@champion (default from config), runs:/..., or a folder.")] = None,
+    lang: Annotated[str, typer.Option(help="en or ru.")] = "en",
+    set_: SetOption = None,
+) -> None:
+    """Print one partner's risk drivers, their retention levers and what to do."""
+    import pandas as pd
+
+    from churnmodel.config import load_config
+    from churnmodel.data import read_inputs
+    from churnmodel.explain import explain_partner
+    from churnmodel.features import build_features
+    from churnmodel.tracking import check_tracking, load_churn_model
+
+    if lang not in ("en", "ru"):
+        raise typer.BadParameter(f"expected 'en' or 'ru', got {lang!r}", param_hint="--lang")
+    try:
+        when = pd.Timestamp(as_of)
+    except ValueError:
+        raise typer.BadParameter(f"expected a date like 2025-10-01, got {as_of!r}", param_hint="--as-of") from None
+    when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+    cfg = load_config(config, set_ or ())
+    uri = model or f"models:/{cfg.tracking.model_name}@champion"
+    if ":/" in uri and not Path(uri).exists():
+        check_tracking(cfg.tracking.uri, timeout=cfg.tracking.timeout_seconds)
+    churn_model = load_churn_model(uri, tracking_uri=cfg.tracking.uri)
+    tables = read_inputs(cfg.data)
+    known = tables.partners.set_index("partner_id")
+    if partner not in known.index:
+        near = ", ".join(repr(p) for p in __import__("difflib").get_close_matches(partner, list(known.index), n=3))
+        raise DataError(f"--partner {partner!r} is not in {tables.sources['partners']}" + (f"; similar ids: {near}" if near else ""))
+    if known.loc[partner, "joined_at"] > when:
+        raise DataError(f"--partner {partner!r} joined on {known.loc[partner, 'joined_at'].date()}, after --as-of {when.date()}")
+    rows = pd.DataFrame({"partner_id": [partner], "snapshot": pd.Series([when]).astype("datetime64[us, UTC]")})
+    features = build_features(tables, rows, churn_model.plan)
+    table = explain_partner(churn_model, features, config=cfg.explain, lang=lang)
+    head = "Partner" if lang == "en" else "Партнёр"
+    prob = "churn probability" if lang == "en" else "вероятность ухода"
+    base = "base rate" if lang == "en" else "базовый уровень"
+    out = Table(title=f"{head} {partner}, {when.date()}: {prob} {table.attrs['churn_probability']:.1%} ({base} {table.attrs['base_rate']:.1%})")
+    for column in ("#", "driver", "value", "typical", "+pp", "lever", "action"):
+        out.add_column(column, overflow="fold")
+    labels = {"protective": "protects" if lang == "en" else "защищает", "context": "context" if lang == "en" else "контекст"}
+    for r in table.itertuples():
+        out.add_row(str(r.rank) if r.kind == "driver" else labels[r.kind], r.name, r.value, r.typical,
+                    f"{100 * r.points:+.1f}", r.lever, r.action)
+    _out.print(out)
 
 
 @app.command()

@@ -23,7 +23,7 @@ from churnmodel.config import ExplainConfig
 from churnmodel.errors import ConfigError
 from churnmodel.model import ChurnModel
 
-__all__ = ["contributions", "explain", "global_importance", "probability_points"]
+__all__ = ["contributions", "explain", "explain_partner", "global_importance", "probability_points"]
 
 LANGS = ("en", "ru")
 
@@ -33,10 +33,14 @@ def contributions(model: ChurnModel, frame: pd.DataFrame, *, route: str = "light
     """Exact SHAP values in log-odds: (rows, features + 1), the last column the base value."""
     X = model.prepare(frame)
     if route == "shap":
+        import warnings
+
         import shap
 
         explainer = shap.TreeExplainer(model.booster)
-        values = explainer.shap_values(X)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*output has changed to a list of ndarray.*")
+            values = explainer.shap_values(X)
         values = values[1] if isinstance(values, list) else values
         base = np.broadcast_to(np.asarray(explainer.expected_value).reshape(-1)[-1], (len(X), 1))
         return np.hstack([values, base])
@@ -156,3 +160,44 @@ def global_importance(model: ChurnModel, contrib: np.ndarray) -> tuple[pd.DataFr
     lever_sums = pd.DataFrame(contrib[:, :-1], columns=model.features).T.groupby(info["lever"].to_numpy()).sum().T
     per_lever = lever_sums.abs().mean().rename("mean_abs_shap").sort_values(ascending=False).rename_axis("lever").reset_index()
     return per_feature.reset_index(drop=True), per_lever
+
+
+def explain_partner(model: ChurnModel, features: pd.DataFrame, *, config: ExplainConfig | None = None,
+                    lang: str = "en") -> pd.DataFrame:
+    """One partner's drivers as a long table: rank, feature, readable name, value, typical value,
+    contribution (probability points), lever and action; then the protective factor and context.
+
+    ``features`` is the one-row feature frame of the partner at the date of interest.
+    """
+    cfg = config or ExplainConfig()
+    if len(features) != 1:
+        raise ValueError(f"explain_partner takes one row, got {len(features)}")
+    contrib = contributions(model, features, route=cfg.route)
+    points, p, p0 = probability_points(model, contrib)
+    info = model.plan.info().set_index("name").loc[model.features]
+    X = model.prepare(features)
+    typical = model.reference.get("typical", {})
+    names = {k: getattr(v, lang) for k, v in cfg.lever_names.items()}
+    actions = {k: getattr(v, lang) for k, v in cfg.actions.items()}
+    order = np.argsort(-points[0], kind="stable")
+    rows, seen = [], set()
+
+    def row(kind: str, j: int, rank) -> dict:
+        name, lever = model.features[j], info["lever"].iloc[j]
+        action = "" if lever in seen or kind != "driver" else actions.get(lever, "")
+        if kind == "driver":
+            seen.add(lever)
+        return {"kind": kind, "rank": rank, "feature": name, "name": info[f"label_{lang}"].iloc[j],
+                "value": _fmt(X[name].iloc[0], info["unit"].iloc[j]), "typical": _fmt(typical.get(name), info["unit"].iloc[j]),
+                "points": float(points[0, j]), "lever": names.get(lever, lever), "action": action}
+
+    drivers = [j for j in order if info["lever"].iloc[j] != "profile" and points[0, j] > 0][: cfg.top_k]
+    rows += [row("driver", j, i + 1) for i, j in enumerate(drivers)]
+    protective = [j for j in order[::-1] if info["lever"].iloc[j] != "profile" and points[0, j] < 0][:1]
+    rows += [row("protective", j, None) for j in protective]
+    context = [j for j in order if info["lever"].iloc[j] == "profile" and points[0, j] > 0][:1]
+    rows += [row("context", j, None) for j in context]
+    table = pd.DataFrame(rows, columns=["kind", "rank", "feature", "name", "value", "typical", "points", "lever", "action"])
+    table["rank"] = table["rank"].astype("Int64")
+    table.attrs.update({"churn_probability": float(p[0]), "base_rate": float(p0[0])})
+    return table

@@ -24,7 +24,16 @@ from churnmodel.config import Config
 from churnmodel.data import InputTables
 from churnmodel.errors import ChurnModelError
 
-__all__ = ["TrackingError", "TrainSummary", "check_tracking", "data_fingerprint", "flatten", "log_training", "model_signature"]
+__all__ = [
+    "TrackingError",
+    "TrainSummary",
+    "check_tracking",
+    "data_fingerprint",
+    "flatten",
+    "load_churn_model",
+    "log_training",
+    "model_signature",
+]
 
 log = logging.getLogger("churnmodel")
 PACKAGES = ("churnmodel", "lightgbm", "scikit-learn", "pandas", "numpy", "pyarrow", "mlflow", "shap", "pydantic", "pyyaml")
@@ -186,6 +195,7 @@ def log_training(result, *, config: Config, config_path: Path, tables: InputTabl
         mlflow.log_artifact(str(tmp / "segments.csv"), "evaluation")
         mlflow.log_artifact(str(tmp / "features.csv"), "evaluation")
         _log_plots(mlflow, evaluate, result, tmp)
+        _log_explanations(mlflow, result, tmp)
 
         model_dir = model.save(tmp / "model")
         signature = model_signature(model)
@@ -217,6 +227,74 @@ def model_signature(model):
     inputs = Schema([ColSpec(AnyType() if name in categorical else DataType.double, name, required=False)
                      for name in model.features])
     return ModelSignature(inputs=inputs, outputs=Schema([ColSpec(DataType.double, "churn_probability")]))
+
+
+def load_churn_model(uri: str, *, tracking_uri: str | None = None):
+    """A :class:`~churnmodel.model.ChurnModel` from a folder or any MLflow model URI (models:/, runs:/, ...)."""
+    from churnmodel.model import ChurnModel
+
+    local = Path(uri)
+    if local.exists():
+        for candidate in (local, local / "artifacts" / "model"):
+            if (candidate / "model.json").is_file():
+                return ChurnModel.load(candidate)
+        raise TrackingError(f"{uri}: no churnmodel model here (expected model.json, or an MLflow model folder)")
+    if ":/" not in uri:
+        raise TrackingError(f"model {uri!r} not found: not a folder and not an MLflow URI (models:/name@champion, runs:/...)")
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(tracking_uri)
+    try:
+        folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri.rstrip("/") + "/artifacts/model"))
+    except (MlflowException, OSError) as exc:
+        raise TrackingError(f"model {uri} cannot be loaded from {tracking_uri or 'the tracking store'}: {str(exc).splitlines()[0]}") from None
+    return ChurnModel.load(folder)
+
+
+def _log_explanations(mlflow, result, tmp: Path) -> None:
+    """Global SHAP: mean |SHAP| per feature and per lever, lever bar chart and dependence plots."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from churnmodel.explain import contributions, global_importance
+
+    sample = result.test_features.sample(n=min(5000, len(result.test_features)), random_state=0)
+    contrib = contributions(result.model, sample)
+    per_feature, per_lever = global_importance(result.model, contrib)
+    per_feature.to_csv(tmp / "shap_features.csv", index=False)
+    per_lever.to_csv(tmp / "shap_levers.csv", index=False)
+    mlflow.log_artifact(str(tmp / "shap_features.csv"), "explain")
+    mlflow.log_artifact(str(tmp / "shap_levers.csv"), "explain")
+    mlflow.log_metrics({f"shap_lever_{r.lever}": float(r.mean_abs_shap) for r in per_lever.itertuples()})
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    ordered = per_lever.iloc[::-1]
+    ax.barh(ordered["lever"], ordered["mean_abs_shap"])
+    ax.set_xlabel("mean |SHAP| (log-odds), test block sample")
+    ax.set_title("Risk by retention lever")
+    fig.tight_layout()
+    fig.savefig(tmp / "shap_levers.png")
+    plt.close(fig)
+    mlflow.log_artifact(str(tmp / "shap_levers.png"), "plots")
+    X = result.model.prepare(sample)
+    for rank, feature in enumerate(per_feature["feature"].head(4), start=1):
+        j = result.model.features.index(feature)
+        fig, ax = plt.subplots(figsize=(5, 3.5), dpi=100)
+        values = X[feature]
+        x = values.cat.codes.where(values.notna()) if isinstance(values.dtype, pd.CategoricalDtype) else values
+        ax.scatter(x, contrib[:, j], s=6, alpha=0.4)
+        ax.axhline(0, c="grey", ls=":")
+        ax.set_xlabel(feature)
+        ax.set_ylabel("SHAP (log-odds)")
+        ax.set_title(f"Dependence: {per_feature['label_en'].iloc[rank - 1][:50]}", fontsize=9)
+        fig.tight_layout()
+        fig.savefig(tmp / f"dependence_{rank}_{feature}.png")
+        plt.close(fig)
+        mlflow.log_artifact(str(tmp / f"dependence_{rank}_{feature}.png"), "plots")
 
 
 def _log_plots(mlflow, evaluate, result, tmp: Path) -> None:

@@ -1,0 +1,128 @@
+"""Exact SHAP (two routes agree), additivity, reason codes with levers and actions, and agreement with
+the simulator's ground truth."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from churnmodel.cli import app
+from churnmodel.config import ExplainConfig
+from churnmodel.explain import (
+    contributions,
+    explain,
+    explain_partner,
+    global_importance,
+    probability_points,
+)
+
+
+@pytest.fixture(scope="module")
+def rows(sample_training):
+    frame, _, result, _ = sample_training
+    labelled = frame.loc[~frame["censored"]].reset_index(drop=True)
+    return labelled.iloc[result.split.test].head(400), result.model
+
+
+def test_lightgbm_and_shap_routes_agree_and_add_up(rows):
+    frame, model = rows
+    a = contributions(model, frame, route="lightgbm", batch_rows=150)  # several batches
+    b = contributions(model, frame, route="shap")
+    assert np.abs(a - b).max() < 1e-6
+    raw = model.booster.predict(model.prepare(frame), raw_score=True)
+    np.testing.assert_allclose(a.sum(axis=1), raw, atol=1e-9)  # contributions + base value = log-odds
+    points, p, p0 = probability_points(model, a)
+    np.testing.assert_allclose(points.sum(axis=1), p - p0, atol=1e-9)  # probability points add up
+    np.testing.assert_allclose(p, model.predict_proba(frame), atol=1e-12)
+    moved = np.abs(p - p0) > 1e-9
+    assert np.all(np.sign(points[moved]) == np.sign(a[moved, :-1]))  # rescaling keeps each sign
+
+
+def test_reason_codes_have_levers_and_one_action_per_lever(rows):
+    frame, model = rows
+    e = explain(model, frame)
+    assert list(e.columns[:4]) == ["partner_id", "snapshot", "churn_probability", "base_rate"]
+    top = e.sort_values("churn_probability", ascending=False).iloc[0]
+    assert top["driver_1_points"] >= top["driver_2_points"] >= top["driver_3_points"] > 0
+    assert top["lever_1"] and top["action_1"] and "typical" in top["driver_1"]
+    info = model.plan.info().set_index("name")["lever"]
+    for _, r in e.iterrows():
+        levers = [info[r[f"driver_{i}_feature"]] for i in (1, 2, 3) if r[f"driver_{i}_feature"]]
+        assert "profile" not in levers  # drivers are actionable; profile facts go to context
+        for i in (2, 3):
+            if r[f"driver_{i}_feature"] and info[r[f"driver_{i}_feature"]] in levers[: i - 1]:
+                assert r[f"action_{i}"] == ""  # several drivers on one lever give one action
+    ru = explain(model, frame.head(5), lang="ru")
+    assert any("Эскалировать" in a or "QBR" in a or "NPS" in a for a in ru[["action_1", "action_2"]].to_numpy().ravel())
+
+
+def test_partner_table_and_custom_actions(rows):
+    frame, model = rows
+    cfg = ExplainConfig(actions={"responsiveness": {"en": "Call the support lead today.", "ru": "Позвонить руководителю поддержки."}})
+    assert cfg.actions["conflict"].en.startswith("Run the conflict-resolution routine")  # the rest stay shipped
+    worst = frame.iloc[[int(np.argmax(model.predict_proba(frame)))]]
+    table = explain_partner(model, worst, config=cfg)
+    assert table["kind"].tolist()[:3] == ["driver", "driver", "driver"] and table["rank"].tolist()[:3] == [1, 2, 3]
+    assert table.attrs["churn_probability"] == pytest.approx(model.predict_proba(worst)[0])
+    if "Responsiveness" in table["lever"].tolist():
+        assert "Call the support lead today." in table["action"].tolist()
+
+
+def test_global_importance_per_feature_and_lever(rows):
+    frame, model = rows
+    per_feature, per_lever = global_importance(model, contributions(model, frame))
+    assert per_feature["mean_abs_shap"].is_monotonic_decreasing and len(per_feature) == len(model.features)
+    assert per_lever.iloc[0]["lever"] == "responsiveness"
+
+
+def test_explain_cli_with_a_model_folder(rows, tmp_path):
+    frame, model = rows
+    folder = model.save(tmp_path / "model")
+    runner = CliRunner()
+    pid = frame["partner_id"].iloc[0]
+    result = runner.invoke(app, ["explain", "--config", "configs/partner_churn.yaml", "--model", str(folder),
+                                 "--as-of", "2025-10-01", "--partner", pid], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert f"Partner {pid}, 2025-10-01: churn probability" in result.output and "protects" in result.output
+    result = runner.invoke(app, ["explain", "--config", "configs/partner_churn.yaml", "--model", str(folder),
+                                 "--as-of", "2025-10-01", "--partner", "P00103"])
+    assert result.exit_code == 2 and "--partner 'P00103' is not in partners.csv; similar ids:" in result.output
+    result = runner.invoke(app, ["explain", "--config", "configs/partner_churn.yaml", "--model", str(tmp_path / "nope"),
+                                 "--as-of", "2025-10-01", "--partner", pid])
+    assert result.exit_code == 2 and "not found: not a folder and not an MLflow URI" in result.output
+
+
+@pytest.mark.slow
+def test_explanations_recover_the_simulators_causes(tmp_path):
+    from scipy.stats import spearmanr
+
+    from churnmodel import load_config, read_inputs
+    from churnmodel.features import build_training_frame
+    from churnmodel.simulate import CAUSES, simulate, write_simulation
+    from churnmodel.train import train
+
+    sim = simulate(3000, 36, random_state=21)
+    write_simulation(sim, tmp_path)
+    cfg = load_config("configs/partner_churn.yaml", [f"data.partners={tmp_path}/partners.csv", f"data.events={tmp_path}/events.parquet",
+                                                    f"data.contracts={tmp_path}/contracts.csv", "train.bootstrap=0", "train.baseline=false"])
+    frame, plan = build_training_frame(read_inputs(cfg.data), cfg)
+    model = train(frame, plan, cfg).model
+    rows = frame.loc[~frame["censored"]].reset_index(drop=True)
+    contrib = contributions(model, rows)
+    _, per_lever = global_importance(model, contrib)
+    shap_rank = per_lever.loc[per_lever["lever"] != "profile"].set_index("lever")["mean_abs_shap"]
+    hazard = sim.hazard.loc[sim.hazard["month"].between(rows["snapshot"].min(), rows["snapshot"].max())]
+    cols = [f"contrib_{c}" for c in CAUSES]
+    # SHAP measures deviation from the average prediction, so compare with centred true contributions
+    truth = (hazard[cols] - hazard[cols].mean()).abs().mean().rename(lambda c: c.removeprefix("contrib_"))
+    both = pd.DataFrame({"shap": shap_rank, "truth": truth}).fillna(0.0)
+    assert both["shap"].idxmax() == both["truth"].idxmax() == "responsiveness"
+    assert spearmanr(both["shap"], both["truth"]).statistic >= 0.7
+
+    last = rows.loc[rows["label"] == 1].sort_values("snapshot").groupby("partner_id").tail(1)
+    reasons = explain(model, last, contrib=contrib[last.index.to_numpy()])
+    lever = plan.info().set_index("name")["lever"]
+    truth_by_partner = sim.truth.set_index("partner_id")
+    hits = [lever[f] in (truth_by_partner.loc[p, "top_cause"], truth_by_partner.loc[p, "second_cause"])
+            for p, f in zip(reasons["partner_id"], reasons["driver_1_feature"], strict=True) if f]
+    assert len(hits) > 300 and np.mean(hits) >= 0.6
