@@ -21,6 +21,7 @@ demo: $(STAMP)
 	@mkdir -p outputs
 	$(BIN)/churnmodel features --config configs/partner_churn.yaml --out outputs/features.parquet --metadata outputs/features.csv
 	$(BIN)/churnmodel train --config configs/partner_churn.yaml --summary outputs/train_summary.json
+	$(BIN)/churnmodel explain --config configs/partner_churn.yaml --as-of 2025-10-01 --partner P001035
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -38,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_features.py --events 1000000
 	$(BIN)/python benchmarks/bench_features.py
 	$(BIN)/python benchmarks/bench_train.py
+	$(BIN)/python benchmarks/bench_explain.py
 
 # Re-pin after changing dependencies in pyproject.toml.
 constraints: $(STAMP)

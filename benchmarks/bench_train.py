@@ -28,7 +28,7 @@ from churnmodel.train import train
 def synthetic(rows: int, n_features: int, seed: int = 0) -> tuple[pd.DataFrame, FeaturePlan]:
     rng = np.random.default_rng(seed)
     snapshots = 12
-    partners = rows // snapshots
+    partners = -(-rows // snapshots)
     X = rng.normal(size=(rows, n_features))
     X[:, : n_features // 3] = np.abs(X[:, : n_features // 3]) * 10  # some count-like columns
     X[rng.random(X.shape) < 0.05] = np.nan

@@ -44,7 +44,7 @@ def test_run_holds_params_metrics_tags_and_artifacts(logged):
     summary, cfg, project, _ = logged
     client = _client(cfg)
     run = client.get_run(summary.run_id)
-    assert run.data.params["label.horizon_days"] == "90" and run.data.params["train.lightgbm.num_leaves"] == "15"
+    assert run.data.params["label.horizon_days"] == "90" and run.data.params["train.lightgbm.max_depth"] == "3"
     for key in ("test_auc", "test_auc_ci_low", "test_pr_auc", "test_log_loss", "test_brier", "test_ece", "test_lift_top",
                 "test_capture_top", "test_emp", "test_prr_observed", "test_prr_predicted", "baseline_auc",
                 "segment_transactional_auc"):

@@ -270,9 +270,11 @@ class LightGBMConfig(_Strict):
     """LightGBM settings (``train.lightgbm``); early stopping on the validation block picks the tree count."""
 
     n_estimators: int = Field(default=2000, gt=0, description="Upper bound; early stopping picks the number used.")
-    learning_rate: float = Field(default=0.03, gt=0, le=1)
-    num_leaves: int = Field(default=15, ge=2)
-    max_depth: int = Field(default=-1, ge=-1)
+    learning_rate: float = Field(default=0.05, gt=0, le=1)
+    num_leaves: int = Field(default=8, ge=2)
+    max_depth: int = Field(
+        default=3, ge=-1,
+        description="Shallow trees: no AUC lost on the simulator seeds tried, and exact SHAP 5x faster than unlimited depth.")
     min_child_samples: int = Field(default=50, ge=1)
     feature_fraction: float = Field(default=0.5, gt=0, le=1)
     bagging_fraction: float = Field(default=0.8, gt=0, le=1)
@@ -374,6 +376,12 @@ class ExplainConfig(_Strict):
     """Risk drivers, levers and actions (``explain:`` section)."""
 
     top_k: int = Field(default=3, ge=1, le=10, description="Drivers per partner.")
+    scope: Literal["all", "at_risk", "top_n"] = Field(
+        default="at_risk",
+        description="Whom to explain when scoring: everyone, partners at or above the risk threshold, or the "
+        "top_n by revenue at risk. at_risk suits analysts: a reason for every partner they should act on.")
+    at_risk_probability: float | None = Field(default=None, gt=0, lt=1, description="null = the model's campaign threshold.")
+    top_n: int = Field(default=1000, ge=1)
     route: Literal["lightgbm", "shap"] = Field(default="lightgbm", description="Exact TreeSHAP: LightGBM pred_contrib or shap.TreeExplainer.")
     batch_rows: int = Field(default=50_000, gt=0)
     n_jobs: int = Field(default=2, ge=1)

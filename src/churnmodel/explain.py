@@ -23,7 +23,7 @@ from churnmodel.config import ExplainConfig
 from churnmodel.errors import ConfigError
 from churnmodel.model import ChurnModel
 
-__all__ = ["contributions", "explain", "explain_partner", "global_importance", "probability_points"]
+__all__ = ["contributions", "explain", "explain_partner", "global_importance", "probability_points", "select_scope"]
 
 LANGS = ("en", "ru")
 
@@ -83,6 +83,19 @@ def _fmt(value, unit: str) -> str:
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
 
 
+def select_scope(probability: np.ndarray, *, config: ExplainConfig, threshold: float,
+                 revenue_at_risk: np.ndarray | None = None) -> np.ndarray:
+    """Which rows get reason codes (a boolean mask), by ``explain.scope``."""
+    if config.scope == "all":
+        return np.ones(len(probability), dtype=bool)
+    if config.scope == "at_risk":
+        return probability >= (config.at_risk_probability if config.at_risk_probability is not None else threshold)
+    ranking = revenue_at_risk if revenue_at_risk is not None else probability
+    mask = np.zeros(len(probability), dtype=bool)
+    mask[np.argsort(-ranking, kind="stable")[: config.top_n]] = True
+    return mask
+
+
 def explain(model: ChurnModel, frame: pd.DataFrame, *, config: ExplainConfig | None = None, lang: str = "en",
             contrib: np.ndarray | None = None) -> pd.DataFrame:
     """One row per input row: probability, base rate, top drivers with levers and actions, protective factor.
@@ -120,30 +133,37 @@ def explain(model: ChurnModel, frame: pd.DataFrame, *, config: ExplainConfig | N
     out["base_rate"] = p0
     typical_word = "typical" if lang == "en" else "обычно"
 
-    def driver_text(j: int, row: int) -> str:
-        value = values[j][row]
-        return f"{label[j]}: {_fmt(value, unit[j])} ({typical_word} {_fmt(typical.get(model.features[j]), unit[j])})"
+    rows_all = np.arange(n)
+    feature_names = np.array(model.features, dtype=object)
+    lever_text = np.array([names.get(v, v) for v in lever], dtype=object)
+    action_text = np.array([actions.get(v, "") for v in lever], dtype=object)
+    typical_text = [_fmt(typical.get(f), u) for f, u in zip(model.features, unit, strict=True)]
 
-    for slot in range(k):
-        cols = {f"driver_{slot + 1}": [], f"lever_{slot + 1}": [], f"action_{slot + 1}": [],
-                f"driver_{slot + 1}_feature": [], f"driver_{slot + 1}_points": []}
-        for row in range(n):
-            j = top[row, slot] if slot < top.shape[1] else -1
-            if j < 0 or points[row, j] <= 0:
-                for key in cols:
-                    cols[key].append(np.nan if key.endswith("points") else "")
-                continue
-            earlier = {lever[top[row, s]] for s in range(slot) if points[row, top[row, s]] > 0}
-            cols[f"driver_{slot + 1}"].append(driver_text(j, row))
-            cols[f"lever_{slot + 1}"].append(names.get(lever[j], lever[j]))
-            cols[f"action_{slot + 1}"].append("" if lever[j] in earlier else actions.get(lever[j], ""))
-            cols[f"driver_{slot + 1}_feature"].append(model.features[j])
-            cols[f"driver_{slot + 1}_points"].append(points[row, j])
-        out.update(cols)
-    out["protective_factor"] = [driver_text(j, row) if points[row, j] < 0 else "" for row, j in enumerate(protect)]
-    out["protective_points"] = [points[row, j] if points[row, j] < 0 else np.nan for row, j in enumerate(protect)]
+    def texts(chosen: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """Readable driver texts, formatted feature by feature (a few hundred groups, not n rows)."""
+        result = np.full(n, "", dtype=object)
+        for j in np.unique(chosen[keep]):
+            at = np.flatnonzero(keep & (chosen == j))
+            result[at] = [f"{label[j]}: {_fmt(v, unit[j])} ({typical_word} {typical_text[j]})" for v in values[j][at]]
+        return result
+
+    seen = np.zeros((n, 0), dtype=object)
+    for slot in range(min(k, top.shape[1])):
+        j = top[:, slot]
+        pts = points[rows_all, j]
+        keep = pts > 0
+        repeated = (seen == lever[j][:, None]).any(axis=1) if seen.shape[1] else np.zeros(n, dtype=bool)
+        out[f"driver_{slot + 1}"] = texts(j, keep)
+        out[f"lever_{slot + 1}"] = np.where(keep, lever_text[j], "")
+        out[f"action_{slot + 1}"] = np.where(keep & ~repeated, action_text[j], "")
+        out[f"driver_{slot + 1}_feature"] = np.where(keep, feature_names[j], "")
+        out[f"driver_{slot + 1}_points"] = np.where(keep, pts, np.nan)
+        seen = np.hstack([seen, np.where(keep, lever[j], None)[:, None]])
+    pts = points[rows_all, protect]
+    out["protective_factor"] = texts(protect, pts < 0)
+    out["protective_points"] = np.where(pts < 0, pts, np.nan)
     if context is not None:
-        out["context"] = [driver_text(j, row) if points[row, j] > 0 else "" for row, j in enumerate(context)]
+        out["context"] = texts(context, points[rows_all, context] > 0)
     return pd.DataFrame(out, index=frame.index)
 
 
