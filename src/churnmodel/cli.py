@@ -230,6 +230,58 @@ def explain(
 
 @app.command()
 @_user_errors
+def score(
+    config: ConfigOption,
+    as_of: Annotated[str, typer.Option("--as-of", help="Score date YYYY-MM-DD: the export date; features use what was known before it.")],
+    out: Annotated[Path, typer.Option(help="Ranked list: .csv, .parquet or .xlsx (written atomically).")],
+    model: Annotated[str | None, typer.Option(help="models:/NAME@champion (default from config), runs:/..., or a folder.")] = None,
+    lang: Annotated[str, typer.Option(help="Language of drivers and actions: en or ru.")] = "en",
+    strict: Annotated[bool, typer.Option("--strict", help="Stop (exit 2) when drift exceeds score.drift_fail.")] = False,
+    set_: SetOption = None,
+) -> None:
+    """Score every active partner: probability, risk band, revenue at risk, drivers and actions."""
+    import pandas as pd
+    from rich.progress import Progress
+
+    from churnmodel.config import load_config
+    from churnmodel.data import check_output, read_inputs, write_frame
+    from churnmodel.score import score as run
+    from churnmodel.tracking import check_tracking, load_churn_model
+
+    if lang not in ("en", "ru"):
+        raise typer.BadParameter(f"expected 'en' or 'ru', got {lang!r}", param_hint="--lang")
+    try:
+        when = pd.Timestamp(as_of)
+    except ValueError:
+        raise typer.BadParameter(f"expected a date like 2025-10-01, got {as_of!r}", param_hint="--as-of") from None
+    cfg = load_config(config, set_ or ())
+    check_output(out)
+    uri = model or f"models:/{cfg.tracking.model_name}@champion"
+    if ":/" in uri and not Path(uri).exists():
+        check_tracking(cfg.tracking.uri, timeout=cfg.tracking.timeout_seconds)
+    churn_model = load_churn_model(uri, tracking_uri=cfg.tracking.uri)
+    tables = read_inputs(cfg.data)
+    name, version = (uri.removeprefix("models:/").split("@")[0].split("/")[0], uri.rsplit("@", 1)[-1].rsplit("/", 1)[-1]) if uri.startswith("models:/") else (uri, "")
+    with Progress(console=_err, transient=True, disable=not _err.is_terminal) as bar:
+        task = bar.add_task("scoring", total=None)
+        result = run(churn_model, tables, as_of=when, config=cfg, lang=lang, model_name=name, model_version=version,
+                     progress=lambda done, total: bar.update(task, completed=done, total=total))
+    worst = result.drift.iloc[0] if len(result.drift) else None
+    if worst is not None and worst["psi"] > cfg.score.drift_warn:
+        shifted = result.drift.loc[result.drift["psi"] > cfg.score.drift_warn]
+        _err.print(f"[yellow]warning:[/] drift: {len(shifted)} input(s) with PSI > {cfg.score.drift_warn} "
+                   f"(largest {worst['feature']} {worst['psi']:.2f}); score PSI {result.score_psi:.2f}", highlight=False)
+        if strict and worst["psi"] > cfg.score.drift_fail:
+            raise DataError(f"drift: PSI {worst['psi']:.2f} for {worst['feature']!r} exceeds score.drift_fail "
+                            f"{cfg.score.drift_fail}; the data no longer looks like the training data. Nothing was written")
+    write_frame(result.scores, out)
+    s = result.scores
+    _out.print(f"scored {len(s):,} partners at {pd.Timestamp(when).date()}: expected churners {s['churn_probability'].sum():,.1f}, "
+               f"high risk {int((s['risk_band'] == 'high').sum()):,}, revenue at risk {s['revenue_at_risk'].sum():,.0f}; wrote {out}")
+
+
+@app.command()
+@_user_errors
 def simulate(
     out: Annotated[Path, typer.Option(help="Folder to write partners, contracts, events and ground_truth/ into.")],
     partners: Annotated[int, typer.Option(min=1, help="Number of partners.")] = 1000,
@@ -262,6 +314,12 @@ def main() -> None:  # pragma: no cover - console script entry point
     # OpenMP threads that spin while idle starve any other process on a 2-core machine
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     tune_allocator()
+    import signal
+
+    def stop(signum, frame):  # a terminated run unwinds, so temporary files are removed
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
     app()
 
 

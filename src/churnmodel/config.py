@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from churnmodel.errors import ConfigError
 
@@ -32,7 +32,9 @@ __all__ = [
     "FeaturesConfig",
     "LabelConfig",
     "RatioConfig",
+
     "ScoreConfig",
+    "ScoredEventConfig",
     "SegmentConfig",
     "SnapshotConfig",
     "TrackingConfig",
@@ -214,7 +216,7 @@ class BalanceConfig(_Strict):
     lever: Lever | None = None
 
 
-class ScoreConfig(_Strict):
+class ScoredEventConfig(_Strict):
     event_type: str
     detractor_below: float | None = Field(default=7.0, description="A last score below this flags a detractor.")
 
@@ -244,7 +246,7 @@ class FeaturesConfig(_Strict):
     trends: list[TrendConfig] = Field(default_factory=lambda: [TrendConfig(recent_days=30, prior_days=90)])
     ratios: list[RatioConfig] | None = Field(default=None, description="null = the standard ratios that fit the data.")
     balances: list[BalanceConfig] | None = Field(default=None, description="null = the standard balances that fit the data.")
-    scores: list[ScoreConfig] | None = Field(default=None, description="null = nps_response if present.")
+    scores: list[ScoredEventConfig] | None = Field(default=None, description="null = nps_response if present.")
     segments: SegmentConfig = Field(default_factory=SegmentConfig)
     contracts: bool = True
     attributes: list[str] | Literal["auto"] = Field(default="auto", description="Partner columns to use; auto = all extra columns.")
@@ -380,7 +382,7 @@ class ExplainConfig(_Strict):
         default="at_risk",
         description="Whom to explain when scoring: everyone, partners at or above the risk threshold, or the "
         "top_n by revenue at risk. at_risk suits analysts: a reason for every partner they should act on.")
-    at_risk_probability: float | None = Field(default=None, gt=0, lt=1, description="null = the model's campaign threshold.")
+    at_risk_probability: float | None = Field(default=None, gt=0, lt=1, description="null = the medium risk band (score.bands.medium).")
     top_n: int = Field(default=1000, ge=1)
     route: Literal["lightgbm", "shap"] = Field(default="lightgbm", description="Exact TreeSHAP: LightGBM pred_contrib or shap.TreeExplainer.")
     batch_rows: int = Field(default=50_000, gt=0)
@@ -407,6 +409,27 @@ class ExplainConfig(_Strict):
         return {**DEFAULT_LEVER_NAMES, **value}
 
 
+class BandsConfig(_Strict):
+    high: float = Field(default=0.25, gt=0, lt=1, description="Churn probability from which a partner is high risk.")
+    medium: float = Field(default=0.10, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BandsConfig:
+        if self.medium >= self.high:
+            raise ValueError(f"medium ({self.medium}) must be below high ({self.high})")
+        return self
+
+
+class ScoreConfig(_Strict):
+    """Batch scoring (``score:`` section)."""
+
+    bands: BandsConfig = Field(default_factory=BandsConfig)
+    chunk_partners: int = Field(default=50_000, gt=0, description="Partners per chunk: bounds memory.")
+    sort_by: Literal["revenue_at_risk", "churn_probability"] = "revenue_at_risk"
+    drift_warn: float = Field(default=0.1, gt=0, description="PSI above this is reported as drift.")
+    drift_fail: float = Field(default=0.25, gt=0, description="With --strict, PSI above this stops scoring (exit 2).")
+
+
 class Config(_Strict):
     """The whole configuration file."""
 
@@ -417,6 +440,7 @@ class Config(_Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     explain: ExplainConfig = Field(default_factory=ExplainConfig)
+    score: ScoreConfig = Field(default_factory=ScoreConfig)
     random_state: int = Field(default=0, ge=0, description="Seed for every random source.")
 
 

@@ -1,0 +1,120 @@
+"""Batch scoring: ranked output in three formats, reproducible files, drift, bad input, interruption."""
+
+import hashlib
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from churnmodel.cli import app
+from churnmodel.score import active_rows, population_stability, score
+from conftest import REPO
+
+runner = CliRunner()
+AS_OF = "2026-01-01"
+
+
+@pytest.fixture(scope="module")
+def model_dir(sample_training, tmp_path_factory):
+    _, _, result, _ = sample_training
+    return result.model.save(tmp_path_factory.mktemp("model") / "model")
+
+
+def run_score(model_dir, out, *extra):
+    return runner.invoke(app, ["score", "--config", "configs/partner_churn.yaml", "--model", str(model_dir),
+                               "--as-of", AS_OF, "--out", str(out), *extra])
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".xlsx"])
+def test_score_writes_a_ranked_explained_list(model_dir, tmp_path, suffix):
+    out = tmp_path / f"scores{suffix}"
+    result = run_score(model_dir, out)
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out) if suffix == ".parquet" else pd.read_excel(out)
+    assert list(frame.columns[:8]) == ["partner_id", "as_of", "churn_probability", "risk_band", "rank", "segment", "revenue", "revenue_at_risk"]
+    assert {"driver_1", "lever_1", "action_1", "driver_3", "protective_factor", "model_name", "model_version", "scored_at"} <= set(frame.columns)
+    assert frame["revenue_at_risk"].is_monotonic_decreasing and frame["rank"].tolist() == list(range(1, len(frame) + 1))
+    at_risk = frame["risk_band"].isin(["high", "medium"])
+    assert at_risk.any() and (frame.loc[at_risk, "driver_1"].fillna("") != "").all()
+    assert set(frame["risk_band"]) <= {"high", "medium", "low"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # no temporary files left
+
+
+def test_same_inputs_give_the_same_file(model_dir, tmp_path):
+    digests = []
+    for name in ("a.parquet", "b.parquet"):
+        assert run_score(model_dir, tmp_path / name).exit_code == 0
+        digests.append(hashlib.sha256((tmp_path / name).read_bytes()).hexdigest())
+    assert digests[0] == digests[1]
+
+
+def test_python_api_matches_the_model_and_uses_only_active_partners(sample_training, sample_tables, sample_config):
+    _, _, result, _ = sample_training
+    as_of = pd.Timestamp(AS_OF, tz="UTC")
+    scored = score(result.model, sample_tables, as_of=as_of, config=sample_config)
+    rows = active_rows(sample_tables, sample_config, as_of)
+    assert set(scored.scores["partner_id"]) == set(rows["partner_id"])
+    churned = sample_tables.partners.loc[sample_tables.partners["churned_at"] <= as_of, "partner_id"]
+    assert not set(churned) & set(scored.scores["partner_id"])
+    from churnmodel.features import build_features
+
+    features = build_features(sample_tables, rows, result.model.plan)
+    expected = pd.Series(result.model.predict_proba(features), index=features["partner_id"])
+    np.testing.assert_allclose(scored.scores.set_index("partner_id")["churn_probability"], expected.reindex(scored.scores["partner_id"]), atol=1e-12)
+    small = sample_config.model_copy(update={"score": sample_config.score.model_copy(update={"chunk_partners": 300})})
+    chunked = score(result.model, sample_tables, as_of=as_of, config=small)
+    pd.testing.assert_frame_equal(chunked.scores, scored.scores)  # chunking changes nothing
+
+
+def test_psi_by_hand():
+    ref = {"edges": [1.0], "shares": [0.5, 0.5], "missing": 0.0}
+    assert population_stability(ref, np.array([0.0, 2.0] * 50)) == pytest.approx(0.0, abs=1e-9)
+    shifted = population_stability(ref, np.array([2.0] * 90 + [0.0] * 10))
+    assert shifted == pytest.approx((0.9 - 0.5) * np.log(0.9 / 0.5) + (0.1 - 0.5) * np.log(0.1 / 0.5), rel=1e-6)
+
+
+def test_drift_warns_and_strict_stops_without_output(model_dir, tmp_path):
+    events = pd.read_parquet(REPO / "data/sample/events.parquet")
+    shifted = events.assign(amount=np.where(events["event_type"] == "order", events["amount"] * 20, events["amount"]))
+    shifted.to_parquet(tmp_path / "events.parquet", index=False)
+    common = ["--set", f"data.events={tmp_path / 'events.parquet'}"]
+    out = tmp_path / "s.csv"
+    result = run_score(model_dir, out, *common)
+    assert result.exit_code == 0 and "warning: drift:" in result.output and "order__" in result.output
+    out.unlink()
+    result = run_score(model_dir, out, *common, "--strict")
+    assert result.exit_code == 2 and "exceeds score.drift_fail" in result.output and not out.exists()
+
+
+def test_bad_inputs_exit_2_and_write_nothing(model_dir, tmp_path):
+    out = tmp_path / "s.csv"
+    result = run_score(model_dir, tmp_path / "missing" / "s.csv")
+    assert result.exit_code == 2 and "output folder does not exist" in result.output
+    result = runner.invoke(app, ["score", "--config", "configs/partner_churn.yaml", "--model", str(model_dir), "--as-of", "2025-06-01", "--out", str(out)])
+    assert result.exit_code == 2 and "event(s) are dated after --as-of 2025-06-01" in result.output
+    result = runner.invoke(app, ["score", "--config", "configs/partner_churn.yaml", "--model", "models:/nope@champion",
+                                 "--set", f"tracking.uri=sqlite:///{tmp_path / 'm.db'}", "--as-of", AS_OF, "--out", str(out)])
+    assert result.exit_code == 2 and "model models:/nope@champion cannot be loaded" in result.output
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_terminated_scoring_leaves_no_output(model_dir, tmp_path):
+    out = tmp_path / "scores.parquet"
+    script = Path(sys.executable).with_name("churnmodel")
+    proc = subprocess.Popen([str(script), "score", "--config", "configs/partner_churn.yaml", "--model", str(model_dir), "--as-of", AS_OF,
+                             "--out", str(out), "--set", "score.chunk_partners=50", "--set", "explain.scope=all"],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(6)  # past start-up, inside the chunk loop
+    still_running = proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert still_running, err.decode()[-2000:]
+    assert proc.returncode != 0
+    assert list(tmp_path.iterdir()) == []
