@@ -118,3 +118,33 @@ def test_terminated_scoring_leaves_no_output(model_dir, tmp_path):
     assert still_running, err.decode()[-2000:]
     assert proc.returncode != 0
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("lang", "heading"), [("en", "Top partners by revenue at risk"), ("ru", "Партнёры с наибольшей выручкой под риском")])
+def test_report_is_self_contained_with_images_and_the_top_table(model_dir, tmp_path, lang, heading):
+    report = tmp_path / "report.html"
+    result = run_score(model_dir, tmp_path / "s.parquet", "--report", str(report), "--lang", lang)
+    assert result.exit_code == 0, result.output
+    page = report.read_text(encoding="utf-8")
+    assert page.count("data:image/png;base64,") == 2 and heading in page
+    assert "http://" not in page and "https://" not in page and "<script" not in page  # nothing to fetch
+    top = pd.read_parquet(tmp_path / "s.parquet").iloc[0]
+    assert top["partner_id"] in page and ("Partner Retention Rate" in page or "Коэффициент удержания" in page)
+    if lang == "ru":
+        assert "высокий" in page and ("перспективный" in page or "транзакционный" in page)
+
+
+def test_precomputed_feature_table_scores_the_same(model_dir, tmp_path, sample_training, sample_tables, sample_config):
+    from churnmodel.features import build_features
+    from churnmodel.model import ChurnModel
+
+    model = ChurnModel.load(model_dir)
+    rows = active_rows(sample_tables, sample_config, pd.Timestamp(AS_OF, tz="UTC"))
+    build_features(sample_tables, rows, model.plan).to_parquet(tmp_path / "features.parquet")
+    assert run_score(model_dir, tmp_path / "a.parquet").exit_code == 0
+    result = run_score(model_dir, tmp_path / "b.parquet", "--features", str(tmp_path / "features.parquet"))
+    assert result.exit_code == 0, result.output
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a.parquet"), pd.read_parquet(tmp_path / "b.parquet"))
+    pd.read_parquet(tmp_path / "features.parquet").drop(columns=["open_tickets"]).to_parquet(tmp_path / "bad.parquet")
+    result = run_score(model_dir, tmp_path / "c.parquet", "--features", str(tmp_path / "bad.parquet"))
+    assert result.exit_code == 2 and "feature frame is missing 1 column(s) the model needs:\n  - open_tickets" in result.output

@@ -237,6 +237,8 @@ def score(
     model: Annotated[str | None, typer.Option(help="models:/NAME@champion (default from config), runs:/..., or a folder.")] = None,
     lang: Annotated[str, typer.Option(help="Language of drivers and actions: en or ru.")] = "en",
     strict: Annotated[bool, typer.Option("--strict", help="Stop (exit 2) when drift exceeds score.drift_fail.")] = False,
+    report: Annotated[Path | None, typer.Option(help="Also write the analyst report here (.html, self-contained).")] = None,
+    features: Annotated[Path | None, typer.Option(help="Score this precomputed feature table (.parquet/.csv) instead of building features.")] = None,
     set_: SetOption = None,
 ) -> None:
     """Score every active partner: probability, risk band, revenue at risk, drivers and actions."""
@@ -256,16 +258,24 @@ def score(
         raise typer.BadParameter(f"expected a date like 2025-10-01, got {as_of!r}", param_hint="--as-of") from None
     cfg = load_config(config, set_ or ())
     check_output(out)
+    if report is not None and (report.suffix.lower() != ".html" or not report.parent.is_dir()):
+        raise ConfigError(f"--report {report}: expected an .html file in an existing folder")
     uri = model or f"models:/{cfg.tracking.model_name}@champion"
     if ":/" in uri and not Path(uri).exists():
         check_tracking(cfg.tracking.uri, timeout=cfg.tracking.timeout_seconds)
     churn_model = load_churn_model(uri, tracking_uri=cfg.tracking.uri)
-    tables = read_inputs(cfg.data)
+    tables = read_inputs(cfg.data) if features is None or report is not None else None
     name, version = (uri.removeprefix("models:/").split("@")[0].split("/")[0], uri.rsplit("@", 1)[-1].rsplit("/", 1)[-1]) if uri.startswith("models:/") else (uri, "")
     with Progress(console=_err, transient=True, disable=not _err.is_terminal) as bar:
         task = bar.add_task("scoring", total=None)
-        result = run(churn_model, tables, as_of=when, config=cfg, lang=lang, model_name=name, model_version=version,
-                     progress=lambda done, total: bar.update(task, completed=done, total=total))
+        tick = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731
+        if features is None:
+            result = run(churn_model, tables, as_of=when, config=cfg, lang=lang, model_name=name, model_version=version, progress=tick)
+        else:
+            from churnmodel.score import score_features
+
+            result = score_features(churn_model, _read_features(features), config=cfg, lang=lang, model_name=name,
+                                    model_version=version, progress=tick)
     worst = result.drift.iloc[0] if len(result.drift) else None
     if worst is not None and worst["psi"] > cfg.score.drift_warn:
         shifted = result.drift.loc[result.drift["psi"] > cfg.score.drift_warn]
@@ -274,10 +284,36 @@ def score(
         if strict and worst["psi"] > cfg.score.drift_fail:
             raise DataError(f"drift: PSI {worst['psi']:.2f} for {worst['feature']!r} exceeds score.drift_fail "
                             f"{cfg.score.drift_fail}; the data no longer looks like the training data. Nothing was written")
+    if report is not None:
+        from churnmodel.data import atomic_write
+        from churnmodel.labels import churn_spells
+        from churnmodel.report import partner_retention_rate, render_report
+
+        stamp = pd.Timestamp(when)
+        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
+        prr = partner_retention_rate(churn_spells(tables, cfg.label, end=stamp), stamp)
+        page = render_report(result.scores, result.drift, as_of=stamp, prr=prr, horizon_days=cfg.label.horizon_days,
+                             bands=cfg.score.bands.model_dump(), drift_warn=cfg.score.drift_warn,
+                             model_label=f"{name} {version}".strip(), lang=lang)
+        atomic_write(report, lambda tmp: tmp.write_text(page, encoding="utf-8"))
     write_frame(result.scores, out)
     s = result.scores
     _out.print(f"scored {len(s):,} partners at {pd.Timestamp(when).date()}: expected churners {s['churn_probability'].sum():,.1f}, "
                f"high risk {int((s['risk_band'] == 'high').sum()):,}, revenue at risk {s['revenue_at_risk'].sum():,.0f}; wrote {out}")
+
+
+def _read_features(path: Path):
+    import pandas as pd
+
+    if not path.is_file():
+        raise DataError(f"--features: file not found: {path}")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    if path.suffix.lower() == ".csv":
+        frame = pd.read_csv(path)
+        frame["snapshot"] = pd.to_datetime(frame["snapshot"], utc=True)
+        return frame
+    raise DataError(f"--features {path.name}: expected .parquet or .csv (as written by churnmodel features)")
 
 
 @app.command()

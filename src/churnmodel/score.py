@@ -22,7 +22,7 @@ from churnmodel.features import build_features
 from churnmodel.labels import churn_spells
 from churnmodel.model import ChurnModel
 
-__all__ = ["ScoreResult", "active_rows", "drift_report", "population_stability", "score"]
+__all__ = ["ScoreResult", "active_rows", "drift_report", "population_stability", "score", "score_features"]
 
 
 @dataclass
@@ -91,51 +91,33 @@ def _bands(p: np.ndarray, config: Config) -> np.ndarray:
     return np.where(p >= bands.high, "high", np.where(p >= bands.medium, "medium", "low"))
 
 
-def score(
-    model: ChurnModel,
-    tables: InputTables,
-    *,
-    as_of: pd.Timestamp,
-    config: Config,
-    lang: str = "en",
-    model_name: str = "",
-    model_version: str = "",
-    progress: Callable[[int, int], None] | None = None,
-) -> ScoreResult:
-    """Score every partner active at ``as_of``; returns the ranked frame and the drift report."""
-    as_of = pd.Timestamp(as_of)
-    as_of = as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
-    rows = active_rows(tables, config, as_of)
-    if rows.empty:
-        raise DataError(f"no partner is active at {as_of.date()} by label.source = {config.label.source}")
+def _score_chunk(model: ChurnModel, frame: pd.DataFrame, config: Config, lang: str):
+    """Probabilities, bands, revenue at risk and (for the scope) reason codes of one chunk of feature rows."""
+    p = model.predict_proba(frame)
     revenue_col = f"{model.plan.segments.get('revenue_type', 'order')}__sum_365d" if model.plan.segments else None
-    chunk = config.score.chunk_partners
-    parts, explained, drift_parts = [], [], []
-    for start in range(0, len(rows), chunk):
-        part_rows = rows.iloc[start : start + chunk].reset_index(drop=True)
-        frame = build_features(tables, part_rows, model.plan)
-        p = model.predict_proba(frame)
-        revenue = frame[revenue_col].to_numpy(dtype=np.float64) if revenue_col in frame else np.zeros(len(frame))
-        contract = frame["contract__value"].to_numpy(dtype=np.float64) * 12 if "contract__value" in frame else np.zeros(len(frame))
-        basis = np.maximum(np.nan_to_num(revenue), np.nan_to_num(contract))
-        base = pd.DataFrame({
-            "partner_id": frame["partner_id"].to_numpy(),
-            "as_of": frame["snapshot"].to_numpy(),
-            "churn_probability": p,
-            "risk_band": _bands(p, config),
-            "segment": frame["segment"].astype("object").to_numpy() if "segment" in frame else "",
-            "revenue": np.round(np.nan_to_num(revenue), 2),
-            "revenue_at_risk": np.round(p * basis, 2),
-        })
-        parts.append(base)
-        mask = select_scope(p, config=config.explain, threshold=config.score.bands.medium,
-                            revenue_at_risk=base["revenue_at_risk"].to_numpy())
-        if mask.any():
-            reasons = explain(model, frame.loc[mask], config=config.explain, lang=lang)
-            explained.append(reasons.drop(columns=["snapshot", "churn_probability", "base_rate"], errors="ignore"))
-        drift_parts.append((model.prepare(frame).sample(n=min(len(frame), 20_000), random_state=config.random_state), p))
-        if progress is not None:
-            progress(min(start + chunk, len(rows)), len(rows))
+    revenue = frame[revenue_col].to_numpy(dtype=np.float64) if revenue_col in frame else np.zeros(len(frame))
+    contract = frame["contract__value"].to_numpy(dtype=np.float64) * 12 if "contract__value" in frame else np.zeros(len(frame))
+    basis = np.maximum(np.nan_to_num(revenue), np.nan_to_num(contract))
+    base = pd.DataFrame({
+        "partner_id": frame["partner_id"].to_numpy(),
+        "as_of": frame["snapshot"].to_numpy(),
+        "churn_probability": p,
+        "risk_band": _bands(p, config),
+        "segment": frame["segment"].astype("object").to_numpy() if "segment" in frame else "",
+        "revenue": np.round(np.nan_to_num(revenue), 2),
+        "revenue_at_risk": np.round(p * basis, 2),
+    })
+    mask = select_scope(p, config=config.explain, threshold=config.score.bands.medium,
+                        revenue_at_risk=base["revenue_at_risk"].to_numpy())
+    reasons = None
+    if mask.any():
+        reasons = explain(model, frame.loc[mask], config=config.explain, lang=lang)
+        reasons = reasons.drop(columns=["snapshot", "churn_probability", "base_rate"], errors="ignore")
+    sample = model.prepare(frame).sample(n=min(len(frame), 20_000), random_state=config.random_state)
+    return base, reasons, (sample, p)
+
+
+def _assemble(parts, explained, drift_parts, model, config: Config, model_name: str, model_version: str) -> ScoreResult:
     scores = pd.concat(parts, ignore_index=True)
     if explained:
         reasons = pd.concat(explained, ignore_index=True)
@@ -154,7 +136,61 @@ def score(
     scores.insert(4, "rank", np.arange(1, len(scores) + 1))
     scores["model_name"] = model_name
     scores["model_version"] = model_version
-    scores["scored_at"] = as_of  # the moment the data describes: re-runs give identical files
+    scores["scored_at"] = scores["as_of"]  # the moment the data describes: re-runs give identical files
     X_sample = pd.concat([x for x, _ in drift_parts])
     p_all = np.concatenate([p for _, p in drift_parts])
     return ScoreResult(scores, drift_report(model, X_sample, p_all))
+
+
+def score_features(model: ChurnModel, features: pd.DataFrame, *, config: Config, lang: str = "en", model_name: str = "",
+                   model_version: str = "", progress: Callable[[int, int], None] | None = None) -> ScoreResult:
+    """Score a precomputed feature frame (``partner_id``, ``snapshot`` and the model's columns), in chunks."""
+    missing = {"partner_id", "snapshot"} - set(features.columns)
+    if missing:
+        raise DataError(f"feature table: missing identity column(s) {sorted(missing)}; expected partner_id and snapshot")
+    model.check_columns(features)
+    chunk = config.score.chunk_partners
+    parts, explained, drift_parts = [], [], []
+    for start in range(0, len(features), chunk):
+        base, reasons, drift = _score_chunk(model, features.iloc[start : start + chunk], config, lang)
+        parts.append(base)
+        drift_parts.append(drift)
+        if reasons is not None:
+            explained.append(reasons)
+        if progress is not None:
+            progress(min(start + chunk, len(features)), len(features))
+    return _assemble(parts, explained, drift_parts, model, config, model_name, model_version)
+
+
+def score(
+    model: ChurnModel,
+    tables: InputTables,
+    *,
+    as_of: pd.Timestamp,
+    config: Config,
+    lang: str = "en",
+    model_name: str = "",
+    model_version: str = "",
+    progress: Callable[[int, int], None] | None = None,
+) -> ScoreResult:
+    """Score every partner active at ``as_of``; returns the ranked frame and the drift report.
+
+    Features are built chunk by chunk (``score.chunk_partners``), so memory stays bounded.
+    """
+    as_of = pd.Timestamp(as_of)
+    as_of = as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
+    rows = active_rows(tables, config, as_of)
+    if rows.empty:
+        raise DataError(f"no partner is active at {as_of.date()} by label.source = {config.label.source}")
+    chunk = config.score.chunk_partners
+    parts, explained, drift_parts = [], [], []
+    for start in range(0, len(rows), chunk):
+        frame = build_features(tables, rows.iloc[start : start + chunk].reset_index(drop=True), model.plan)
+        base, reasons, drift = _score_chunk(model, frame, config, lang)
+        parts.append(base)
+        drift_parts.append(drift)
+        if reasons is not None:
+            explained.append(reasons)
+        if progress is not None:
+            progress(min(start + chunk, len(rows)), len(rows))
+    return _assemble(parts, explained, drift_parts, model, config, model_name, model_version)
