@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/churnmodel features --config configs/partner_churn.yaml --out outputs/features.parquet --metadata outputs/features.csv
 	$(BIN)/churnmodel train --config configs/partner_churn.yaml --summary outputs/train_summary.json
 	$(BIN)/churnmodel explain --config configs/partner_churn.yaml --as-of 2025-10-01 --partner P001035
-	$(BIN)/churnmodel score --config configs/partner_churn.yaml --as-of 2026-01-01 --out outputs/scores.xlsx
+	$(BIN)/churnmodel score --config configs/partner_churn.yaml --as-of 2026-01-01 --out outputs/scores.xlsx --report outputs/report.html
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_features.py
 	$(BIN)/python benchmarks/bench_train.py
 	$(BIN)/python benchmarks/bench_explain.py
+	$(BIN)/python benchmarks/bench_score.py
 
 # Re-pin after changing dependencies in pyproject.toml.
 constraints: $(STAMP)

@@ -36,6 +36,7 @@ def synthetic(rows: int, n_features: int, seed: int = 0) -> tuple[pd.DataFrame, 
     logit = -2.6 + 0.08 * z[:, 0] + 0.6 * (z[:, 1] > 8) + 0.05 * z[:, 5] * (z[:, 2] > 5) - 0.4 * z[:, 3] / 10 + 0.3 * np.tanh(z[:, 4])
     y = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype("int8")
     names = [f"f{i:02d}" for i in range(n_features)]
+    names[0] = "order__sum_365d"  # revenue-like (count-like columns are non-negative): revenue at risk when scoring
     dates = pd.date_range("2024-01-01", periods=snapshots, freq="MS", tz="UTC").as_unit("us")
     frame = pd.DataFrame(X, columns=names)
     frame.insert(0, "partner_id", np.tile([f"P{i:06d}" for i in range(partners)], snapshots)[:rows])
@@ -44,7 +45,8 @@ def synthetic(rows: int, n_features: int, seed: int = 0) -> tuple[pd.DataFrame, 
     frame.insert(3, "label", pd.array(y, dtype="Int8"))
     info = tuple(FeatureInfo(n, "synthetic", "profile", "value", n, n) for n in names)
     plan = FeaturePlan(event_types=(), amount_types=(), additive_types=(), windows=(30,), aggregations=("count",), recency=False,
-                       lifetime_rate=False, trends=(), ratios=(), balances=(), scores=(), segments={}, contracts=False,
+                       lifetime_rate=False, trends=(), ratios=(), balances=(), scores=(),
+                       segments={"revenue_type": "order", "revenue_window_days": 365}, contracts=False,
                        attributes=(), history_start="2023-01-01T00:00:00+00:00", levers={}, units={}, labels={}, features=info)
     return frame, plan
 

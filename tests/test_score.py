@@ -148,3 +148,27 @@ def test_precomputed_feature_table_scores_the_same(model_dir, tmp_path, sample_t
     pd.read_parquet(tmp_path / "features.parquet").drop(columns=["open_tickets"]).to_parquet(tmp_path / "bad.parquet")
     result = run_score(model_dir, tmp_path / "c.parquet", "--features", str(tmp_path / "bad.parquet"))
     assert result.exit_code == 2 and "feature frame is missing 1 column(s) the model needs:\n  - open_tickets" in result.output
+
+
+@pytest.mark.slow
+def test_scores_equal_mlflow_pyfunc_on_the_feature_frame(sample_training, sample_tables, sample_config, tmp_path):
+    import mlflow
+
+    from churnmodel.features import build_features
+    from churnmodel.tracking import log_training
+
+    _, _, result, cfg = sample_training
+    cfg = cfg.model_copy(update={"tracking": cfg.tracking.model_copy(update={"uri": f"sqlite:///{tmp_path / 'mlflow.db'}"})})
+    info = log_training(result, config=cfg, config_path=REPO / "configs/partner_churn.yaml", tables=sample_tables, project=tmp_path)
+    out = tmp_path / "s.parquet"
+    done = runner.invoke(app, ["score", "--config", "configs/partner_churn.yaml", "--set", f"tracking.uri={cfg.tracking.uri}",
+                               "--as-of", AS_OF, "--out", str(out)])  # default model: models:/partner-churn@champion
+    assert done.exit_code == 0, done.output
+    scores = pd.read_parquet(out).set_index("partner_id")
+    assert scores["model_name"].iloc[0] == "partner-churn" and scores["model_version"].iloc[0] == "champion"
+    rows = active_rows(sample_tables, sample_config, pd.Timestamp(AS_OF, tz="UTC"))
+    features = build_features(sample_tables, rows, result.model.plan)
+    mlflow.set_tracking_uri(cfg.tracking.uri)
+    pyfunc = mlflow.pyfunc.load_model(info.model_uri).predict(features[result.model.features])
+    expected = pd.Series(pyfunc["churn_probability"].to_numpy(), index=features["partner_id"])
+    np.testing.assert_allclose(scores["churn_probability"], expected.reindex(scores.index), atol=1e-12)

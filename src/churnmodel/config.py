@@ -378,7 +378,7 @@ class ExplainConfig(_Strict):
     """Risk drivers, levers and actions (``explain:`` section)."""
 
     top_k: int = Field(default=3, ge=1, le=10, description="Drivers per partner.")
-    scope: Literal["all", "at_risk", "top_n"] = Field(
+    scope: Literal["all", "at_risk", "top_n", "none"] = Field(
         default="at_risk",
         description="Whom to explain when scoring: everyone, partners at or above the risk threshold, or the "
         "top_n by revenue at risk. at_risk suits analysts: a reason for every partner they should act on.")

@@ -88,6 +88,8 @@ def select_scope(probability: np.ndarray, *, config: ExplainConfig, threshold: f
     """Which rows get reason codes (a boolean mask), by ``explain.scope``."""
     if config.scope == "all":
         return np.ones(len(probability), dtype=bool)
+    if config.scope == "none":
+        return np.zeros(len(probability), dtype=bool)
     if config.scope == "at_risk":
         return probability >= (config.at_risk_probability if config.at_risk_probability is not None else threshold)
     ranking = revenue_at_risk if revenue_at_risk is not None else probability

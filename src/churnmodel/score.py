@@ -91,14 +91,16 @@ def _bands(p: np.ndarray, config: Config) -> np.ndarray:
     return np.where(p >= bands.high, "high", np.where(p >= bands.medium, "medium", "low"))
 
 
-def _score_chunk(model: ChurnModel, frame: pd.DataFrame, config: Config, lang: str):
+def _score_chunk(model: ChurnModel, frame: pd.DataFrame, config: Config, lang: str, offset: int):
     """Probabilities, bands, revenue at risk and (for the scope) reason codes of one chunk of feature rows."""
+    frame = frame.reset_index(drop=True)
     p = model.predict_proba(frame)
     revenue_col = f"{model.plan.segments.get('revenue_type', 'order')}__sum_365d" if model.plan.segments else None
     revenue = frame[revenue_col].to_numpy(dtype=np.float64) if revenue_col in frame else np.zeros(len(frame))
     contract = frame["contract__value"].to_numpy(dtype=np.float64) * 12 if "contract__value" in frame else np.zeros(len(frame))
     basis = np.maximum(np.nan_to_num(revenue), np.nan_to_num(contract))
     base = pd.DataFrame({
+        "_row": offset + np.arange(len(frame)),
         "partner_id": frame["partner_id"].to_numpy(),
         "as_of": frame["snapshot"].to_numpy(),
         "churn_probability": p,
@@ -112,7 +114,8 @@ def _score_chunk(model: ChurnModel, frame: pd.DataFrame, config: Config, lang: s
     reasons = None
     if mask.any():
         reasons = explain(model, frame.loc[mask], config=config.explain, lang=lang)
-        reasons = reasons.drop(columns=["snapshot", "churn_probability", "base_rate"], errors="ignore")
+        reasons = reasons.drop(columns=["partner_id", "snapshot", "churn_probability", "base_rate"], errors="ignore")
+        reasons.insert(0, "_row", offset + np.flatnonzero(mask))  # rows, not partner ids: ids may repeat
     sample = model.prepare(frame).sample(n=min(len(frame), 20_000), random_state=config.random_state)
     return base, reasons, (sample, p)
 
@@ -122,17 +125,18 @@ def _assemble(parts, explained, drift_parts, model, config: Config, model_name: 
     if explained:
         reasons = pd.concat(explained, ignore_index=True)
         if config.explain.scope == "top_n":  # chunks each kept their own top n; keep the overall top n
-            keep = scores.nlargest(config.explain.top_n, "revenue_at_risk")["partner_id"]
-            reasons = reasons.loc[reasons["partner_id"].isin(keep)]
-        keep_cols = ["partner_id"] + [c for c in reasons.columns if c.startswith(("driver_", "lever_", "action_"))
-                                      and not c.endswith(("_feature", "_points"))] + ["protective_factor"]
-        scores = scores.merge(reasons[keep_cols], on="partner_id", how="left")
+            keep = scores.nlargest(config.explain.top_n, "revenue_at_risk")["_row"]
+            reasons = reasons.loc[reasons["_row"].isin(keep)]
+        keep_cols = ["_row"] + [c for c in reasons.columns if c.startswith(("driver_", "lever_", "action_"))
+                                and not c.endswith(("_feature", "_points"))] + ["protective_factor"]
+        scores = scores.merge(reasons[keep_cols], on="_row", how="left", validate="one_to_one")
     for col in [f"{k}_{i}" for i in range(1, config.explain.top_k + 1) for k in ("driver", "lever", "action")] + ["protective_factor"]:
         if col not in scores:
             scores[col] = ""
         scores[col] = scores[col].fillna("")
     order = "revenue_at_risk" if config.score.sort_by == "revenue_at_risk" else "churn_probability"
-    scores = scores.sort_values([order, "partner_id"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    scores = scores.sort_values([order, "partner_id", "_row"], ascending=[False, True, True], kind="stable")
+    scores = scores.drop(columns="_row").reset_index(drop=True)
     scores.insert(4, "rank", np.arange(1, len(scores) + 1))
     scores["model_name"] = model_name
     scores["model_version"] = model_version
@@ -152,7 +156,7 @@ def score_features(model: ChurnModel, features: pd.DataFrame, *, config: Config,
     chunk = config.score.chunk_partners
     parts, explained, drift_parts = [], [], []
     for start in range(0, len(features), chunk):
-        base, reasons, drift = _score_chunk(model, features.iloc[start : start + chunk], config, lang)
+        base, reasons, drift = _score_chunk(model, features.iloc[start : start + chunk], config, lang, start)
         parts.append(base)
         drift_parts.append(drift)
         if reasons is not None:
@@ -186,7 +190,7 @@ def score(
     parts, explained, drift_parts = [], [], []
     for start in range(0, len(rows), chunk):
         frame = build_features(tables, rows.iloc[start : start + chunk].reset_index(drop=True), model.plan)
-        base, reasons, drift = _score_chunk(model, frame, config, lang)
+        base, reasons, drift = _score_chunk(model, frame, config, lang, start)
         parts.append(base)
         drift_parts.append(drift)
         if reasons is not None:
