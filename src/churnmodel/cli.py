@@ -265,7 +265,7 @@ def score(
         check_tracking(cfg.tracking.uri, timeout=cfg.tracking.timeout_seconds)
     churn_model = load_churn_model(uri, tracking_uri=cfg.tracking.uri)
     tables = read_inputs(cfg.data) if features is None or report is not None else None
-    name, version = (uri.removeprefix("models:/").split("@")[0].split("/")[0], uri.rsplit("@", 1)[-1].rsplit("/", 1)[-1]) if uri.startswith("models:/") else (uri, "")
+    name, version = _model_label(uri)
     with Progress(console=_err, transient=True, disable=not _err.is_terminal) as bar:
         task = bar.add_task("scoring", total=None)
         tick = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731
@@ -300,6 +300,18 @@ def score(
     s = result.scores
     _out.print(f"scored {len(s):,} partners at {pd.Timestamp(when).date()}: expected churners {s['churn_probability'].sum():,.1f}, "
                f"high risk {int((s['risk_band'] == 'high').sum()):,}, revenue at risk {s['revenue_at_risk'].sum():,.0f}; wrote {out}")
+
+
+def _model_label(uri: str) -> tuple[str, str]:
+    """models:/NAME@ALIAS or models:/NAME/VERSION -> (NAME, ALIAS or VERSION); other URIs -> (URI, "")."""
+    if not uri.startswith("models:/"):
+        return uri, ""
+    rest = uri.removeprefix("models:/")
+    name, sep, alias = rest.partition("@")
+    if sep:
+        return name, alias
+    name, _, version = rest.partition("/")
+    return name, version
 
 
 def _read_features(path: Path):

@@ -146,6 +146,21 @@ def _assemble(parts, explained, drift_parts, model, config: Config, model_name: 
     return ScoreResult(scores, drift_report(model, X_sample, p_all))
 
 
+def _run(chunks, total: int, model: ChurnModel, config: Config, lang: str, model_name: str, model_version: str,
+         progress: Callable[[int, int], None] | None) -> ScoreResult:
+    """Score feature chunks (an iterable of (offset, frame)) and assemble the result."""
+    parts, explained, drift_parts = [], [], []
+    for start, frame in chunks:
+        base, reasons, drift = _score_chunk(model, frame, config, lang, start)
+        parts.append(base)
+        drift_parts.append(drift)
+        if reasons is not None:
+            explained.append(reasons)
+        if progress is not None:
+            progress(min(start + len(frame), total), total)
+    return _assemble(parts, explained, drift_parts, model, config, model_name, model_version)
+
+
 def score_features(model: ChurnModel, features: pd.DataFrame, *, config: Config, lang: str = "en", model_name: str = "",
                    model_version: str = "", progress: Callable[[int, int], None] | None = None) -> ScoreResult:
     """Score a precomputed feature frame (``partner_id``, ``snapshot`` and the model's columns), in chunks."""
@@ -153,17 +168,9 @@ def score_features(model: ChurnModel, features: pd.DataFrame, *, config: Config,
     if missing:
         raise DataError(f"feature table: missing identity column(s) {sorted(missing)}; expected partner_id and snapshot")
     model.check_columns(features)
-    chunk = config.score.chunk_partners
-    parts, explained, drift_parts = [], [], []
-    for start in range(0, len(features), chunk):
-        base, reasons, drift = _score_chunk(model, features.iloc[start : start + chunk], config, lang, start)
-        parts.append(base)
-        drift_parts.append(drift)
-        if reasons is not None:
-            explained.append(reasons)
-        if progress is not None:
-            progress(min(start + chunk, len(features)), len(features))
-    return _assemble(parts, explained, drift_parts, model, config, model_name, model_version)
+    step = config.score.chunk_partners
+    chunks = ((start, features.iloc[start : start + step]) for start in range(0, len(features), step))
+    return _run(chunks, len(features), model, config, lang, model_name, model_version, progress)
 
 
 def score(
@@ -186,15 +193,7 @@ def score(
     rows = active_rows(tables, config, as_of)
     if rows.empty:
         raise DataError(f"no partner is active at {as_of.date()} by label.source = {config.label.source}")
-    chunk = config.score.chunk_partners
-    parts, explained, drift_parts = [], [], []
-    for start in range(0, len(rows), chunk):
-        frame = build_features(tables, rows.iloc[start : start + chunk].reset_index(drop=True), model.plan)
-        base, reasons, drift = _score_chunk(model, frame, config, lang, start)
-        parts.append(base)
-        drift_parts.append(drift)
-        if reasons is not None:
-            explained.append(reasons)
-        if progress is not None:
-            progress(min(start + chunk, len(rows)), len(rows))
-    return _assemble(parts, explained, drift_parts, model, config, model_name, model_version)
+    step = config.score.chunk_partners
+    chunks = ((start, build_features(tables, rows.iloc[start : start + step].reset_index(drop=True), model.plan))
+              for start in range(0, len(rows), step))
+    return _run(chunks, len(rows), model, config, lang, model_name, model_version, progress)
