@@ -47,7 +47,10 @@ from churnmodel.labels import churn_spells, data_end
 from churnmodel.report import partner_retention_rate
 end = data_end(tables)
 spells = churn_spells(tables, cfg.label, end=end)
-print(f"Partner Retention Rate over the last 12 months: {partner_retention_rate(spells, end):.1f}%")"""),
+print(f"Partner Retention Rate over the last 12 months: {partner_retention_rate(spells, end):.1f}%")
+by_cohort = {c: partner_retention_rate(spells.loc[spells["partner_id"].isin(part["partner_id"])], end)
+             for c, part in p.groupby("cohort")}
+pd.Series(by_cohort, name="Partner Retention Rate, last 12 months, %").round(1)"""),
         ("md", "## Churn rate by decile of key metrics\nUnresolved backlog, NPS, meeting cadence, payment delay: the causes the retention material names."),
         ("code", """labelled = frame.loc[~frame["censored"]]
 metrics = {"open_tickets__oldest_days": "oldest unresolved ticket, days", "nps_response__last": "last NPS",

@@ -37,6 +37,6 @@ def test_notebook_runs_on_the_sample(path: Path):
     nb = nbformat.read(path, as_version=4)
     start = time.monotonic()
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
-    assert time.monotonic() - start < 300
+    assert time.monotonic() - start < 120  # each notebook runs in under two minutes
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
