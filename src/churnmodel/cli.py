@@ -191,20 +191,10 @@ def explain(
     from churnmodel.data import read_inputs
     from churnmodel.explain import explain_partner
     from churnmodel.features import build_features
-    from churnmodel.tracking import check_tracking, load_churn_model
 
-    if lang not in ("en", "ru"):
-        raise typer.BadParameter(f"expected 'en' or 'ru', got {lang!r}", param_hint="--lang")
-    try:
-        when = pd.Timestamp(as_of)
-    except ValueError:
-        raise typer.BadParameter(f"expected a date like 2025-10-01, got {as_of!r}", param_hint="--as-of") from None
-    when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+    when = _check_lang_and_date(lang, as_of)
     cfg = load_config(config, set_ or ())
-    uri = model or f"models:/{cfg.tracking.model_name}@champion"
-    if ":/" in uri and not Path(uri).exists():
-        check_tracking(cfg.tracking.uri, timeout=cfg.tracking.timeout_seconds)
-    churn_model = load_churn_model(uri, tracking_uri=cfg.tracking.uri)
+    _, churn_model = _load_model(cfg, model)
     tables = read_inputs(cfg.data)
     known = tables.partners.set_index("partner_id")
     if partner not in known.index:
@@ -248,22 +238,13 @@ def score(
     from churnmodel.config import load_config
     from churnmodel.data import check_output, read_inputs, write_frame
     from churnmodel.score import score as run
-    from churnmodel.tracking import check_tracking, load_churn_model
 
-    if lang not in ("en", "ru"):
-        raise typer.BadParameter(f"expected 'en' or 'ru', got {lang!r}", param_hint="--lang")
-    try:
-        when = pd.Timestamp(as_of)
-    except ValueError:
-        raise typer.BadParameter(f"expected a date like 2025-10-01, got {as_of!r}", param_hint="--as-of") from None
+    when = _check_lang_and_date(lang, as_of)
     cfg = load_config(config, set_ or ())
     check_output(out)
     if report is not None and (report.suffix.lower() != ".html" or not report.parent.is_dir()):
         raise ConfigError(f"--report {report}: expected an .html file in an existing folder")
-    uri = model or f"models:/{cfg.tracking.model_name}@champion"
-    if ":/" in uri and not Path(uri).exists():
-        check_tracking(cfg.tracking.uri, timeout=cfg.tracking.timeout_seconds)
-    churn_model = load_churn_model(uri, tracking_uri=cfg.tracking.uri)
+    uri, churn_model = _load_model(cfg, model)
     tables = read_inputs(cfg.data) if features is None or report is not None else None
     name, version = _model_label(uri)
     with Progress(console=_err, transient=True, disable=not _err.is_terminal) as bar:
@@ -289,10 +270,8 @@ def score(
         from churnmodel.labels import churn_spells
         from churnmodel.report import partner_retention_rate, render_report
 
-        stamp = pd.Timestamp(when)
-        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
-        prr = partner_retention_rate(churn_spells(tables, cfg.label, end=stamp), stamp)
-        page = render_report(result.scores, result.drift, as_of=stamp, prr=prr, horizon_days=cfg.label.horizon_days,
+        prr = partner_retention_rate(churn_spells(tables, cfg.label, end=when), when)
+        page = render_report(result.scores, result.drift, as_of=when, prr=prr, horizon_days=cfg.label.horizon_days,
                              bands=cfg.score.bands.model_dump(), drift_warn=cfg.score.drift_warn,
                              model_label=f"{name} {version}".strip(), lang=lang)
         atomic_write(report, lambda tmp: tmp.write_text(page, encoding="utf-8"))
@@ -300,6 +279,29 @@ def score(
     s = result.scores
     _out.print(f"scored {len(s):,} partners at {pd.Timestamp(when).date()}: expected churners {s['churn_probability'].sum():,.1f}, "
                f"high risk {int((s['risk_band'] == 'high').sum()):,}, revenue at risk {s['revenue_at_risk'].sum():,.0f}; wrote {out}")
+
+
+def _check_lang_and_date(lang: str, as_of: str):
+    """--lang and --as-of checked as usage errors; the date comes back as a UTC timestamp."""
+    import pandas as pd
+
+    if lang not in ("en", "ru"):
+        raise typer.BadParameter(f"expected 'en' or 'ru', got {lang!r}", param_hint="--lang")
+    try:
+        when = pd.Timestamp(as_of)
+    except ValueError:
+        raise typer.BadParameter(f"expected a date like 2025-10-01, got {as_of!r}", param_hint="--as-of") from None
+    return when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+
+
+def _load_model(cfg, model: str | None):
+    """The model from --model (default: the configured name's champion), checking the tracking store first."""
+    from churnmodel.tracking import check_tracking, load_churn_model
+
+    uri = model or f"models:/{cfg.tracking.model_name}@champion"
+    if ":/" in uri and not Path(uri).exists():
+        check_tracking(cfg.tracking.uri, timeout=cfg.tracking.timeout_seconds)
+    return uri, load_churn_model(uri, tracking_uri=cfg.tracking.uri)
 
 
 def _model_label(uri: str) -> tuple[str, str]:
