@@ -145,8 +145,8 @@ def _experiment(mlflow, config: Config, project: Path) -> str:
     if found is not None:
         return found.experiment_id
     location = None
-    if config.tracking.uri.startswith("sqlite:"):
-        location = (project / "mlartifacts").resolve().as_uri()
+    if config.tracking.uri.startswith("sqlite:///"):  # artifacts beside the database they belong to
+        location = (Path(config.tracking.uri.removeprefix("sqlite:///")).parent / "mlartifacts").resolve().as_uri()
     return client.create_experiment(config.tracking.experiment, artifact_location=location)
 
 
