@@ -35,6 +35,30 @@ SetOption = Annotated[
     typer.Option("--set", help="Override a config key: --set data.events=other.parquet (repeatable)."),
 ]
 
+EngineOption = Annotated[
+    str | None,
+    typer.Option("--engine", help="local (in memory) or spark; default: the config's engine key.", show_default=False),
+]
+
+
+def _engine(option: str | None, cfg) -> str:
+    if option is not None and option not in ("local", "spark"):
+        raise typer.BadParameter(f"expected 'local' or 'spark', got {option!r}", param_hint="--engine")
+    return option or cfg.engine
+
+
+def _spark_inputs(cfg):
+    """A Spark session and the validated inputs (events on Spark); warnings go to stderr."""
+    from churnmodel import spark as engine
+
+    with _err.status("starting Spark"):
+        session = engine.session(cfg.spark)
+    with _err.status("reading inputs on Spark"):
+        inputs = engine.read_inputs(session, cfg.data)
+    for message in inputs.warnings:
+        _err.print(f"[yellow]warning:[/] {message}", highlight=False)
+    return engine, inputs
+
 
 def tune_allocator() -> bool:
     """Let glibc keep freed memory in a batch process instead of returning it to the OS.
@@ -104,8 +128,9 @@ def validate(config: ConfigOption, set_: SetOption = None) -> None:
 @_user_errors
 def features(
     config: ConfigOption,
-    out: Annotated[Path, typer.Option(help="Output file: .parquet, .csv or .xlsx.")],
+    out: Annotated[Path, typer.Option(help="Output file: .parquet, .csv or .xlsx (with --engine spark: a Parquet folder).")],
     metadata: Annotated[Path | None, typer.Option(help="Also write feature metadata (name, lever, unit, labels) here.")] = None,
+    engine: EngineOption = None,
     set_: SetOption = None,
 ) -> None:
     """Build point-in-time features and labels for every (partner, snapshot date)."""
@@ -114,9 +139,27 @@ def features(
     from churnmodel.features import build_training_frame
 
     cfg = load_config(config, set_ or ())
+    use = _engine(engine, cfg)
     for target in (out, metadata):
-        if target is not None:
+        if target is not None and not (use == "spark" and target is out):
             check_output(target)
+    if use == "spark":
+        from pyspark.sql import functions as F
+
+        spark, inputs = _spark_inputs(cfg)
+        with _err.status("building features on Spark"):
+            sframe, plan = spark.training_frame(inputs, cfg)
+            spark.write_parquet(sframe, out)
+        if metadata is not None:
+            write_frame(plan.info(), metadata)
+        written = inputs.spark.read.parquet(str(out))
+        n = written.agg(F.count("*").alias("rows"), F.countDistinct("partner_id").alias("partners"),
+                        F.countDistinct("snapshot").alias("snapshots"), F.sum(F.col("censored").cast("long")).alias("censored"),
+                        F.avg(F.when(~F.col("censored"), F.col("label"))).alias("rate")).collect()[0]
+        _out.print(f"{n['rows']:,} rows ({n['partners']:,} partners x {n['snapshots']} snapshots), {len(plan.columns)} features; "
+                   f"{n['rows'] - n['censored']:,} labelled rows, churn rate {n['rate'] or 0:.1%}, {n['censored']:,} censored; "
+                   f"wrote {out} (Parquet parts, Spark)")
+        return
     tables = read_inputs(cfg.data)
     frame, plan = build_training_frame(tables, cfg)
     write_frame(frame, out)
@@ -137,6 +180,7 @@ def train(
     set_: SetOption = None,
     summary: Annotated[Path | None, typer.Option(help="Write run id, model URI, version and test metrics here as JSON.")] = None,
     promote: Annotated[bool, typer.Option("--promote", help="Make the new model the champion whatever its AUC.")] = False,
+    engine: EngineOption = None,
 ) -> None:
     """Train a calibrated LightGBM churn model, evaluate it out of time and track it in MLflow."""
     from churnmodel.config import load_config, project_dir
@@ -149,15 +193,23 @@ def train(
     if summary is not None and not summary.parent.is_dir():
         raise ConfigError(f"--summary: folder {summary.parent} does not exist")
     check_tracking(cfg.tracking.uri, timeout=cfg.tracking.timeout_seconds)  # before any work
-    with _err.status("reading inputs"):
-        tables = read_inputs(cfg.data)
-    with _err.status("building features"):
-        frame, plan = build_training_frame(tables, cfg)
+    summary_of_events = None
+    if _engine(engine, cfg) == "spark":
+        spark, inputs = _spark_inputs(cfg)
+        with _err.status("building features on Spark"):
+            sframe, plan = spark.training_frame(inputs, cfg)
+            frame = spark.to_pandas(sframe, plan)  # the model is fitted on the driver
+            tables, summary_of_events = inputs.dimensions(), spark.event_summary(inputs.events)
+    else:
+        with _err.status("reading inputs"):
+            tables = read_inputs(cfg.data)
+        with _err.status("building features"):
+            frame, plan = build_training_frame(tables, cfg)
     with _err.status("training"):
         result = fit(frame, plan, cfg)
     with _err.status("logging to MLflow"):
         info = log_training(result, config=cfg, config_path=config, tables=tables, project=project_dir(config),
-                            promote=promote)
+                            promote=promote, events_summary=summary_of_events)
     m = result.metrics
     table = Table(title=f"Test block {', '.join(result.split.dates['test'])}", show_header=False)
     table.add_row("ROC AUC", f"{m['auc']:.3f} (95% CI {m['auc_ci_low']:.3f}-{m['auc_ci_high']:.3f})"
@@ -229,6 +281,7 @@ def score(
     strict: Annotated[bool, typer.Option("--strict", help="Stop (exit 2) when drift exceeds score.drift_fail.")] = False,
     report: Annotated[Path | None, typer.Option(help="Also write the analyst report here (.html, self-contained).")] = None,
     features: Annotated[Path | None, typer.Option(help="Score this precomputed feature table (.parquet/.csv) instead of building features.")] = None,
+    engine: EngineOption = None,
     set_: SetOption = None,
 ) -> None:
     """Score every active partner: probability, risk band, revenue at risk, drivers and actions."""
@@ -241,10 +294,17 @@ def score(
 
     when = _check_lang_and_date(lang, as_of)
     cfg = load_config(config, set_ or ())
-    check_output(out)
+    use = _engine(engine, cfg)
+    if use == "spark" and features is not None:
+        raise typer.BadParameter("--features scores an in-memory table; leave it out with --engine spark", param_hint="--features")
+    if use == "local":
+        check_output(out)
     if report is not None and (report.suffix.lower() != ".html" or not report.parent.is_dir()):
         raise ConfigError(f"--report {report}: expected an .html file in an existing folder")
     uri, churn_model = _load_model(cfg, model)
+    if use == "spark":
+        _score_on_spark(cfg, churn_model, uri, when, out, lang=lang, strict=strict, report=report)
+        return
     tables = read_inputs(cfg.data) if features is None or report is not None else None
     name, version = _model_label(uri)
     with Progress(console=_err, transient=True, disable=not _err.is_terminal) as bar:
@@ -257,28 +317,67 @@ def score(
 
             result = score_features(churn_model, _read_features(features), config=cfg, lang=lang, model_name=name,
                                     model_version=version, progress=tick)
-    worst = result.drift.iloc[0] if len(result.drift) else None
-    if worst is not None and worst["psi"] > cfg.score.drift_warn:
-        shifted = result.drift.loc[result.drift["psi"] > cfg.score.drift_warn]
-        _err.print(f"[yellow]warning:[/] drift: {len(shifted)} input(s) with PSI > {cfg.score.drift_warn} "
-                   f"(largest {worst['feature']} {worst['psi']:.2f}); score PSI {result.score_psi:.2f}", highlight=False)
-        if strict and worst["psi"] > cfg.score.drift_fail:
-            raise DataError(f"drift: PSI {worst['psi']:.2f} for {worst['feature']!r} exceeds score.drift_fail "
-                            f"{cfg.score.drift_fail}; the data no longer looks like the training data. Nothing was written")
+    _check_drift(result.drift, result.score_psi, cfg, strict)
     if report is not None:
-        from churnmodel.data import atomic_write
-        from churnmodel.labels import churn_spells
-        from churnmodel.report import partner_retention_rate, render_report
-
-        prr = partner_retention_rate(churn_spells(tables, cfg.label, end=when), when)
-        page = render_report(result.scores, result.drift, as_of=when, prr=prr, horizon_days=cfg.label.horizon_days,
-                             bands=cfg.score.bands.model_dump(), drift_warn=cfg.score.drift_warn,
-                             model_label=f"{name} {version}".strip(), lang=lang)
-        atomic_write(report, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+        _write_report(report, result.scores, result.drift, tables, cfg, when, f"{name} {version}".strip(), lang)
     write_frame(result.scores, out)
     s = result.scores
     _out.print(f"scored {len(s):,} partners at {pd.Timestamp(when).date()}: expected churners {s['churn_probability'].sum():,.1f}, "
                f"high risk {int((s['risk_band'] == 'high').sum()):,}, revenue at risk {s['revenue_at_risk'].sum():,.0f}; wrote {out}")
+
+
+def _check_drift(drift, score_psi: float, cfg, strict: bool) -> None:
+    worst = drift.iloc[0] if len(drift) else None
+    if worst is not None and worst["psi"] > cfg.score.drift_warn:
+        shifted = drift.loc[drift["psi"] > cfg.score.drift_warn]
+        _err.print(f"[yellow]warning:[/] drift: {len(shifted)} input(s) with PSI > {cfg.score.drift_warn} "
+                   f"(largest {worst['feature']} {worst['psi']:.2f}); score PSI {score_psi:.2f}", highlight=False)
+        if strict and worst["psi"] > cfg.score.drift_fail:
+            raise DataError(f"drift: PSI {worst['psi']:.2f} for {worst['feature']!r} exceeds score.drift_fail "
+                            f"{cfg.score.drift_fail}; the data no longer looks like the training data. Nothing was written")
+
+
+def _write_report(report: Path, scores, drift, tables, cfg, when, model_label: str, lang: str) -> None:
+    from churnmodel.data import atomic_write
+    from churnmodel.labels import churn_spells
+    from churnmodel.report import partner_retention_rate, render_report
+
+    prr = partner_retention_rate(churn_spells(tables, cfg.label, end=when), when)
+    page = render_report(scores, drift, as_of=when, prr=prr, horizon_days=cfg.label.horizon_days,
+                         bands=cfg.score.bands.model_dump(), drift_warn=cfg.score.drift_warn, model_label=model_label, lang=lang)
+    atomic_write(report, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+
+
+def _score_on_spark(cfg, churn_model, uri: str, when, out: Path, *, lang: str, strict: bool, report: Path | None) -> None:
+    """Features and scores on Spark; the ranked list is written as a folder of Parquet parts."""
+    from pyspark.sql import functions as F
+
+    spark, inputs = _spark_inputs(cfg)
+    name, version = _model_label(uri)
+    with _err.status("scoring on Spark"):
+        frame = spark.scoring_frame(inputs, churn_model.plan, cfg, when)
+        scores, drift = spark.score(churn_model, frame, config=cfg, lang=lang, model_name=name, model_version=version)
+        score_psi = float(drift.loc[drift["feature"] == "(score)", "psi"].iloc[0]) if (drift["feature"] == "(score)").any() else 0.0
+        _check_drift(drift, score_psi, cfg, strict)
+        spark.write_parquet(scores, out)
+    written = inputs.spark.read.parquet(str(out))
+    if report is not None:  # the report needs the list in memory: fine for the ranked list of one run
+        import pandas as pd
+
+        local = spark.collect(written.orderBy("rank"))
+        for col in ("as_of", "scored_at"):
+            local[col] = pd.to_datetime(local[col]).dt.tz_localize("UTC")
+        try:
+            _write_report(report, local, drift, inputs.dimensions(), cfg, when, f"{name} {version}".strip(), lang)
+        except BaseException:
+            import shutil
+
+            shutil.rmtree(out, ignore_errors=True)  # nothing half-written: the list goes with its report
+            raise
+    n = written.agg(F.count("*").alias("n"), F.sum("churn_probability").alias("p"), F.sum("revenue_at_risk").alias("r"),
+                    F.sum((F.col("risk_band") == "high").cast("long")).alias("high")).collect()[0]
+    _out.print(f"scored {n['n']:,} partners at {when.date()}: expected churners {n['p'] or 0:,.1f}, high risk {n['high'] or 0:,}, "
+               f"revenue at risk {n['r'] or 0:,.0f}; wrote {out} (Parquet parts, Spark)")
 
 
 def _check_lang_and_date(lang: str, as_of: str):

@@ -32,11 +32,11 @@ __all__ = [
     "FeaturesConfig",
     "LabelConfig",
     "RatioConfig",
-
     "ScoreConfig",
     "ScoredEventConfig",
     "SegmentConfig",
     "SnapshotConfig",
+    "SparkConfig",
     "TrackingConfig",
     "TrainConfig",
     "TrendConfig",
@@ -430,6 +430,18 @@ class ScoreConfig(_Strict):
     drift_fail: float = Field(default=0.25, gt=0, description="With --strict, PSI above this stops scoring (exit 2).")
 
 
+class SparkConfig(_Strict):
+    """How to reach Spark when ``engine: spark`` (``spark:`` section)."""
+
+    master: str | None = Field(
+        default=None,
+        description="Master URL (local[4], spark://host:7077, yarn, k8s://...). null = the one spark-submit gives, "
+        "else $SPARK_MASTER, else local[*].",
+    )
+    partitions: int = Field(default=0, ge=0, description="Partner partitions (shuffle groups); 0 = 2 x the cluster's cores.")
+    conf: dict[str, str] = Field(default_factory=dict, description="Extra Spark settings, e.g. spark.executor.memory: 8g.")
+
+
 class Config(_Strict):
     """The whole configuration file."""
 
@@ -441,6 +453,10 @@ class Config(_Strict):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     explain: ExplainConfig = Field(default_factory=ExplainConfig)
     score: ScoreConfig = Field(default_factory=ScoreConfig)
+    engine: Literal["local", "spark"] = Field(
+        default="local", description="Where features are built and partners scored: local (in memory) or spark."
+    )
+    spark: SparkConfig = Field(default_factory=SparkConfig)
     random_state: int = Field(default=0, ge=0, description="Seed for every random source.")
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "read_inputs",
     "read_table",
     "summarize",
+    "validate_dimensions",
     "validate_tables",
     "write_frame",
 ]
@@ -505,6 +506,32 @@ def validate_tables(
         sources=dict(sources),
         warnings=tuple(report.warnings),
     )
+
+
+def validate_dimensions(
+    partners: pd.DataFrame,
+    contracts: pd.DataFrame | None = None,
+    *,
+    config: DataConfig | None = None,
+    sources: Mapping[str, str] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Check and type the partners and contracts tables alone (the event log is checked elsewhere,
+    e.g. on Spark). Same rules and messages as :func:`validate_tables`."""
+    cfg = config or DataConfig(partners="partners", events="events")
+    sources = {"partners": "partners", "contracts": "contracts", **(sources or {})}
+    for table, frame in (("partners", partners), ("contracts", contracts)):
+        if frame is None:
+            continue
+        if len(frame) == 0:
+            raise DataError(f"{sources[table]}: no rows; expected at least one {table} row")
+        _check_columns(frame, table=table, source=sources[table], mapping={c: c for c in CANONICAL_COLUMNS[table]})
+    report = _Report(sources)
+    p = _validate_partners(partners.reset_index(drop=True), cfg.naive_timezone, report)
+    c = None if contracts is None else _validate_contracts(contracts.reset_index(drop=True), p["partner_id"].dropna(), cfg.naive_timezone, report)
+    if report.errors:
+        n = len(report.errors)
+        raise DataError(f"input data has {n} problem{'s' if n > 1 else ''}:\n" + "\n".join(f"  - {m}" for m in report.errors))
+    return p.reset_index(drop=True), None if c is None else c.reset_index(drop=True)
 
 
 def _drop_duplicate_events(events: pd.DataFrame, report: _Report) -> pd.DataFrame:

@@ -30,11 +30,13 @@ __all__ = ["churn_spells", "data_end", "label_snapshots", "make_snapshots", "sna
 _DAY = pd.Timedelta(days=1)
 
 
-def data_end(tables: InputTables, extracted_at=None) -> pd.Timestamp:
-    """The moment the data ends: ``extracted_at`` if given, else the day after the latest input date."""
+def data_end(tables: InputTables, extracted_at=None, *, latest_event: pd.Timestamp | None = None) -> pd.Timestamp:
+    """The moment the data ends: ``extracted_at`` if given, else the day after the latest input date.
+
+    ``latest_event``: the latest event time when the log is not in ``tables.events`` (another engine)."""
     if extracted_at is not None:
         return pd.Timestamp(extracted_at).tz_localize("UTC") if pd.Timestamp(extracted_at).tzinfo is None else pd.Timestamp(extracted_at)
-    dates = [tables.events["timestamp"].max(), tables.partners["joined_at"].max(), tables.partners["churned_at"].max()]
+    dates = [tables.events["timestamp"].max() if latest_event is None else latest_event, tables.partners["joined_at"].max(), tables.partners["churned_at"].max()]
     if tables.contracts is not None:
         dates += [tables.contracts["start_date"].max(), tables.contracts["terminated_at"].max()]
     latest = max(d for d in dates if pd.notna(d))
@@ -54,8 +56,10 @@ def _spells_from_chain(pid: np.ndarray, start: np.ndarray, end: np.ndarray, gap:
     return spells.reset_index(drop=True)
 
 
-def churn_spells(tables: InputTables, cfg: LabelConfig, *, end: pd.Timestamp) -> pd.DataFrame:
-    """One row per continuous relationship: ``partner_id, start, end`` (end = churn date or NaT)."""
+def churn_spells(tables: InputTables, cfg: LabelConfig, *, end: pd.Timestamp, types_present=None) -> pd.DataFrame:
+    """One row per continuous relationship: ``partner_id, start, end`` (end = churn date or NaT).
+
+    ``types_present``: the event types of the whole log when ``tables`` hold a part of it."""
     p = tables.partners
     if cfg.source == "churned_at":
         spells = p.loc[p["joined_at"] < end, ["partner_id", "joined_at", "churned_at"]]
@@ -75,9 +79,10 @@ def churn_spells(tables: InputTables, cfg: LabelConfig, *, end: pd.Timestamp) ->
     else:
         e = tables.events
         if cfg.activity_types is not None:
-            unknown = sorted(set(cfg.activity_types) - set(e["event_type"].unique()))
+            present = sorted(e["event_type"].unique() if types_present is None else types_present)
+            unknown = sorted(set(cfg.activity_types) - set(present))
             if unknown:
-                raise ConfigError(f"label.activity_types: {unknown} do not occur in the events; types present: {sorted(e['event_type'].unique())}")
+                raise ConfigError(f"label.activity_types: {unknown} do not occur in the events; types present: {present}")
             e = e.loc[e["event_type"].isin(cfg.activity_types)]
         e = e.loc[e["timestamp"] < end, ["partner_id", "timestamp"]]
         points = pd.concat([p.loc[p["joined_at"] < end, ["partner_id", "joined_at"]].rename(columns={"joined_at": "timestamp"}), e])
@@ -153,12 +158,16 @@ def make_snapshots(
     return out.sort_values(["snapshot", "partner_id"], kind="stable").reset_index(drop=True)
 
 
-def label_snapshots(tables: InputTables, config: Config) -> pd.DataFrame:
-    """Spells, grid and labels from a config: the rows features are built for."""
-    end = data_end(tables, config.data.extracted_at)
-    spells = churn_spells(tables, config.label, end=end)
-    dates = snapshot_dates(
-        config.snapshots, first_event=tables.events["timestamp"].min(), end=end, warmup_days=config.features.lookback_days()
-    )
+def label_snapshots(tables: InputTables, config: Config, *, log=None) -> pd.DataFrame:
+    """Spells, grid and labels from a config: the rows features are built for.
+
+    ``log``: facts of the whole data (``first``/``latest`` event times, event ``types``, data ``end``)
+    when ``tables`` hold only a partition of it (the Spark engine); by default taken from ``tables``.
+    """
+    e = tables.events
+    log = log or {"first": e["timestamp"].min(), "latest": e["timestamp"].max(), "types": e["event_type"].unique()}
+    end = log["end"] if "end" in log else data_end(tables, config.data.extracted_at, latest_event=log["latest"])
+    spells = churn_spells(tables, config.label, end=end, types_present=log["types"])
+    dates = snapshot_dates(config.snapshots, first_event=log["first"], end=end, warmup_days=config.features.lookback_days())
     confirm = config.label.grace_days if config.label.source == "contracts" else 0
     return make_snapshots(spells, dates, horizon_days=config.label.horizon_days, end=end, confirm_days=confirm)

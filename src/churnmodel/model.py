@@ -120,10 +120,8 @@ class ChurnModel:
 
     # ------------------------------------------------------------------ files
 
-    def save(self, folder: str | Path) -> Path:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "booster.txt").write_text(self.booster.model_to_string())
+    def to_texts(self) -> dict[str, str]:
+        """The model as two texts: LightGBM's text model and a JSON document (no pickle anywhere)."""
         payload = {
             "format_version": FORMAT_VERSION,
             "calibrator": self.calibrator.__dict__,
@@ -132,25 +130,38 @@ class ChurnModel:
             "metadata": self.metadata,
             "reference": self.reference,
         }
-        (folder / "model.json").write_text(json.dumps(payload, ensure_ascii=False, indent=1, sort_keys=True, default=_jsonable))
-        return folder
+        return {"booster.txt": self.booster.model_to_string(),
+                "model.json": json.dumps(payload, ensure_ascii=False, indent=1, sort_keys=True, default=_jsonable)}
 
     @classmethod
-    def load(cls, folder: str | Path) -> ChurnModel:
+    def from_texts(cls, texts: dict[str, str], *, source: str = "model") -> ChurnModel:
+        """The inverse of :meth:`to_texts`."""
         import lightgbm as lgb
 
-        folder = Path(folder)
-        try:
-            payload = json.loads((folder / "model.json").read_text())
-            booster = lgb.Booster(model_str=(folder / "booster.txt").read_text())
-        except FileNotFoundError as exc:
-            raise DataError(f"not a churnmodel model folder: {folder} ({exc.filename} is missing)") from None
+        payload = json.loads(texts["model.json"])
         if payload.get("format_version") != FORMAT_VERSION:
-            raise DataError(f"{folder}: model format {payload.get('format_version')} is not supported by this version (expected {FORMAT_VERSION})")
+            raise DataError(f"{source}: model format {payload.get('format_version')} is not supported by this version (expected {FORMAT_VERSION})")
+        booster = lgb.Booster(model_str=texts["booster.txt"])
         cal = payload["calibrator"]
         calibrator = Calibrator(cal["method"], tuple(cal["x"]), tuple(cal["y"]), cal["a"], cal["b"])
         plan = FeaturePlan.from_json(json.dumps(payload["plan"]))
         return cls(booster, calibrator, plan, payload["threshold"], payload["metadata"], payload["reference"])
+
+    def save(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in self.to_texts().items():
+            (folder / name).write_text(text)
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> ChurnModel:
+        folder = Path(folder)
+        try:
+            texts = {name: (folder / name).read_text() for name in ("model.json", "booster.txt")}
+        except FileNotFoundError as exc:
+            raise DataError(f"not a churnmodel model folder: {folder} ({exc.filename} is missing)") from None
+        return cls.from_texts(texts, source=str(folder))
 
 
 def _jsonable(value):

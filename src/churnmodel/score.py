@@ -22,7 +22,7 @@ from churnmodel.features import build_features
 from churnmodel.labels import churn_spells
 from churnmodel.model import ChurnModel
 
-__all__ = ["ScoreResult", "active_rows", "drift_report", "population_stability", "score", "score_features"]
+__all__ = ["ScoreResult", "active_rows", "drift_report", "population_stability", "reason_columns", "score", "score_features"]
 
 
 @dataclass
@@ -40,15 +40,17 @@ class ScoreResult:
         return float(self.drift.loc[self.drift["feature"] == "(score)", "psi"].iloc[0])
 
 
-def active_rows(tables: InputTables, config: Config, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Partners active at ``as_of`` by the configured label source (known facts only, up to ``as_of``)."""
+def active_rows(tables: InputTables, config: Config, as_of: pd.Timestamp, *, types_present=None) -> pd.DataFrame:
+    """Partners active at ``as_of`` by the configured label source (known facts only, up to ``as_of``).
+
+    ``types_present``: the event types of the whole log when ``tables`` hold one partition of it."""
     if tables.events["timestamp"].max() >= as_of + pd.Timedelta(days=1):
         late = int((tables.events["timestamp"] >= as_of + pd.Timedelta(days=1)).sum())
         raise DataError(
             f"{tables.sources.get('events', 'events')}: {late} event(s) are dated after --as-of {as_of.date()}; "
             "scoring must not see the future: pass the export date as --as-of, or filter the export"
         )
-    spells = churn_spells(tables, config.label, end=as_of)
+    spells = churn_spells(tables, config.label, end=as_of, types_present=types_present)
     active = spells.loc[(spells["start"] <= as_of) & (spells["end"].isna() | (spells["end"] > as_of)), "partner_id"]
     ids = pd.unique(active)
     return pd.DataFrame({"partner_id": ids, "snapshot": pd.Series([as_of] * len(ids), dtype=TIMESTAMP_DTYPE)})
@@ -120,20 +122,30 @@ def _score_chunk(model: ChurnModel, frame: pd.DataFrame, config: Config, lang: s
     return base, reasons, (sample, p)
 
 
-def _assemble(parts, explained, drift_parts, model, config: Config, model_name: str, model_version: str) -> ScoreResult:
-    scores = pd.concat(parts, ignore_index=True)
+def _with_reasons(scores: pd.DataFrame, explained: list[pd.DataFrame], config: Config, *, top_n_done: bool = False) -> pd.DataFrame:
+    """Scores with the reason-code columns (driver/lever/action per rank, protective factor), '' where none."""
     if explained:
         reasons = pd.concat(explained, ignore_index=True)
-        if config.explain.scope == "top_n":  # chunks each kept their own top n; keep the overall top n
+        if config.explain.scope == "top_n" and not top_n_done:  # chunks each kept their own top n; keep the overall top n
             keep = scores.nlargest(config.explain.top_n, "revenue_at_risk")["_row"]
             reasons = reasons.loc[reasons["_row"].isin(keep)]
         keep_cols = ["_row"] + [c for c in reasons.columns if c.startswith(("driver_", "lever_", "action_"))
                                 and not c.endswith(("_feature", "_points"))] + ["protective_factor"]
         scores = scores.merge(reasons[keep_cols], on="_row", how="left", validate="one_to_one")
-    for col in [f"{k}_{i}" for i in range(1, config.explain.top_k + 1) for k in ("driver", "lever", "action")] + ["protective_factor"]:
+    for col in reason_columns(config):
         if col not in scores:
             scores[col] = ""
         scores[col] = scores[col].fillna("")
+    return scores
+
+
+def reason_columns(config: Config) -> list[str]:
+    """Names of the reason-code columns of a scored list, in order."""
+    return [f"{k}_{i}" for i in range(1, config.explain.top_k + 1) for k in ("driver", "lever", "action")] + ["protective_factor"]
+
+
+def _assemble(parts, explained, drift_parts, model, config: Config, model_name: str, model_version: str) -> ScoreResult:
+    scores = _with_reasons(pd.concat(parts, ignore_index=True), explained, config)
     order = "revenue_at_risk" if config.score.sort_by == "revenue_at_risk" else "churn_probability"
     scores = scores.sort_values([order, "partner_id", "_row"], ascending=[False, True, True], kind="stable")
     scores = scores.drop(columns="_row").reset_index(drop=True)

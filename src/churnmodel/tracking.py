@@ -96,20 +96,29 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def data_fingerprint(config: Config, tables: InputTables) -> dict[str, Any]:
-    """Hashes, sizes, row counts and date ranges of the inputs: enough to know the data, no rows."""
+def data_fingerprint(config: Config, tables: InputTables, *, events_summary: dict | None = None) -> dict[str, Any]:
+    """Hashes, sizes, row counts and date ranges of the inputs: enough to know the data, no rows.
+
+    ``events_summary`` (rows, first, last, by_type) when the event log is not in ``tables`` (Spark)."""
     files = {"partners": config.data.partners, "events": config.data.events, "contracts": config.data.contracts}
     out: dict[str, Any] = {}
     for name, path in files.items():
         if path is None:
             continue
-        out[name] = {"file": Path(path).name, "sha256": _sha256(Path(path)), "bytes": Path(path).stat().st_size}
+        path = Path(path)
+        parts = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path] if path.exists() else []
+        digest = hashlib.sha256()
+        for part in parts:
+            digest.update(_sha256(part).encode())
+        out[name] = {"file": path.name, "sha256": _sha256(path) if path.is_file() else digest.hexdigest(),
+                     "bytes": sum(p.stat().st_size for p in parts)}
     out["partners"]["rows"] = len(tables.partners)
-    out["events"].update({
-        "rows": len(tables.events),
-        "first": str(tables.events["timestamp"].min()),
-        "last": str(tables.events["timestamp"].max()),
-        "by_type": {str(k): int(v) for k, v in tables.events["event_type"].value_counts().sort_index().items()},
+    e = tables.events
+    out["events"].update(events_summary or {
+        "rows": len(e),
+        "first": str(e["timestamp"].min()),
+        "last": str(e["timestamp"].max()),
+        "by_type": {str(k): int(v) for k, v in e["event_type"].value_counts().sort_index().items()},
     })
     if tables.contracts is not None:
         out["contracts"]["rows"] = len(tables.contracts)
@@ -156,7 +165,7 @@ def _requirements() -> list[str]:
 
 
 def log_training(result, *, config: Config, config_path: Path, tables: InputTables, project: Path,
-                 promote: bool = False) -> TrainSummary:
+                 promote: bool = False, events_summary: dict | None = None) -> TrainSummary:
     """Log a :class:`~churnmodel.train.TrainingResult` as one MLflow run and register its model."""
     import os
     import warnings
@@ -179,7 +188,7 @@ def log_training(result, *, config: Config, config_path: Path, tables: InputTabl
                          "label.source": config.label.source, "calibration": model.metadata["calibration"]})
         mlflow.log_artifact(str(config_path), "config")
         (tmp / "resolved_config.json").write_text(config.model_dump_json(indent=2))
-        (tmp / "data_fingerprint.json").write_text(json.dumps(data_fingerprint(config, tables), indent=2))
+        (tmp / "data_fingerprint.json").write_text(json.dumps(data_fingerprint(config, tables, events_summary=events_summary), indent=2))
         (tmp / "split.json").write_text(json.dumps(result.split.dates, indent=2))
         for name in ("resolved_config.json", "data_fingerprint.json", "split.json"):
             mlflow.log_artifact(str(tmp / name), "run")

@@ -10,7 +10,7 @@ events strictly before it, contracts signed by then, terminations that had happe
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -32,18 +32,24 @@ __all__ = [
 ]
 
 
-def _local(events: pd.DataFrame, rows: pd.DataFrame, plan: FeaturePlan) -> dict[str, np.ndarray]:
+def _local(events: pd.DataFrame, rows: pd.DataFrame, plan: FeaturePlan, network=None) -> Mapping[str, np.ndarray]:
     from churnmodel.features.local import compute_primitives
 
-    return compute_primitives(events, rows, plan)
+    return compute_primitives(events, rows, plan, network=network)
 
 
-#: Engines compute the plan's primitives; everything after that is shared (:mod:`.derive`).
-ENGINES: dict[str, Callable[[pd.DataFrame, pd.DataFrame, FeaturePlan], dict[str, np.ndarray]]] = {"local": _local}
+#: Engines compute the plan's primitives for in-memory rows; everything after that is shared
+#: (:mod:`.derive`). The Spark engine (:mod:`.spark`) runs the local one on each partner partition
+#: of a distributed log, with the network-wide facts (:class:`.local.Network`) computed by Spark.
+ENGINES: dict[str, Callable[..., Mapping[str, np.ndarray]]] = {"local": _local}
 
 
-def build_features(tables: InputTables, rows: pd.DataFrame, plan: FeaturePlan, *, engine: str = "local") -> pd.DataFrame:
-    """Features for each ``(partner_id, snapshot)`` row; the rows' own columns come first, order kept."""
+def build_features(tables: InputTables, rows: pd.DataFrame, plan: FeaturePlan, *, engine: str = "local",
+                   network=None) -> pd.DataFrame:
+    """Features for each ``(partner_id, snapshot)`` row; the rows' own columns come first, order kept.
+
+    ``network``: a :class:`churnmodel.features.local.Network` when ``tables`` hold one partition of a
+    larger event log (the network-wide revenue facts then come from the whole log)."""
     if engine not in ENGINES:
         raise ConfigError(f"engine must be one of {sorted(ENGINES)}, got {engine!r}")
     missing = {"partner_id", "snapshot"} - set(rows.columns)
@@ -57,7 +63,7 @@ def build_features(tables: InputTables, rows: pd.DataFrame, plan: FeaturePlan, *
         raise DataError(f"rows.snapshot has {int(snapshot.isna().sum())} missing value(s); every row needs a snapshot date")
     if (snapshot.dt.microsecond != 0).any() or (snapshot.dt.nanosecond != 0).any():
         raise DataError("rows.snapshot must be whole seconds (a cut-off between events); round it, e.g. to the day")
-    prims = ENGINES[engine](tables.events, rows[["partner_id", "snapshot"]], plan)
+    prims = ENGINES[engine](tables.events, rows[["partner_id", "snapshot"]], plan, network)
     if len(rows) == 0:
         return rows.assign(**{c: pd.Series(dtype="float64") for c in plan.columns})
     features = derive_features(rows, prims, plan, tables.partners, tables.contracts)

@@ -11,13 +11,14 @@ An event exactly at the cut point belongs to the future.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from churnmodel.features.spec import FeaturePlan
 
-__all__ = ["DAY", "LocalPrimitives", "compute_primitives", "seconds"]
+__all__ = ["DAY", "LocalPrimitives", "Network", "compute_primitives", "local_network", "seconds", "strategic_core"]
 
 DAY = 86_400
 
@@ -39,7 +40,7 @@ class LocalPrimitives(Mapping):
     flat index per cut point, shared by every type and every table.
     """
 
-    def __init__(self, events: pd.DataFrame, rows: pd.DataFrame, plan: FeaturePlan) -> None:
+    def __init__(self, events: pd.DataFrame, rows: pd.DataFrame, plan: FeaturePlan, network: Network | None = None) -> None:
         self.plan = plan
         self.eager: dict[str, np.ndarray] = {}
         universe = pd.Index(pd.unique(rows["partner_id"]))
@@ -54,9 +55,11 @@ class LocalPrimitives(Mapping):
         all_ts = seconds(events["timestamp"])
         all_amount = events["amount"].to_numpy(dtype=np.float64, na_value=np.nan)
         if plan.segments:
-            revenue = plan.event_types.index(plan.segments["revenue_type"])
-            row_codes = pd.Index(p_uniques).get_indexer(universe)[row_p]
-            _network(self.eager, p_codes, len(p_uniques), all_t == revenue, all_ts, all_amount, snaps, row_j, plan, row_codes)
+            if network is None:
+                is_revenue = all_t == plan.event_types.index(plan.segments["revenue_type"])
+                network = _network(p_codes, p_uniques, is_revenue, all_ts, all_amount, snaps, plan)
+            window = plan.segments["revenue_window_days"]
+            self.eager[f"net_sum|{window}"], self.eager[f"net_core|{window}"] = network.lookup(rows["partner_id"], snaps[row_j])
         all_p = universe.get_indexer(p_uniques)[p_codes]
         mask = (all_p >= 0) & (all_t >= 0) & (all_ts < snaps[-1])
         keep = slice(None) if mask.all() else np.flatnonzero(mask)  # no copies when every event counts
@@ -159,11 +162,16 @@ class LocalPrimitives(Mapping):
         return len(self.eager)
 
 
-def compute_primitives(events: pd.DataFrame, rows: pd.DataFrame, plan: FeaturePlan) -> Mapping[str, np.ndarray]:
-    """Primitive aggregates for each row of ``rows`` (``partner_id``, ``snapshot``), by name."""
+def compute_primitives(events: pd.DataFrame, rows: pd.DataFrame, plan: FeaturePlan, *,
+                       network: Network | None = None) -> Mapping[str, np.ndarray]:
+    """Primitive aggregates for each row of ``rows`` (``partner_id``, ``snapshot``), by name.
+
+    ``network``: network-wide revenue facts computed elsewhere (a partition of a bigger event log);
+    by default they come from ``events``.
+    """
     if len(rows) == 0:
         return {}
-    return LocalPrimitives(events, rows, plan)
+    return LocalPrimitives(events, rows, plan, network)
 
 
 def _cumulative(cells: np.ndarray, weights: np.ndarray | None, shape: tuple[int, int, int]) -> np.ndarray:
@@ -334,32 +342,66 @@ def _fifo_amount_balance(prims, balance, add, ev_p, ev_t, ts, amount, row_p, row
     return level, oldest
 
 
-def _network(out, p_codes, n_partners, is_revenue, all_ts, all_amount, snaps, row_j, plan, row_codes) -> None:
-    """Network revenue in the segment window at each snapshot, and whether each row's partner is in
-    the strategic core (the largest partners that together make ``strategic_core_share`` of it).
+@dataclass(frozen=True)
+class Network:
+    """Network-wide revenue facts per snapshot date, the only inputs that cross partners.
 
-    Both come from the same per-partner sums, so the comparison has no rounding mismatch."""
+    ``snapshots``: snapshot times (int seconds); ``net_sum``: network revenue in the segment window
+    at each; ``core``: the (``partner_id``, ``snapshot`` seconds) pairs in the strategic core.
+    Engines compute it over the whole event log; the rows of any partition then look it up.
+    """
+
+    snapshots: np.ndarray
+    net_sum: np.ndarray
+    core: pd.DataFrame
+
+    def lookup(self, partner_id: pd.Series | np.ndarray, snapshot_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(network revenue, in the strategic core as 0/1) for each (partner, snapshot) row."""
+        j = np.searchsorted(self.snapshots, snapshot_s)
+        ok = (j < len(self.snapshots)) & (self.snapshots[np.minimum(j, len(self.snapshots) - 1)] == snapshot_s)
+        if not ok.all():
+            raise ValueError("network facts were computed for other snapshot dates than these rows")
+        keys = pd.MultiIndex.from_arrays([np.asarray(partner_id, dtype=object), np.asarray(snapshot_s, dtype=np.int64)])
+        core = pd.MultiIndex.from_arrays([self.core["partner_id"].to_numpy(dtype=object), self.core["snapshot"].to_numpy(dtype=np.int64)])
+        return self.net_sum[j].astype(np.float64), keys.isin(core).astype(np.float64)
+
+
+def strategic_core(revenue: np.ndarray, core_share: float) -> tuple[float, np.ndarray]:
+    """Network revenue and which partners form the strategic core: the largest partners that together
+    make ``core_share`` of it (revenue > 0). One snapshot; ``revenue`` per partner in the window."""
+    net = float(revenue.sum())
+    if not (net > 0 and core_share > 0):
+        return net, np.zeros(len(revenue), dtype=bool)
+    desc = np.sort(revenue)[::-1]
+    reach = np.searchsorted(np.cumsum(desc) / net, core_share - 1e-12)
+    threshold = desc[min(reach, len(desc) - 1)]
+    return net, (revenue >= threshold) & (revenue > 0)
+
+
+def local_network(events: pd.DataFrame, snapshots: np.ndarray, plan: FeaturePlan) -> Network:
+    """:class:`Network` from an in-memory event log for these snapshot times (int seconds)."""
+    p_codes, p_uniques = pd.factorize(events["partner_id"])
+    is_revenue = (events["event_type"] == plan.segments["revenue_type"]).to_numpy()
+    amount = events["amount"].to_numpy(dtype=np.float64, na_value=np.nan)
+    return _network(p_codes, p_uniques, is_revenue, seconds(events["timestamp"]), amount, np.unique(snapshots), plan)
+
+
+def _network(p_codes, p_uniques, is_revenue, all_ts, all_amount, snaps, plan) -> Network:
     seg = plan.segments
     window = seg["revenue_window_days"]
     sel = np.flatnonzero(is_revenue & (all_ts < snaps[-1]) & ~np.isnan(all_amount))
     cuts = np.unique(np.concatenate([snaps - window * DAY, snaps]))
     NB = len(cuts) + 1
     bucket = np.searchsorted(cuts, all_ts[sel], side="right")
+    n_partners = len(p_uniques)
     cum = np.bincount(p_codes[sel] * NB + bucket, weights=all_amount[sel], minlength=n_partners * NB)
     cum = cum.reshape(n_partners, NB).cumsum(axis=1)
     net_sum = np.zeros(len(snaps))
-    in_core = np.zeros(len(row_j), dtype=bool)
-    known = row_codes >= 0
+    core_ids, core_snaps = [], []
     for j, s in enumerate(snaps):
         k0, k1 = np.searchsorted(cuts, [s - window * DAY, s])
-        revenue = cum[:, k1] - cum[:, k0]
-        net_sum[j] = revenue.sum()
-        if net_sum[j] > 0 and seg["strategic_core_share"] > 0:
-            desc = np.sort(revenue)[::-1]
-            reach = np.searchsorted(np.cumsum(desc) / net_sum[j], seg["strategic_core_share"] - 1e-12)
-            threshold = desc[min(reach, len(desc) - 1)]
-            mine = np.flatnonzero((row_j == j) & known)
-            mine_revenue = revenue[row_codes[mine]]
-            in_core[mine] = (mine_revenue >= threshold) & (mine_revenue > 0)
-    out[f"net_sum|{window}"] = net_sum[row_j]
-    out[f"net_core|{window}"] = in_core.astype(np.float64)
+        net_sum[j], in_core = strategic_core(cum[:, k1] - cum[:, k0], seg["strategic_core_share"])
+        core_ids.append(np.asarray(p_uniques)[in_core])
+        core_snaps.append(np.full(int(in_core.sum()), s, dtype=np.int64))
+    core = pd.DataFrame({"partner_id": np.concatenate(core_ids) if core_ids else [], "snapshot": np.concatenate(core_snaps) if core_snaps else []})
+    return Network(snaps, net_sum, core)

@@ -18,7 +18,7 @@ from churnmodel.config import FeaturesConfig, LabelConfig
 from churnmodel.data import InputTables
 from churnmodel.errors import ConfigError
 
-__all__ = ["TYPE_DEFAULTS", "FeatureInfo", "FeaturePlan", "resolve_plan"]
+__all__ = ["TYPE_DEFAULTS", "EventProfile", "FeatureInfo", "FeaturePlan", "resolve_plan"]
 
 # event type -> (lever, unit of amount or None, amounts add up?, English label, Russian label)
 TYPE_DEFAULTS: dict[str, tuple[str, str | None, bool, str, str]] = {
@@ -125,11 +125,43 @@ class FeaturePlan:
         return cls(**raw)
 
 
-def resolve_plan(tables: InputTables, cfg: FeaturesConfig, label: LabelConfig | None = None) -> FeaturePlan:
-    """Fix the feature list for these inputs and this ``features:`` config."""
+@dataclass(frozen=True)
+class EventProfile:
+    """What the plan needs to know about an event log: its types, which carry amounts, which optional
+    columns are filled for which types, and when it starts. Small, whatever the log's size."""
+
+    types: tuple[str, ...]
+    amount_counts: dict[str, int]
+    missing: dict[str, dict[str, int]]  # optional column -> event type -> rows without a value
+    first_timestamp: pd.Timestamp
+
+    @classmethod
+    def of(cls, events: pd.DataFrame) -> EventProfile:
+        """The profile of an in-memory event log (canonical columns)."""
+        by_type = events.groupby("event_type", observed=True)
+        extra = [c for c in events.columns if c not in ("partner_id", "timestamp", "event_type", "amount")]
+        return cls(
+            types=tuple(sorted(events["event_type"].unique())),
+            amount_counts={str(k): int(v) for k, v in by_type["amount"].count().items()},
+            missing={c: {str(k): int(v) for k, v in events[c].isna().groupby(events["event_type"], observed=True).sum().items()} for c in extra},
+            first_timestamp=events["timestamp"].min(),
+        )
+
+    def filled(self, column: str, types: list[str]) -> bool:
+        """Whether every event of these types has a value in ``column``."""
+        return column in self.missing and all(self.missing[column].get(t, 0) == 0 for t in types)
+
+
+def resolve_plan(tables: InputTables, cfg: FeaturesConfig, label: LabelConfig | None = None, *,
+                 profile: EventProfile | None = None) -> FeaturePlan:
+    """Fix the feature list for these inputs and this ``features:`` config.
+
+    ``profile``: the event log's :class:`EventProfile` when the log is not in ``tables.events``
+    (computed by another engine); by default it is taken from ``tables.events``.
+    """
     del label  # reserved: label-dependent features would go here
-    events = tables.events
-    present = sorted(events["event_type"].unique())
+    profile = profile if profile is not None else EventProfile.of(tables.events)
+    present = list(profile.types)
     if cfg.event_types is not None:
         missing = sorted(set(cfg.event_types) - set(present))
         if missing:
@@ -140,8 +172,7 @@ def resolve_plan(tables: InputTables, cfg: FeaturesConfig, label: LabelConfig | 
     names = [safe_name(t) for t in types]
     if len(set(names)) != len(names):
         raise ConfigError(f"features.event_types: {types} give clashing column names {names}; rename the types")
-    has_amount = events.groupby("event_type", observed=True)["amount"].count()
-    amount_types = [t for t in types if has_amount.get(t, 0) > 0]
+    amount_types = [t for t in types if profile.amount_counts.get(t, 0) > 0]
     levers = {t: TYPE_DEFAULTS.get(t, ("profile",))[0] for t in types} | {t: v for t, v in cfg.levers.items() if t in types}
     units = {t: TYPE_DEFAULTS[t][1] or "amount" for t in amount_types if t in TYPE_DEFAULTS}
     units = {t: units.get(t, "amount") for t in amount_types} | {t: v for t, v in cfg.amount_units.items() if t in amount_types}
@@ -178,7 +209,7 @@ def resolve_plan(tables: InputTables, cfg: FeaturesConfig, label: LabelConfig | 
         item_column = None
     for b in balances:
         column = b.pop("item_column", item_column)
-        linked = column is not None and column in events.columns and events.loc[events["event_type"].isin([b["add"], b["subtract"]]), column].notna().all()
+        linked = column is not None and profile.filled(column, [b["add"], b["subtract"]])
         b["item_column"] = column if linked else None
 
     middle = cfg.windows[len(cfg.windows) // 2]
@@ -204,7 +235,7 @@ def resolve_plan(tables: InputTables, cfg: FeaturesConfig, label: LabelConfig | 
     seg = cfg.segments
     segments = seg.model_dump() if seg.revenue_type in amount_types else {}
     attributes = _resolve_attributes(tables, cfg)
-    history_start = events["timestamp"].min().floor("D").isoformat()
+    history_start = profile.first_timestamp.floor("D").isoformat()
     plan = FeaturePlan(
         event_types=tuple(types), amount_types=tuple(amount_types), additive_types=tuple(additive),
         windows=tuple(cfg.windows), aggregations=tuple(cfg.aggregations), recency=cfg.recency,

@@ -1,0 +1,150 @@
+"""Spark engine on a real local Spark (local[2], Java 17): same features, labels and scores as the local engine."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from churnmodel import spark as engine
+from churnmodel.cli import app
+from churnmodel.config import SparkConfig, load_config
+from churnmodel.errors import DataError
+from churnmodel.score import score as local_score
+from conftest import REPO, tiny_events, write_project
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+AS_OF = pd.Timestamp("2026-01-01", tz="UTC")
+SNAPSHOTS = "snapshots:\n  start: 2024-02-01\n  end: 2024-04-01\n  freq: MS\n"
+
+
+@pytest.fixture(scope="module")
+def spark():
+    session = engine.session(SparkConfig(master="local[2]", partitions=4))
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def spark_inputs(spark, sample_config):
+    return engine.read_inputs(spark, sample_config.data)
+
+
+def assert_same(local: pd.DataFrame, remote: pd.DataFrame) -> None:
+    assert list(local.columns) == list(remote.columns)
+    assert len(local) == len(remote)
+    for col in local.columns:
+        a, b = local[col], remote[col]
+        assert a.dtype == b.dtype, col
+        if a.dtype.kind == "f":
+            np.testing.assert_allclose(b.to_numpy(), a.to_numpy(), rtol=1e-9, atol=1e-9, err_msg=col)
+        else:
+            assert a.astype(str).tolist() == b.astype(str).tolist(), col
+
+
+def test_training_frame_equals_the_local_engine_on_the_sample(sample_training, spark_inputs, sample_config):
+    frame, plan, _, _ = sample_training
+    sframe, splan = engine.training_frame(spark_inputs, sample_config)
+    assert splan.to_json() == plan.to_json()
+    remote = engine.to_pandas(sframe, splan)
+    local = frame.sort_values(["snapshot", "partner_id"], kind="stable").reset_index(drop=True)
+    assert_same(local, remote)
+    assert remote["label"].notna().sum() > 1000 and remote["segment"].nunique() == 3
+
+
+@pytest.mark.parametrize("partitions", [1, 7])
+def test_partitioning_changes_nothing(spark, tmp_path, partitions):
+    """Network features (revenue share, strategic core) cross partners: they must not depend on the split."""
+    from churnmodel.data import read_inputs
+    from churnmodel.features import build_training_frame
+    from churnmodel.simulate import simulate, write_simulation
+
+    write_simulation(simulate(150, 24, random_state=3), tmp_path)
+    (tmp_path / "config.yaml").write_text(
+        "data:\n  partners: partners.csv\n  events: events.parquet\n  contracts: contracts.csv\n"
+        f"spark:\n  partitions: {partitions}\n")
+    cfg = load_config(tmp_path / "config.yaml")
+    local, plan = build_training_frame(read_inputs(cfg.data), cfg)
+    sframe, _ = engine.training_frame(engine.read_inputs(spark, cfg.data), cfg)
+    remote = engine.to_pandas(sframe, plan)
+    assert_same(local.sort_values(["snapshot", "partner_id"], kind="stable").reset_index(drop=True), remote)
+    assert (remote["segment"] == "strategic").any()
+
+
+def test_spark_scoring_equals_local_scoring(sample_training, sample_tables, spark_inputs, sample_config):
+    model = sample_training[2].model
+    local = local_score(model, sample_tables, as_of=AS_OF, config=sample_config, model_name="m", model_version="3")
+    features = engine.scoring_frame(spark_inputs, model.plan, sample_config, AS_OF)
+    scores, drift = engine.score(model, features, config=sample_config, model_name="m", model_version="3")
+    remote = engine.collect(scores)
+    for col in ("as_of", "scored_at"):
+        remote[col] = pd.to_datetime(remote[col]).dt.tz_localize("UTC").astype("datetime64[us, UTC]")
+    assert_same(local.scores, remote)
+    assert (remote["driver_1"] != "").sum() > 50  # reason codes came along
+    assert set(drift["feature"]) == set(local.drift["feature"])
+
+
+def test_registered_pyfunc_as_spark_udf_gives_the_same_probabilities(sample_training, sample_tables, spark_inputs, sample_config, tmp_path):
+    import mlflow
+    from pyspark.sql import functions as F
+
+    from churnmodel.tracking import log_training
+
+    _, _, result, cfg = sample_training
+    cfg = cfg.model_copy(update={"tracking": cfg.tracking.model_copy(update={"uri": f"sqlite:///{tmp_path / 'mlflow.db'}"})})
+    info = log_training(result, config=cfg, config_path=REPO / "configs/partner_churn.yaml", tables=sample_tables, project=tmp_path)
+    mlflow.set_tracking_uri(cfg.tracking.uri)
+    model = result.model
+    features = engine.scoring_frame(spark_inputs, model.plan, sample_config, AS_OF)
+    udf = mlflow.pyfunc.spark_udf(spark_inputs.spark, info.model_uri, result_type="double", env_manager="local")
+    got = features.select("partner_id", udf(F.struct(*[F.col(f"`{c}`") for c in model.features])).alias("p"))
+    got = engine.collect(got)
+    expected = local_score(model, sample_tables, as_of=AS_OF, config=sample_config).scores.set_index("partner_id")["churn_probability"]
+    np.testing.assert_allclose(got.set_index("partner_id")["p"].reindex(expected.index), expected, atol=1e-12)
+
+
+def test_bad_event_log_names_file_and_columns(spark, tmp_path):
+    events = tiny_events()
+    events.loc[1, "timestamp"] = "yesterday"
+    events.loc[2, "amount"] = -5.0
+    events.loc[3, "partner_id"] = "ghost"
+    config = write_project(tmp_path, events=events)
+    cfg = load_config(config)
+    with pytest.raises(DataError) as err:
+        engine.read_inputs(spark, cfg.data)
+    text = str(err.value)
+    assert "events.csv: column 'timestamp': 1 value(s) that are not dates" in text and "'yesterday'" in text
+    assert "events.csv: column 'amount ': " not in text and "column 'amount': 1 negative amount" in text
+    events.loc[1, "timestamp"] = "2024-01-06T11:30:00Z"
+    events.loc[2, "amount"] = 5.0
+    config = write_project(tmp_path, events=pd.concat([events, events.iloc[[0]]]), extra_yaml="  unknown_partners: drop\n")
+    inputs = engine.read_inputs(spark, load_config(config).data)
+    assert inputs.events.count() == 4  # duplicate and the unknown partner's event dropped, each with a warning
+    assert len(inputs.warnings) == 2 and "ghost" in inputs.warnings[0] and "1 exact duplicate" in inputs.warnings[1]
+
+
+def test_cli_runs_spark_in_a_real_process_and_bad_input_exits_2(tmp_path):
+    config = write_project(tmp_path, extra_yaml=SNAPSHOTS + "features:\n  windows: [30]\n  trends: []\n  segments: {revenue_window_days: 30}\n"
+                           "engine: spark\nspark:\n  master: local[2]\n")
+    out = tmp_path / "features.parquet"
+    done = subprocess.run([str(Path(sys.executable).parent / "churnmodel"), "features", "--config", str(config), "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    written = pd.read_parquet(out)
+    local = CliRunner().invoke(app, ["features", "--config", str(config), "--engine", "local", "--out", str(tmp_path / "l.parquet")])
+    assert local.exit_code == 0, local.output
+    expected = pd.read_parquet(tmp_path / "l.parquet")
+    written = written.sort_values(["snapshot", "partner_id"]).reset_index(drop=True)[expected.columns]
+    np.testing.assert_allclose(written.select_dtypes("number").to_numpy(float), expected.select_dtypes("number").to_numpy(float), rtol=1e-9, equal_nan=True)
+    bad = tiny_events()
+    bad.loc[0, "timestamp"] = "not a date"
+    bad.to_csv(tmp_path / "events.csv", index=False)
+    out2 = tmp_path / "bad.parquet"
+    done = subprocess.run([str(Path(sys.executable).parent / "churnmodel"), "features", "--config", str(config), "--out", str(out2)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert "events.csv: column 'timestamp'" in done.stderr and "'not a date'" in done.stderr
+    assert not out2.exists() and not list(tmp_path.glob(".bad.parquet*"))
