@@ -22,10 +22,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_features import synthetic_log  # noqa: E402
+from bench_features import synthetic_log
 
-from churnmodel.cli import tune_allocator  # noqa: E402
-from churnmodel.config import load_config  # noqa: E402
+from churnmodel.cli import tune_allocator
+from churnmodel.config import load_config
 
 
 def main() -> None:
