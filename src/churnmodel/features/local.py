@@ -361,9 +361,15 @@ class Network:
         ok = (j < len(self.snapshots)) & (self.snapshots[np.minimum(j, len(self.snapshots) - 1)] == snapshot_s)
         if not ok.all():
             raise ValueError("network facts were computed for other snapshot dates than these rows")
-        keys = pd.MultiIndex.from_arrays([np.asarray(partner_id, dtype=object), np.asarray(snapshot_s, dtype=np.int64)])
-        core = pd.MultiIndex.from_arrays([self.core["partner_id"].to_numpy(dtype=object), self.core["snapshot"].to_numpy(dtype=np.int64)])
-        return self.net_sum[j].astype(np.float64), keys.isin(core).astype(np.float64)
+        # integer keys (core partner code x snapshot index): a hash lookup of each row id against the
+        # small core only, no per-row tuples
+        core_ids = pd.Index(pd.unique(self.core["partner_id"].to_numpy(dtype=object)))
+        S = len(self.snapshots)
+        code = core_ids.get_indexer(np.asarray(partner_id, dtype=object))
+        core_keys = core_ids.get_indexer(self.core["partner_id"].to_numpy(dtype=object)) * S + np.searchsorted(
+            self.snapshots, self.core["snapshot"].to_numpy(dtype=np.int64))
+        in_core = (code >= 0) & np.isin(code * S + j, core_keys)
+        return self.net_sum[j].astype(np.float64), in_core.astype(np.float64)
 
 
 def strategic_core(revenue: np.ndarray, core_share: float) -> tuple[float, np.ndarray]:
