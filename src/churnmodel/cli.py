@@ -317,7 +317,7 @@ def score(
 
             result = score_features(churn_model, _read_features(features), config=cfg, lang=lang, model_name=name,
                                     model_version=version, progress=tick)
-    _check_drift(result.drift, result.score_psi, cfg, strict)
+    _check_drift(result.drift, cfg, strict)
     if report is not None:
         _write_report(report, result.scores, result.drift, tables, cfg, when, f"{name} {version}".strip(), lang)
     write_frame(result.scores, out)
@@ -326,7 +326,9 @@ def score(
                f"high risk {int((s['risk_band'] == 'high').sum()):,}, revenue at risk {s['revenue_at_risk'].sum():,.0f}; wrote {out}")
 
 
-def _check_drift(drift, score_psi: float, cfg, strict: bool) -> None:
+def _check_drift(drift, cfg, strict: bool) -> None:
+    """Warn on drift above score.drift_warn; with --strict stop above score.drift_fail (before writing)."""
+    score_psi = drift.loc[drift["feature"] == "(score)", "psi"].sum()
     worst = drift.iloc[0] if len(drift) else None
     if worst is not None and worst["psi"] > cfg.score.drift_warn:
         shifted = drift.loc[drift["psi"] > cfg.score.drift_warn]
@@ -357,8 +359,7 @@ def _score_on_spark(cfg, churn_model, uri: str, when, out: Path, *, lang: str, s
     with _err.status("scoring on Spark"):
         frame = spark.scoring_frame(inputs, churn_model.plan, cfg, when)
         scores, drift = spark.score(churn_model, frame, config=cfg, lang=lang, model_name=name, model_version=version)
-        score_psi = float(drift.loc[drift["feature"] == "(score)", "psi"].iloc[0]) if (drift["feature"] == "(score)").any() else 0.0
-        _check_drift(drift, score_psi, cfg, strict)
+        _check_drift(drift, cfg, strict)
         spark.write_parquet(scores, out)
     written = inputs.spark.read.parquet(str(out))
     if report is not None:  # the report needs the list in memory: fine for the ranked list of one run

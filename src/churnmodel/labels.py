@@ -161,13 +161,12 @@ def make_snapshots(
 def label_snapshots(tables: InputTables, config: Config, *, log=None) -> pd.DataFrame:
     """Spells, grid and labels from a config: the rows features are built for.
 
-    ``log``: facts of the whole data (``first``/``latest`` event times, event ``types``, data ``end``)
-    when ``tables`` hold only a partition of it (the Spark engine); by default taken from ``tables``.
+    ``log``: facts of the whole data (``first`` event time, event ``types``, data ``end``) when ``tables`` hold only a partition of it (the Spark engine); by default taken from ``tables``.
     """
-    e = tables.events
-    log = log or {"first": e["timestamp"].min(), "latest": e["timestamp"].max(), "types": e["event_type"].unique()}
-    end = log["end"] if "end" in log else data_end(tables, config.data.extracted_at, latest_event=log["latest"])
-    spells = churn_spells(tables, config.label, end=end, types_present=log["types"])
-    dates = snapshot_dates(config.snapshots, first_event=log["first"], end=end, warmup_days=config.features.lookback_days())
+    log = log or {}
+    end = log["end"] if "end" in log else data_end(tables, config.data.extracted_at)
+    spells = churn_spells(tables, config.label, end=end, types_present=log.get("types"))
+    first = log["first"] if "first" in log else tables.events["timestamp"].min()
+    dates = snapshot_dates(config.snapshots, first_event=first, end=end, warmup_days=config.features.lookback_days())
     confirm = config.label.grace_days if config.label.source == "contracts" else 0
     return make_snapshots(spells, dates, horizon_days=config.label.horizon_days, end=end, confirm_days=confirm)

@@ -153,47 +153,44 @@ def read_events(spark, cfg: DataConfig, known: pd.Series):
         raw_ts.cast("string").alias("_raw_ts"),
         F.col("amount").cast("string").alias("_raw_amount"),
     )
-    checks = {
-        "partner_id": (F.col("partner_id").isNull() | (F.col("partner_id") == ""), "partner_id",
-                       "empty value(s); every row needs a partner_id"),
-        "timestamp": (F.col("timestamp").isNull(), "_raw_ts",
-                      f"value(s) that are not dates/timestamps (naive ones are read in {cfg.naive_timezone}); "
-                      "every event needs a time like 2024-03-01 or 2024-03-01T10:00:00+03:00"),
-        "event_type": (F.col("event_type").isNull() | (F.col("event_type") == ""), "event_type",
-                       "empty value(s); every event needs a type"),
-        "amount": (F.col("amount").isNull() & F.col("_raw_amount").isNotNull() & (F.trim(F.col("_raw_amount")) != ""), "_raw_amount",
-                   "value(s) that are not numbers"),
-        "amount ": ((F.col("amount") < 0) & ~F.col("event_type").isin(list(cfg.signed_amount_types)), "event_type",
-                    "negative amount(s); amounts must be >= 0 (order value, hours, days late...). If a type is legitimately "
-                    "signed (refunds), list it in data.signed_amount_types"),
-    }
-    counts = typed.agg(*[F.sum(cond.cast("long")).alias(key) for key, (cond, _, _) in checks.items()]).collect()[0].asDict()
-    problems = []
-    for key, (cond, shown, text) in checks.items():
-        n = counts[key] or 0
-        if n:
-            examples = [r[0] for r in typed.where(cond).select(shown).limit(3).collect()]
-            problems.append(f"{name}: column {key.strip()!r}: {n} {text} (e.g. {', '.join(repr(e) for e in examples)})")
-    typed = typed.drop("_raw_ts", "_raw_amount")
-    warnings = []
     ids = spark.createDataFrame(pd.DataFrame({"partner_id": known.astype(object).to_numpy()}), "partner_id string")
-    unknown = typed.join(F.broadcast(ids), "partner_id", "left_anti")
-    n_unknown = unknown.count() if not problems else 0
-    if n_unknown:
-        examples = ", ".join(repr(r[0]) for r in unknown.select("partner_id").distinct().limit(3).collect())
-        text = f"{name}: column 'partner_id': {n_unknown} event(s) for partner id(s) not in the partners table (e.g. {examples})"
+    typed = typed.join(F.broadcast(ids.withColumn("_known", F.lit(True))), "partner_id", "left")
+    empty_id = F.col("partner_id").isNull() | (F.col("partner_id") == "")
+    checks = [  # (column, failing rows, column shown as examples, what is wrong)
+        ("partner_id", empty_id, "partner_id", "empty value(s); every row needs a partner_id"),
+        ("timestamp", F.col("timestamp").isNull(), "_raw_ts",
+         f"value(s) that are not dates/timestamps (naive ones are read in {cfg.naive_timezone}); "
+         "every event needs a time like 2024-03-01 or 2024-03-01T10:00:00+03:00"),
+        ("event_type", F.col("event_type").isNull() | (F.col("event_type") == ""), "event_type", "empty value(s); every event needs a type"),
+        ("amount", F.col("amount").isNull() & F.col("_raw_amount").isNotNull() & (F.trim(F.col("_raw_amount")) != ""), "_raw_amount",
+         "value(s) that are not numbers"),
+        ("amount", (F.col("amount") < 0) & ~F.col("event_type").isin(list(cfg.signed_amount_types)), "event_type",
+         "negative amount(s); amounts must be >= 0 (order value, hours, days late...). If a type is legitimately "
+         "signed (refunds), list it in data.signed_amount_types"),
+    ]
+    unknown = F.col("_known").isNull() & ~empty_id
+    # one pass for every check and both counts
+    counts = typed.agg(F.count("*").alias("rows"), F.sum(unknown.cast("long")).alias("unknown"),
+                       *[F.sum(cond.cast("long")).alias(f"c{i}") for i, (_, cond, _, _) in enumerate(checks)]).collect()[0]
+    problems, warnings = [], []
+    for i, (column, cond, shown, text) in enumerate(checks):
+        if counts[f"c{i}"]:
+            examples = [r[0] for r in typed.where(cond).select(shown).limit(3).collect()]
+            problems.append(f"{name}: column {column!r}: {counts[f'c{i}']} {text} (e.g. {', '.join(repr(e) for e in examples)})")
+    rows = counts["rows"]
+    if counts["unknown"]:
+        examples = ", ".join(repr(r[0]) for r in typed.where(unknown).select("partner_id").distinct().limit(3).collect())
+        text = f"{name}: column 'partner_id': {counts['unknown']} event(s) for partner id(s) not in the partners table (e.g. {examples})"
         if cfg.unknown_partners == "error":
             problems.append(text + "; add the partners, or set data.unknown_partners: drop to ignore them")
         else:
             warnings.append(text + "; dropped (data.unknown_partners: drop)")
-            typed = typed.join(F.broadcast(ids), "partner_id", "left_semi")
+            typed, rows = typed.where(~unknown), rows - counts["unknown"]
     if problems:
         n = len(problems)
         raise DataError(f"input data has {n} problem{'s' if n > 1 else ''}:\n" + "\n".join(f"  - {m}" for m in problems))
-    typed = typed.persist()
-    distinct = typed.dropDuplicates().persist()
-    dropped = typed.count() - distinct.count()
-    typed.unpersist()
+    distinct = typed.drop("_raw_ts", "_raw_amount", "_known").dropDuplicates().persist()
+    dropped = rows - distinct.count()
     if dropped:
         warnings.append(f"{name}: {dropped} exact duplicate event(s) dropped; the first copy of each is kept")
     return distinct, warnings
@@ -367,7 +364,8 @@ def scoring_frame(inputs: SparkInputs, plan: FeaturePlan, config: Config, as_of:
     if late:
         raise DataError(f"{inputs.sources['events']}: {late} event(s) are dated after --as-of {as_of.date()}; scoring must not "
                         "see the future: pass the export date as --as-of, or filter the export")
-    types = list(profile(inputs.events).types)
+    # the whole log's types only matter for an inactivity label restricted to some types
+    types = list(profile(inputs.events).types) if config.label.activity_types is not None else None
     net = network(inputs.events, np.array([as_of.value // 1000 // 1_000_000]), plan) if plan.segments else None
 
     def rows(tables: InputTables) -> pd.DataFrame:

@@ -106,12 +106,12 @@ def data_fingerprint(config: Config, tables: InputTables, *, events_summary: dic
         if path is None:
             continue
         path = Path(path)
-        parts = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path] if path.exists() else []
-        digest = hashlib.sha256()
-        for part in parts:
-            digest.update(_sha256(part).encode())
-        out[name] = {"file": path.name, "sha256": _sha256(path) if path.is_file() else digest.hexdigest(),
-                     "bytes": sum(p.stat().st_size for p in parts)}
+        if path.is_dir():  # a folder of Parquet parts (Spark): the hash of its parts' hashes
+            parts = sorted(p for p in path.rglob("*") if p.is_file())
+            sha = hashlib.sha256("".join(_sha256(p) for p in parts).encode()).hexdigest()
+            out[name] = {"file": path.name, "sha256": sha, "bytes": sum(p.stat().st_size for p in parts)}
+        else:
+            out[name] = {"file": path.name, "sha256": _sha256(path), "bytes": path.stat().st_size}
     out["partners"]["rows"] = len(tables.partners)
     e = tables.events
     out["events"].update(events_summary or {

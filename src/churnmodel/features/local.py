@@ -18,7 +18,7 @@ import pandas as pd
 
 from churnmodel.features.spec import FeaturePlan
 
-__all__ = ["DAY", "LocalPrimitives", "Network", "compute_primitives", "local_network", "seconds", "strategic_core"]
+__all__ = ["DAY", "LocalPrimitives", "Network", "compute_primitives", "seconds", "strategic_core"]
 
 DAY = 86_400
 
@@ -382,14 +382,6 @@ def strategic_core(revenue: np.ndarray, core_share: float) -> tuple[float, np.nd
     reach = np.searchsorted(np.cumsum(desc) / net, core_share - 1e-12)
     threshold = desc[min(reach, len(desc) - 1)]
     return net, (revenue >= threshold) & (revenue > 0)
-
-
-def local_network(events: pd.DataFrame, snapshots: np.ndarray, plan: FeaturePlan) -> Network:
-    """:class:`Network` from an in-memory event log for these snapshot times (int seconds)."""
-    p_codes, p_uniques = pd.factorize(events["partner_id"])
-    is_revenue = (events["event_type"] == plan.segments["revenue_type"]).to_numpy()
-    amount = events["amount"].to_numpy(dtype=np.float64, na_value=np.nan)
-    return _network(p_codes, p_uniques, is_revenue, seconds(events["timestamp"]), amount, np.unique(snapshots), plan)
 
 
 def _network(p_codes, p_uniques, is_revenue, all_ts, all_amount, snaps, plan) -> Network:
