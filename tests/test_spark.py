@@ -148,3 +148,5 @@ def test_cli_runs_spark_in_a_real_process_and_bad_input_exits_2(tmp_path):
     assert done.returncode == 2, done.stderr
     assert "events.csv: column 'timestamp'" in done.stderr and "'not a date'" in done.stderr
     assert not out2.exists() and not list(tmp_path.glob(".bad.parquet*"))
+    missing = CliRunner().invoke(app, ["features", "--config", str(config), "--out", str(tmp_path / "no" / "f.parquet")])
+    assert missing.exit_code == 2 and "output folder does not exist" in missing.output

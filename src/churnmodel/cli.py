@@ -47,6 +47,12 @@ def _engine(option: str | None, cfg) -> str:
     return option or cfg.engine
 
 
+def _check_spark_output(out: Path) -> None:
+    """Fail before any Spark work if the Parquet folder could not be written (cluster URIs are Spark's to check)."""
+    if "://" not in str(out) and not out.parent.is_dir():
+        raise DataError(f"output folder does not exist: {out.parent} (create it first, or choose another path)")
+
+
 def _spark_inputs(cfg):
     """A Spark session and the validated inputs (events on Spark); warnings go to stderr."""
     from churnmodel import spark as engine
@@ -146,6 +152,7 @@ def features(
     if use == "spark":
         from pyspark.sql import functions as F
 
+        _check_spark_output(out)
         spark, inputs = _spark_inputs(cfg)
         with _err.status("building features on Spark"):
             sframe, plan = spark.training_frame(inputs, cfg)
@@ -297,8 +304,7 @@ def score(
     use = _engine(engine, cfg)
     if use == "spark" and features is not None:
         raise typer.BadParameter("--features scores an in-memory table; leave it out with --engine spark", param_hint="--features")
-    if use == "local":
-        check_output(out)
+    check_output(out) if use == "local" else _check_spark_output(out)
     if report is not None and (report.suffix.lower() != ".html" or not report.parent.is_dir()):
         raise ConfigError(f"--report {report}: expected an .html file in an existing folder")
     uri, churn_model = _load_model(cfg, model)
