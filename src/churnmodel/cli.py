@@ -249,7 +249,7 @@ def explain(
     from churnmodel.config import load_config
     from churnmodel.data import read_inputs
     from churnmodel.explain import explain_partner
-    from churnmodel.features import build_features
+    from churnmodel.features import build_features, check_inputs, item_gaps
 
     when = _check_lang_and_date(lang, as_of)
     cfg = load_config(config, set_ or ())
@@ -262,6 +262,8 @@ def explain(
     if known.loc[partner, "joined_at"] > when:
         raise DataError(f"--partner {partner!r} joined on {known.loc[partner, 'joined_at'].date()}, after --as-of {when.date()}")
     rows = pd.DataFrame({"partner_id": [partner], "snapshot": pd.Series([when]).astype("datetime64[us, UTC]")})
+    check_inputs(churn_model.plan, partners=tables.partners, event_columns=tables.events.columns,
+                 contracts=tables.contracts, sources=tables.sources, item_gaps=item_gaps(churn_model.plan, tables.events))
     features = build_features(tables, rows, churn_model.plan)
     table = explain_partner(churn_model, features, config=cfg.explain, lang=lang)
     head = "Partner" if lang == "en" else "Партнёр"
@@ -323,6 +325,8 @@ def score(
 
             result = score_features(churn_model, _read_features(features), config=cfg, lang=lang, model_name=name,
                                     model_version=version, progress=tick)
+    for message in (*(tables.warnings if tables is not None else ()), *result.warnings):
+        _err.print(f"[yellow]warning:[/] {message}", highlight=False)
     _check_drift(result.drift, cfg, strict)
     if report is not None:
         _write_report(report, result.scores, result.drift, tables, cfg, when, f"{name} {version}".strip(), lang)

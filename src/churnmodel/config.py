@@ -506,7 +506,8 @@ def _format_validation_error(source: str, exc: ValidationError) -> str:
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     """Read, merge ``--set`` overrides into, and validate a YAML config file.
 
-    Relative data paths are resolved against the config file's folder.
+    Relative data paths and a relative ``sqlite:///`` tracking store are resolved against the
+    config file's folder.
     """
     path = Path(path)
     try:
@@ -534,6 +535,9 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     update: dict[str, Any] = {"data": cfg.data.resolve_paths(folder)}
     if cfg.tracking.uri is None:
         update["tracking"] = cfg.tracking.model_copy(update={"uri": f"sqlite:///{project_dir(path) / 'mlflow.db'}"})
+    elif cfg.tracking.uri.startswith("sqlite:///") and not Path(cfg.tracking.uri.removeprefix("sqlite:///")).is_absolute():
+        store = (folder / cfg.tracking.uri.removeprefix("sqlite:///")).resolve()  # like data paths: from the config's folder
+        update["tracking"] = cfg.tracking.model_copy(update={"uri": f"sqlite:///{store}"})
     return cfg.model_copy(update=update)
 
 

@@ -242,6 +242,8 @@ def _check_columns(frame: pd.DataFrame, *, table: str, source: str, mapping: Map
             continue
         near = difflib.get_close_matches(name, present, n=1, cutoff=0.6)
         near = near or difflib.get_close_matches(name.lower(), [p.lower() for p in present], n=1, cutoff=0.6)
+        taken = {mapping.get(c, c) for c in CANONICAL_COLUMNS[table]}
+        near = near or [p for p in present if len(p) >= 3 and p not in taken and p.lower() in name.lower()][:1]  # "type" for event_type
         hint = (
             f"; nearest column in the file: {near[0]!r} (rename it, or map it in the config: "
             f"data.columns.{table}.{canon}: {near[0]})"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from churnmodel.features.spec import FeaturePlan
 __all__ = ["Calibrator", "ChurnModel"]
 
 FORMAT_VERSION = 1
+_SAFE_NAME = re.compile(r"(?!.*\.\.)[^/\\\x00-\x1f\x7f]{1,200}")
 
 
 @dataclass(frozen=True)
@@ -138,13 +140,26 @@ class ChurnModel:
         """The inverse of :meth:`to_texts`."""
         import lightgbm as lgb
 
-        payload = json.loads(texts["model.json"])
+        try:
+            payload = json.loads(texts["model.json"])
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{source}: model.json is not valid JSON ({exc})") from None
+        if not isinstance(payload, dict):
+            raise DataError(f"{source}: model.json must hold an object, got {type(payload).__name__}")
         if payload.get("format_version") != FORMAT_VERSION:
             raise DataError(f"{source}: model format {payload.get('format_version')} is not supported by this version (expected {FORMAT_VERSION})")
         booster = lgb.Booster(model_str=texts["booster.txt"])
         cal = payload["calibrator"]
         calibrator = Calibrator(cal["method"], tuple(cal["x"]), tuple(cal["y"]), cal["a"], cal["b"])
-        plan = FeaturePlan.from_json(json.dumps(payload["plan"]))
+        try:
+            plan = FeaturePlan.from_json(json.dumps(payload["plan"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"{source}: model.json has no valid feature plan ({type(exc).__name__}: {exc})") from None
+        names = [f.name for f in plan.features] + [a["name"] for a in plan.attributes]
+        unsafe = [n for n in names if not _SAFE_NAME.fullmatch(n) or n in (".", "..")]
+        if unsafe:  # names reach file names (plots) and column headers: no path parts, no control characters
+            raise DataError(f"{source}: model.json names unsafe feature(s) {unsafe[:3]}; a feature name may not contain "
+                            "'/', '\\', '..' or control characters. The model file was altered or is not a churnmodel model")
         return cls(booster, calibrator, plan, payload["threshold"], payload["metadata"], payload["reference"])
 
     def save(self, folder: str | Path) -> Path:

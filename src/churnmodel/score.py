@@ -18,7 +18,7 @@ from churnmodel.config import Config
 from churnmodel.data import TIMESTAMP_DTYPE, InputTables
 from churnmodel.errors import DataError
 from churnmodel.explain import explain, select_scope
-from churnmodel.features import build_features
+from churnmodel.features import build_features, check_inputs, item_gaps, unseen_inputs
 from churnmodel.labels import churn_spells
 from churnmodel.model import ChurnModel
 
@@ -29,6 +29,7 @@ __all__ = ["ScoreResult", "active_rows", "drift_report", "population_stability",
 class ScoreResult:
     scores: pd.DataFrame
     drift: pd.DataFrame  # feature, psi (the row "(score)" is the score distribution)
+    warnings: tuple[str, ...] = ()  # inputs the model never saw in training (unseen event types, categories)
 
     @property
     def max_feature_psi(self) -> float:
@@ -202,10 +203,14 @@ def score(
     """
     as_of = pd.Timestamp(as_of)
     as_of = as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
+    check_inputs(model.plan, partners=tables.partners, event_columns=tables.events.columns, contracts=tables.contracts,
+                 sources=tables.sources, item_gaps=item_gaps(model.plan, tables.events))
     rows = active_rows(tables, config, as_of)
     if rows.empty:
         raise DataError(f"no partner is active at {as_of.date()} by label.source = {config.label.source}")
     step = config.score.chunk_partners
     chunks = ((start, build_features(tables, rows.iloc[start : start + step].reset_index(drop=True), model.plan))
               for start in range(0, len(rows), step))
-    return _run(chunks, len(rows), model, config, lang, model_name, model_version, progress)
+    result = _run(chunks, len(rows), model, config, lang, model_name, model_version, progress)
+    result.warnings = tuple(unseen_inputs(model.plan, tables))
+    return result

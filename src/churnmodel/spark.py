@@ -358,8 +358,14 @@ def scoring_frame(inputs: SparkInputs, plan: FeaturePlan, config: Config, as_of:
     """Spark DataFrame of the features of every partner active at ``as_of`` (the model's plan)."""
     from pyspark.sql import functions as F
 
+    from churnmodel.features import check_inputs
     from churnmodel.score import active_rows
 
+    columns = inputs.events.columns
+    gaps = {b["name"]: inputs.events.where(F.col("event_type").isin(b["add"], b["subtract"]) & F.col(b["item_column"]).isNull()).count()
+            for b in plan.balances if b["item_column"] and b["item_column"] in columns}
+    check_inputs(plan, partners=inputs.partners, event_columns=columns, contracts=inputs.contracts,
+                 sources=inputs.sources, item_gaps=gaps)
     late = inputs.events.where(F.col("timestamp") >= F.lit((as_of + pd.Timedelta(days=1)).to_pydatetime())).count()
     if late:
         raise DataError(f"{inputs.sources['events']}: {late} event(s) are dated after --as-of {as_of.date()}; scoring must not "

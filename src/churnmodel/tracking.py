@@ -7,6 +7,7 @@ without churnmodel installed. No partner rows are logged: only aggregates, metad
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -14,6 +15,7 @@ import subprocess
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ __all__ = [
     "load_churn_model",
     "log_training",
     "model_signature",
+    "store_lock",
 ]
 
 log = logging.getLogger("churnmodel")
@@ -148,6 +151,30 @@ def _git_commit(folder: Path) -> dict[str, str]:
     return {"git_commit": commit.stdout.strip(), "git_dirty": str(bool(dirty.stdout.strip())).lower()}
 
 
+@contextlib.contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Serialise writers of an embedded sqlite store across processes (a lock file beside the database).
+
+    Two trainings started together on a fresh store otherwise race to create its tables and one
+    fails; MLflow's server stores handle their own concurrency, so other URIs are not locked.
+    """
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock, as MLflow itself
+        yield
+        return
+    path = Path(uri.removeprefix("sqlite:///") + ".lock")
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _experiment(mlflow, config: Config, project: Path) -> str:
     client = mlflow.MlflowClient()
     found = client.get_experiment_by_name(config.tracking.experiment)
@@ -156,7 +183,15 @@ def _experiment(mlflow, config: Config, project: Path) -> str:
     location = None
     if config.tracking.uri.startswith("sqlite:///"):  # artifacts beside the database they belong to
         location = (Path(config.tracking.uri.removeprefix("sqlite:///")).parent / "mlartifacts").resolve().as_uri()
-    return client.create_experiment(config.tracking.experiment, artifact_location=location)
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.create_experiment(config.tracking.experiment, artifact_location=location)
+    except MlflowException:  # another training on the same server created it meanwhile
+        found = client.get_experiment_by_name(config.tracking.experiment)
+        if found is None:
+            raise
+        return found.experiment_id
 
 
 def _requirements() -> list[str]:
@@ -179,6 +214,12 @@ def log_training(result, *, config: Config, config_path: Path, tables: InputTabl
     warnings.filterwarnings("ignore", message=".*AnyType.*")  # categoricals accept strings or categories on purpose
     mlflow.set_tracking_uri(config.tracking.uri)
     mlflow.set_registry_uri(config.tracking.uri)
+    with store_lock(config.tracking.uri):
+        return _log_run(mlflow, evaluate, result, config=config, config_path=config_path, tables=tables,
+                        project=project, promote=promote, events_summary=events_summary)
+
+
+def _log_run(mlflow, evaluate, result, *, config, config_path, tables, project, promote, events_summary) -> TrainSummary:
     experiment_id = _experiment(mlflow, config, project)
     model = result.model
     with mlflow.start_run(experiment_id=experiment_id) as run, tempfile.TemporaryDirectory() as tmp:
@@ -271,6 +312,7 @@ def _log_explanations(mlflow, result, tmp: Path) -> None:
     import matplotlib.pyplot as plt
 
     from churnmodel.explain import contributions, global_importance
+    from churnmodel.features.spec import safe_name
 
     sample = result.test_features.sample(n=min(5000, len(result.test_features)), random_state=0)
     contrib = contributions(result.model, sample)
@@ -301,9 +343,10 @@ def _log_explanations(mlflow, result, tmp: Path) -> None:
         ax.set_ylabel("SHAP (log-odds)")
         ax.set_title(f"Dependence: {per_feature['label_en'].iloc[rank - 1][:50]}", fontsize=9)
         fig.tight_layout()
-        fig.savefig(tmp / f"dependence_{rank}_{feature}.png")
+        path = tmp / f"dependence_{rank}_{safe_name(feature)}.png"  # a name, never a path
+        fig.savefig(path)
         plt.close(fig)
-        mlflow.log_artifact(str(tmp / f"dependence_{rank}_{feature}.png"), "plots")
+        mlflow.log_artifact(str(path), "plots")
 
 
 def _log_plots(mlflow, evaluate, result, tmp: Path) -> None:

@@ -28,7 +28,10 @@ __all__ = [
     "FeaturePlan",
     "build_features",
     "build_training_frame",
+    "check_inputs",
+    "item_gaps",
     "resolve_plan",
+    "unseen_inputs",
 ]
 
 
@@ -42,6 +45,67 @@ def _local(events: pd.DataFrame, rows: pd.DataFrame, plan: FeaturePlan, network=
 #: (:mod:`.derive`). The Spark engine (:mod:`.spark`) runs the local one on each partner partition
 #: of a distributed log, with the network-wide facts (:class:`.local.Network`) computed by Spark.
 ENGINES: dict[str, Callable[..., Mapping[str, np.ndarray]]] = {"local": _local}
+
+
+def check_inputs(plan: FeaturePlan, *, partners: pd.DataFrame, event_columns, contracts: pd.DataFrame | None,
+                 sources: Mapping[str, str], item_gaps: Mapping[str, int] | None = None) -> None:
+    """Raise a DataError if the inputs lack a column or table the plan's features are computed from.
+
+    A model trained with contracts, partner attributes or linked holdback items would otherwise
+    score every partner as if those facts were empty: silently wrong probabilities. ``item_gaps``:
+    per linked balance, the events of its types without an item id (:func:`item_gaps`).
+    """
+    problems = []
+    attrs = [a["name"] for a in plan.attributes if a["name"] not in partners.columns]
+    if attrs:
+        problems.append(f"{sources.get('partners', 'partners')}: missing partner column(s) {attrs} the model uses as "
+                        f"features (found {sorted(map(str, partners.columns))}); add them, or retrain without them (features.attributes)")
+    items = sorted({b["item_column"] for b in plan.balances if b["item_column"] and b["item_column"] not in event_columns})
+    if items:
+        problems.append(f"{sources.get('events', 'events')}: missing event column(s) {items} the model links open items "
+                        "by (e.g. which holdback was released); add them, or retrain on a log without them")
+    for b in plan.balances:
+        if (item_gaps or {}).get(b["name"]):
+            problems.append(f"{sources.get('events', 'events')}: column {b['item_column']!r}: {item_gaps[b['name']]:,} "
+                            f"{b['add']}/{b['subtract']} event(s) without an item id; the model matches them by id "
+                            "(as in training): fill the ids, or retrain on this export")
+    if plan.contracts and contracts is None:
+        problems.append("the model uses contract features but the config has no data.contracts; add the contracts file "
+                        "(same export as for training)")
+    if problems:
+        raise DataError("the inputs do not carry what the model was trained on:\n" + "\n".join(f"  - {m}" for m in problems))
+
+
+def item_gaps(plan: FeaturePlan, events: pd.DataFrame) -> dict[str, int]:
+    """Per balance linked by item id, how many of its opening/closing events have no id."""
+    out = {}
+    for b in plan.balances:
+        if b["item_column"] and b["item_column"] in events.columns:
+            linked = events["event_type"].isin([b["add"], b["subtract"]]).to_numpy()
+            out[b["name"]] = int((linked & events[b["item_column"]].isna().to_numpy()).sum())
+    return out
+
+
+def unseen_inputs(plan: FeaturePlan, tables: InputTables) -> list[str]:
+    """Warnings for values the model never saw in training: event types (ignored by the model) and
+    attribute categories (scored as missing). Data drift rather than an error; the user should know."""
+    out = []
+    counts = tables.events["event_type"].value_counts()
+    new = counts.loc[~counts.index.isin(plan.event_types)]
+    if len(new):
+        shown = ", ".join(f"{k!r} ({v:,})" for k, v in new.head(5).items())
+        out.append(f"{tables.sources.get('events', 'events')}: {int(new.sum()):,} event(s) of {len(new)} type(s) unseen in "
+                   f"training, ignored by the model: {shown}; retrain to use them")
+    for a in plan.attributes:
+        if a["kind"] != "category" or a["name"] not in tables.partners.columns:
+            continue
+        values = tables.partners[a["name"]].dropna().astype("str")
+        unseen = values.loc[~values.isin(a["categories"])].value_counts()
+        if len(unseen):
+            shown = ", ".join(f"{k!r} ({v:,})" for k, v in unseen.head(5).items())
+            out.append(f"{tables.sources.get('partners', 'partners')}: column {a['name']!r}: {int(unseen.sum()):,} partner(s) "
+                       f"with a value unseen in training, scored as missing: {shown}; known: {a['categories']}")
+    return out
 
 
 def build_features(tables: InputTables, rows: pd.DataFrame, plan: FeaturePlan, *, engine: str = "local",
@@ -63,6 +127,8 @@ def build_features(tables: InputTables, rows: pd.DataFrame, plan: FeaturePlan, *
         raise DataError(f"rows.snapshot has {int(snapshot.isna().sum())} missing value(s); every row needs a snapshot date")
     if (snapshot.dt.microsecond != 0).any() or (snapshot.dt.nanosecond != 0).any():
         raise DataError("rows.snapshot must be whole seconds (a cut-off between events); round it, e.g. to the day")
+    check_inputs(plan, partners=tables.partners, event_columns=tables.events.columns, contracts=tables.contracts,
+                 sources=tables.sources)  # item gaps: the callers check them once (a scan of the log)
     prims = ENGINES[engine](tables.events, rows[["partner_id", "snapshot"]], plan, network)
     if len(rows) == 0:
         return rows.assign(**{c: pd.Series(dtype="float64") for c in plan.columns})
