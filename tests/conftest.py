@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+#: Examples per fuzz test (hypothesis); raise it for a longer hunt: CHURNMODEL_FUZZ_EXAMPLES=5000
+FUZZ_EXAMPLES = int(os.environ.get("CHURNMODEL_FUZZ_EXAMPLES", "300"))
 SAMPLE = REPO / "data" / "sample"
 
 

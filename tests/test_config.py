@@ -1,9 +1,12 @@
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from churnmodel.config import Config, DataConfig, load_config, parse_overrides
 from churnmodel.errors import ConfigError
+from conftest import FUZZ_EXAMPLES
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -85,3 +88,43 @@ def test_config_is_immutable():
     cfg = Config(data=DataConfig(partners="p.csv", events="e.csv"))
     with pytest.raises(Exception, match=r"frozen"):
         cfg.random_state = 3
+
+
+# ---- fuzzing: any YAML gives a Config or a ConfigError naming the key, never another exception
+
+
+_KEYS = st.sampled_from(["data", "label", "features", "train", "score", "explain", "tracking", "spark", "snapshots", "engine",
+                         "random_state", "horizon_days", "windows", "partners", "events", "lightgbm", "bands", "high",
+                         "calibration", "top_n", "source", "frequency", "actions", "uri", "naive_timezone", "zzz"])
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-(10**6), 10**6), st.floats(allow_nan=True), st.text(max_size=8),
+                     st.sampled_from(["auto", "isotonic", "MS", "UTC", "p.csv", "../x", "inactivity", "local", "spark"]))
+_TREES = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYS, inner, max_size=4),
+                      max_leaves=12)
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tree=st.dictionaries(_KEYS, _TREES, max_size=5), overrides=st.lists(
+    st.builds(lambda k, v: f"{k}={v}", st.sampled_from(["label.horizon_days", "train.top_share", "data.events", "x.y", "engine"]),
+              st.text(max_size=6)), max_size=2))
+def test_fuzzed_configs_load_or_name_the_key(tmp_path_factory, tree, overrides):
+    import yaml
+
+    folder = tmp_path_factory.mktemp("cfg")
+    path = folder / "c.yaml"
+    base = {"data": {"partners": "p.csv", "events": "e.csv"}}
+    path.write_text(yaml.safe_dump({**base, **tree}, allow_unicode=True))
+    try:
+        load_config(path, overrides)
+    except ConfigError as exc:
+        assert str(exc).strip()
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=200))
+def test_fuzzed_yaml_text_loads_or_is_named(tmp_path_factory, text):
+    path = tmp_path_factory.mktemp("cfg") / "c.yaml"
+    path.write_text(text, encoding="utf-8")
+    try:
+        load_config(path)
+    except ConfigError as exc:
+        assert "c.yaml" in str(exc) or ":" in str(exc)

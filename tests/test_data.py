@@ -3,6 +3,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from churnmodel.config import DataConfig, load_config
 from churnmodel.data import (
@@ -14,7 +16,7 @@ from churnmodel.data import (
     validate_tables,
 )
 from churnmodel.errors import DataError
-from conftest import tiny_contracts, tiny_events, tiny_partners, write_project
+from conftest import FUZZ_EXAMPLES, tiny_contracts, tiny_events, tiny_partners, write_project
 
 
 def validate(partners=None, events=None, contracts=None, **cfg):
@@ -333,3 +335,85 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
         atomic_write(tmp_path / "missing" / "x.csv", lambda tmp: None)
     atomic_write(target, lambda tmp: tmp.write_text("ok"))
     assert target.read_text() == "ok"
+
+
+# --------------------------------------------------------------------------- fuzzing: only our own errors
+
+
+
+
+_CELLS = st.one_of(
+    st.none(),
+    st.text(max_size=10),
+    st.integers(-(10**13), 10**13),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.sampled_from(["2024-01-05", "2024-01-05T10:00:00Z", "2024-01-05 10:00:00+03:00", "2024-02-30", "", " ", "NaT",
+                     "nan", "1e309", "-0", "12,5", "p1", "p2", "p3", "order", "refund", "ticket_opened", "2023-03-01"]),
+    st.datetimes(min_value=pd.Timestamp("1900-01-01").to_pydatetime(), max_value=pd.Timestamp("2200-01-01").to_pydatetime()),
+)
+
+
+_BASE = {"partners": tiny_partners, "events": tiny_events, "contracts": tiny_contracts}
+
+
+@st.composite
+def _frames(draw, table: str) -> pd.DataFrame:
+    """A valid tiny table with 0-4 random mutations: cells, whole columns, dropped columns, rows."""
+    frame = _BASE[table]().astype(object)
+    for _ in range(draw(st.integers(0, 4))):
+        action = draw(st.sampled_from(["cell", "cell", "cell", "column", "drop", "extra", "rows", "duplicate"]))
+        if action == "cell" and len(frame) and len(frame.columns):
+            frame.iloc[draw(st.integers(0, len(frame) - 1)), draw(st.integers(0, len(frame.columns) - 1))] = draw(_CELLS)
+        elif action == "column" and len(frame.columns):
+            column = draw(st.sampled_from(list(frame.columns)))
+            frame[column] = pd.Series(draw(st.lists(_CELLS, min_size=len(frame), max_size=len(frame))), index=frame.index, dtype=object)
+        elif action == "drop" and len(frame.columns):
+            frame = frame.drop(columns=draw(st.sampled_from(list(frame.columns))))
+        elif action == "extra":
+            frame[draw(st.sampled_from(["region", "item_id", "Partner ID", ""]))] = draw(_CELLS)
+        elif action == "rows":
+            frame = frame.iloc[sorted(draw(st.sets(st.integers(0, max(len(frame) - 1, 0)), max_size=len(frame))))]
+        elif action == "duplicate" and len(frame):
+            frame = pd.concat([frame, frame.iloc[[draw(st.integers(0, len(frame) - 1))]]], ignore_index=True)
+        frame = frame.astype(object)
+    return frame
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(partners=_frames("partners"), events=_frames("events"), contracts=st.none() | _frames("contracts"),
+       signed=st.booleans(), drop=st.booleans())
+def test_fuzzed_frames_pass_the_contract_or_raise_a_data_error(partners, events, contracts, signed, drop):
+    config = DataConfig(partners="p.csv", events="e.csv", signed_amount_types=["refund"] if signed else [],
+                        unknown_partners="drop" if drop else "error")
+    copies = [f.copy() if f is not None else None for f in (partners, events, contracts)]
+    try:
+        tables = validate_tables(partners, events, contracts, config=config)
+    except DataError:
+        pass
+    else:  # what passes meets the contract
+        assert str(tables.events["timestamp"].dtype) == TIMESTAMP_DTYPE and tables.events["timestamp"].notna().all()
+        assert tables.partners["partner_id"].notna().all() and tables.partners["partner_id"].is_unique
+        assert tables.events["partner_id"].isin(tables.partners["partner_id"]).all()
+        amount = tables.events["amount"]
+        assert amount.dtype == np.float64 and not np.isinf(amount).any()
+        assert ((amount >= 0) | amount.isna() | tables.events["event_type"].eq("refund")).all()
+        assert not tables.events.duplicated().any()
+    for before, after in zip(copies, (partners, events, contracts), strict=True):
+        if before is not None:
+            pd.testing.assert_frame_equal(before, after)  # inputs never modified
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=st.binary(max_size=300) | st.text(max_size=300).map(str.encode),
+       suffix=st.sampled_from([".csv", ".tsv", ".csv.gz", ".parquet", ".xlsx"]),
+       delimiter=st.sampled_from([",", ";", "auto"]), encoding=st.sampled_from(["utf-8", "cp1251"]))
+def test_fuzzed_files_are_read_or_named(tmp_path_factory, content, suffix, delimiter, encoding):
+    path = tmp_path_factory.mktemp("fuzz") / f"partners{suffix}"
+    path.write_bytes(b"partner_id,joined_at\n" + content if suffix == ".csv" and content[:1] != b"\x00" else content)
+    try:
+        frame = read_table(path, table="partners", delimiter=delimiter, encoding=encoding)
+    except DataError as exc:
+        assert "partners" in str(exc)  # names the file or the config key
+    else:
+        assert {"partner_id", "joined_at"} <= set(frame.columns)

@@ -126,6 +126,21 @@ def test_bad_event_log_names_file_and_columns(spark, tmp_path):
     assert len(inputs.warnings) == 2 and "ghost" in inputs.warnings[0] and "1 exact duplicate" in inputs.warnings[1]
 
 
+def test_spark_scoring_refuses_inputs_without_what_the_model_needs(sample_training, spark, tmp_path):
+    """Same contract as local scoring: attribute columns, linked item ids and contracts must be there."""
+    model = sample_training[2].model
+    partners = pd.DataFrame({"partner_id": ["p1", "p2"], "joined_at": ["2023-01-15", "2023-03-01"], "partner_type": "reseller",
+                             "industry": "retail", "loyalty_tier": "gold"})
+    events = tiny_events().iloc[:4].assign(item_id=["", None, "", ""])
+    cfg = load_config(write_project(tmp_path, partners=partners, events=events))
+    with pytest.raises(DataError) as err:
+        engine.scoring_frame(engine.read_inputs(spark, cfg.data), model.plan, cfg, pd.Timestamp("2024-04-01", tz="UTC"))
+    text = str(err.value)
+    assert "partners.csv: missing partner column(s) ['region']" in text
+    assert "events.csv: column 'item_id': 1 ticket_opened/ticket_resolved event(s) without an item id" in text
+    assert "the model uses contract features but the config has no data.contracts" in text
+
+
 def test_cli_runs_spark_in_a_real_process_and_bad_input_exits_2(tmp_path):
     config = write_project(tmp_path, extra_yaml=SNAPSHOTS + "features:\n  windows: [30]\n  trends: []\n  segments: {revenue_window_days: 30}\n"
                            "engine: spark\nspark:\n  master: local[2]\n")

@@ -63,12 +63,56 @@ def test_run_holds_params_metrics_tags_and_artifacts(logged):
 
 
 def test_no_partner_rows_reach_mlflow(logged, sample_tables):
-    _summary, _cfg, project, _ = logged
-    ids = set(sample_tables.partners["partner_id"])
+    summary, cfg, project, _ = logged
+    ids = sorted(sample_tables.partners["partner_id"])
     for path in (project / "mlartifacts").rglob("*"):
         if path.is_file() and path.suffix in (".json", ".csv", ".yaml", ".txt", ".yml", ""):
             text = path.read_text(errors="ignore")
-            assert not any(i in text for i in list(ids)[:200]), path
+            assert not any(i in text for i in ids), path
+    store = (project / "mlflow.db").read_bytes()  # params, tags, metric names, model versions
+    assert not any(i.encode() in store for i in ids)
+    run = _client(cfg).get_run(summary.run_id)
+    assert not any(i in str(v) for i in ids[:200] for v in (*run.data.params.values(), *run.data.tags.values()))
+
+
+def test_loading_a_model_never_unpickles_or_runs_stored_code(logged, monkeypatch):
+    import pickle
+
+    import mlflow
+
+    from churnmodel.tracking import load_churn_model
+
+    summary, cfg, _project, result = logged
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model load tried to unpickle or run the stored model code")
+
+    for target, name in ((pickle, "load"), (pickle, "loads"), (pickle, "Unpickler"), (mlflow.pyfunc, "load_model")):
+        monkeypatch.setattr(target, name, refuse)
+    cloudpickle = pytest.importorskip("cloudpickle")
+    monkeypatch.setattr(cloudpickle, "load", refuse)
+    monkeypatch.setattr(cloudpickle, "loads", refuse)
+    for uri in (summary.model_uri, f"models:/{cfg.tracking.model_name}@champion", f"runs:/{summary.run_id}/model"):
+        model = load_churn_model(uri, tracking_uri=cfg.tracking.uri)
+        np.testing.assert_allclose(model.predict_proba(result.test_features.head(50)),
+                                   result.predictions["probability"].to_numpy()[:50], atol=1e-12)
+
+
+def test_altered_model_files_are_refused_by_name(logged, tmp_path):
+    from churnmodel.errors import DataError
+    from churnmodel.model import ChurnModel
+
+    folder = logged[3].model.save(tmp_path / "model")
+    payload = json.loads((folder / "model.json").read_text())
+    payload["plan"]["features"][0]["name"] = "../../../tmp/escape"
+    (folder / "model.json").write_text(json.dumps(payload))
+    with pytest.raises(DataError, match=r"unsafe feature\(s\) \['../../../tmp/escape'\]"):
+        ChurnModel.load(folder)
+    logged[3].model.save(folder)
+    booster = (folder / "booster.txt").read_text()
+    (folder / "booster.txt").write_text(booster[: len(booster) // 2])  # LightGBM's parser may crash on this
+    with pytest.raises(DataError, match=r"booster\.txt does not match the SHA-256 recorded in model\.json"):
+        ChurnModel.load(folder)
 
 
 def test_model_is_pickle_free_and_scores_like_the_trained_model(logged):
@@ -164,3 +208,49 @@ def test_a_real_tracking_server_receives_the_run_and_the_model(sample_training, 
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_two_trainings_at_once_on_one_store_both_land_and_are_identical(tmp_path):
+    """Two processes (different PYTHONHASHSEED) train the same config on one fresh sqlite store at the
+    same time: both register complete models, byte-identical, and score to identical files."""
+    import hashlib
+
+    from churnmodel.simulate import simulate, write_simulation
+
+    write_simulation(simulate(300, 36, random_state=1), tmp_path / "sim")
+    (tmp_path / "c.yaml").write_text("data:\n  partners: sim/partners.csv\n  events: sim/events.parquet\n"
+                                     "  contracts: sim/contracts.csv\ntrain:\n  bootstrap: 50\ntracking:\n  uri: sqlite:///store/mlflow.db\n")
+    (tmp_path / "store").mkdir()
+    script = str(Path(sys.executable).with_name("churnmodel"))
+
+    def start(seed: str, *args: str) -> subprocess.Popen:
+        env = {**os.environ, "PYTHONHASHSEED": seed, "NO_COLOR": "1"}
+        return subprocess.Popen([script, *args, "--config", str(tmp_path / "c.yaml")], env=env, cwd=tmp_path,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def finish(procs: list[subprocess.Popen]) -> None:
+        try:
+            for proc in procs:
+                _, err = proc.communicate(timeout=600)
+                assert proc.returncode == 0, err[-3000:]
+        finally:
+            for proc in procs:
+                proc.kill() if proc.poll() is None else None
+                proc.communicate()
+
+    finish([start(seed, "train", "--summary", str(tmp_path / f"s{seed}.json")) for seed in ("1", "2")])
+    summaries = [json.loads((tmp_path / f"s{seed}.json").read_text()) for seed in ("1", "2")]
+    assert sorted(s["registered_version"] for s in summaries) == ["1", "2"]
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}")
+    for s in summaries:
+        run = client.get_run(s["run_id"])
+        assert run.info.status == "FINISHED" and run.data.metrics["test_auc"] == s["metrics"]["test_auc"]
+    models = sorted(tmp_path.glob("store/mlartifacts/**/artifacts/model"))
+    digests = [{p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in m.iterdir()} for m in models]
+    assert len(digests) == 2 and set(digests[0]) == {"booster.txt", "model.json"} and digests[0] == digests[1]
+    finish([start(seed, "score", "--model", "models:/partner-churn/1", "--as-of", "2026-01-01",
+                  "--out", str(tmp_path / f"scores{seed}.csv")) for seed in ("1", "2")])
+    assert (tmp_path / "scores1.csv").read_bytes() == (tmp_path / "scores2.csv").read_bytes()

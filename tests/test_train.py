@@ -1,10 +1,13 @@
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from churnmodel.errors import DataError
 from churnmodel.model import Calibrator, ChurnModel
 from churnmodel.train import split_by_time, train
+from conftest import FUZZ_EXAMPLES
 
 
 def grid(months):
@@ -97,3 +100,61 @@ def test_tuning_is_seeded(sample_training):
     a, b = train(frame, plan, tuned), train(frame, plan, tuned)
     assert a.params == b.params
     np.testing.assert_array_equal(a.predictions["probability"], b.predictions["probability"])
+
+
+# ---- a model file that was altered, truncated or is not ours: a DataError, never a crash or code run
+
+
+
+def _paths(node, prefix=()):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield (*prefix, key)
+            yield from _paths(value, (*prefix, key))
+    elif isinstance(node, list) and node:
+        yield (*prefix, 0)
+        yield from _paths(node[0], (*prefix, 0))
+
+
+class _Texts(dict):
+    def __repr__(self) -> str:  # hypothesis prints the arguments of a failing case; keep it short
+        return "<the sample model's texts>"
+
+
+@pytest.fixture(scope="module")
+def model_texts(sample_training):
+    return _Texts(sample_training[2].model.to_texts())
+
+
+_VALUES = st.one_of(st.none(), st.integers(), st.text(max_size=5), st.floats(), st.just("../../etc/x"),
+                    st.lists(st.integers(), max_size=2), st.just({}))
+
+
+@settings(max_examples=FUZZ_EXAMPLES // 2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(edits=st.lists(st.tuples(st.integers(0, 10**6), st.booleans(), _VALUES), min_size=1, max_size=3),
+       cut=st.none() | st.floats(0, 1))
+def test_fuzzed_model_files_load_or_raise_a_data_error(model_texts, edits, cut):
+    import json
+
+    from churnmodel.errors import DataError
+    from churnmodel.model import ChurnModel
+
+    texts = model_texts
+    payload = json.loads(texts["model.json"])
+    paths = [p for p in _paths(payload) if p[0] != "reference"]  # the drift reference is large and plain numbers
+    for index, delete, value in edits:
+        path, node = paths[index % len(paths)], payload
+        try:
+            for key in path[:-1]:
+                node = node[key]
+            if delete and isinstance(node, dict):
+                del node[path[-1]]
+            else:
+                node[path[-1]] = value
+        except (KeyError, IndexError, TypeError):
+            continue  # an earlier edit removed or replaced the parent
+    booster = texts["booster.txt"] if cut is None else texts["booster.txt"][: int(cut * len(texts["booster.txt"]))]
+    try:
+        ChurnModel.from_texts({"model.json": json.dumps(payload), "booster.txt": booster}, source="m")
+    except DataError as exc:
+        assert str(exc).startswith("m:")

@@ -470,7 +470,7 @@ def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
         try:
             value = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError as exc:
-            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({exc.problem})") from None
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
         node = nested
         *parents, leaf = key.strip().split(".")
         for part in parents:
@@ -521,7 +521,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
     if raw is None:
         raise ConfigError(f"{path}: the config file is empty; it needs at least data.partners and data.events")
     if not isinstance(raw, dict):

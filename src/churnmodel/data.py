@@ -133,16 +133,22 @@ def _read_csv(path: Path, delimiter: str, encoding: str, id_cols: list[str], tab
             ),
         )
 
-    if delimiter == "auto":
-        delimiter = _sniff_delimiter(path, encoding)
     try:
+        if delimiter == "auto":
+            delimiter = _sniff_delimiter(path, encoding)
         arrow = read(id_cols)
     except (pa.ArrowInvalid, UnicodeDecodeError, LookupError) as exc:
         raise DataError(_csv_error(path, exc, delimiter, encoding, table)) from None
-    binary = [f.name for f in arrow.schema if pa.types.is_binary(f.type)]
-    if binary:  # pyarrow reads undecodable text as bytes instead of failing
-        raise DataError(_csv_error(path, UnicodeDecodeError(encoding, b"", 0, 1, f"undecodable bytes in column(s) {binary}"), delimiter, encoding, table))
-    frame = arrow.to_pandas()
+    except (OSError, EOFError) as exc:  # a truncated or corrupt .gz
+        raise DataError(f"{path.name}: cannot read the file ({str(exc).splitlines()[0] or type(exc).__name__}); "
+                        "is it a complete export? (a .gz must be a whole gzip file)") from None
+    try:
+        binary = [f.name for f in arrow.schema if pa.types.is_binary(f.type)]
+        if binary:  # pyarrow reads undecodable text as bytes instead of failing
+            raise UnicodeDecodeError(encoding, b"", 0, 1, f"undecodable bytes in column(s) {binary}")
+        frame = arrow.to_pandas()
+    except UnicodeDecodeError as exc:  # also an undecodable header
+        raise DataError(_csv_error(path, exc, delimiter, encoding, table)) from None
     if frame.shape[1] == 1:
         header = str(frame.columns[0])
         for guess, name in _DELIMITERS:

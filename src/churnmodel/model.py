@@ -9,6 +9,7 @@ it runs no stored bytecode.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from churnmodel.features.spec import FeaturePlan
 
 __all__ = ["Calibrator", "ChurnModel"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: model.json carries the SHA-256 of booster.txt
 _SAFE_NAME = re.compile(r"(?!.*\.\.)[^/\\\x00-\x1f\x7f]{1,200}")
 
 
@@ -124,15 +125,17 @@ class ChurnModel:
 
     def to_texts(self) -> dict[str, str]:
         """The model as two texts: LightGBM's text model and a JSON document (no pickle anywhere)."""
+        booster = self.booster.model_to_string()
         payload = {
             "format_version": FORMAT_VERSION,
+            "booster_sha256": hashlib.sha256(booster.encode()).hexdigest(),
             "calibrator": self.calibrator.__dict__,
             "threshold": self.threshold,
             "plan": json.loads(self.plan.to_json()),
             "metadata": self.metadata,
             "reference": self.reference,
         }
-        return {"booster.txt": self.booster.model_to_string(),
+        return {"booster.txt": booster,
                 "model.json": json.dumps(payload, ensure_ascii=False, indent=1, sort_keys=True, default=_jsonable)}
 
     @classmethod
@@ -148,19 +151,35 @@ class ChurnModel:
             raise DataError(f"{source}: model.json must hold an object, got {type(payload).__name__}")
         if payload.get("format_version") != FORMAT_VERSION:
             raise DataError(f"{source}: model format {payload.get('format_version')} is not supported by this version (expected {FORMAT_VERSION})")
-        booster = lgb.Booster(model_str=texts["booster.txt"])
-        cal = payload["calibrator"]
-        calibrator = Calibrator(cal["method"], tuple(cal["x"]), tuple(cal["y"]), cal["a"], cal["b"])
+        digest = hashlib.sha256(texts["booster.txt"].encode()).hexdigest()
+        if payload.get("booster_sha256") != digest:  # LightGBM's parser can crash the process on a damaged file
+            raise DataError(f"{source}: booster.txt does not match the SHA-256 recorded in model.json; the model files were "
+                            "altered, truncated or mixed from two models. Download or retrain the model")
         try:
+            booster = lgb.Booster(model_str=texts["booster.txt"])
+        except lgb.basic.LightGBMError as exc:
+            raise DataError(f"{source}: booster.txt is not a LightGBM text model ({exc})") from None
+        try:
+            cal = payload["calibrator"]
+            calibrator = Calibrator(str(cal["method"]), tuple(map(float, cal["x"])), tuple(map(float, cal["y"])),
+                                    float(cal["a"]), float(cal["b"]))
+            if calibrator.method not in ("isotonic", "sigmoid", "none") or len(calibrator.x) != len(calibrator.y):
+                raise ValueError(f"calibrator {calibrator.method!r} with {len(calibrator.x)} x and {len(calibrator.y)} y values")
+            threshold, metadata, reference = float(payload["threshold"]), payload["metadata"], payload["reference"]
+            if not (isinstance(metadata, dict) and isinstance(reference, dict)):
+                raise TypeError("metadata and reference must be objects")
             plan = FeaturePlan.from_json(json.dumps(payload["plan"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DataError(f"{source}: model.json has no valid feature plan ({type(exc).__name__}: {exc})") from None
-        names = [f.name for f in plan.features] + [a["name"] for a in plan.attributes]
-        unsafe = [n for n in names if not _SAFE_NAME.fullmatch(n) or n in (".", "..")]
+            names = [f.name for f in plan.features] + [a["name"] for a in plan.attributes]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise DataError(f"{source}: model.json is not a valid churnmodel model ({type(exc).__name__}: {exc})") from None
+        unsafe = [n for n in names if not isinstance(n, str) or not _SAFE_NAME.fullmatch(n) or n in (".", "..")]
         if unsafe:  # names reach file names (plots) and column headers: no path parts, no control characters
             raise DataError(f"{source}: model.json names unsafe feature(s) {unsafe[:3]}; a feature name may not contain "
                             "'/', '\\', '..' or control characters. The model file was altered or is not a churnmodel model")
-        return cls(booster, calibrator, plan, payload["threshold"], payload["metadata"], payload["reference"])
+        if booster.feature_name() != plan.columns:
+            raise DataError(f"{source}: booster.txt and model.json disagree on the features ({booster.num_feature()} vs "
+                            f"{len(plan.columns)}); the two files come from different models")
+        return cls(booster, calibrator, plan, threshold, metadata, reference)
 
     def save(self, folder: str | Path) -> Path:
         folder = Path(folder)
@@ -176,6 +195,8 @@ class ChurnModel:
             texts = {name: (folder / name).read_text() for name in ("model.json", "booster.txt")}
         except FileNotFoundError as exc:
             raise DataError(f"not a churnmodel model folder: {folder} ({exc.filename} is missing)") from None
+        except (UnicodeDecodeError, IsADirectoryError) as exc:
+            raise DataError(f"{folder}: the model files are not text ({exc}); not a churnmodel model") from None
         return cls.from_texts(texts, source=str(folder))
 
 
