@@ -22,6 +22,7 @@ demo: $(STAMP)
 	$(BIN)/churnmodel features --config configs/partner_churn.yaml --out outputs/features.parquet --metadata outputs/features.csv
 	$(BIN)/churnmodel train --config configs/partner_churn.yaml --summary outputs/train_summary.json
 	$(BIN)/churnmodel explain --config configs/partner_churn.yaml --as-of 2025-10-01 --partner P001035
+	$(BIN)/churnmodel explain --config configs/partner_churn.yaml --as-of 2025-10-01 --partner P001035 --horizon 365
 	$(BIN)/churnmodel score --config configs/partner_churn.yaml --as-of 2026-01-01 --out outputs/scores.xlsx --report outputs/report.html
 
 test: $(STAMP)

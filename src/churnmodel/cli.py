@@ -190,6 +190,8 @@ def train(
     engine: EngineOption = None,
 ) -> None:
     """Train a calibrated LightGBM churn model, evaluate it out of time and track it in MLflow."""
+    import pandas as pd
+
     from churnmodel.config import load_config, project_dir
     from churnmodel.data import atomic_write, read_inputs
     from churnmodel.features import build_training_frame
@@ -214,6 +216,14 @@ def train(
             frame, plan = build_training_frame(tables, cfg)
     with _err.status("training"):
         result = fit(frame, plan, cfg)
+    if cfg.label.horizons:
+        from churnmodel.labels import data_end, observation_end
+        from churnmodel.survival import add_survival
+
+        latest = None if summary_of_events is None else pd.Timestamp(summary_of_events["last"])
+        until = observation_end(data_end(tables, cfg.data.extracted_at, latest_event=latest), cfg.label)
+        with _err.status(f"survival: hazard model for horizons {cfg.label.horizons} and the Cox baseline"):
+            result = add_survival(result, frame, cfg, observed_until=until)
     with _err.status("logging to MLflow"):
         info = log_training(result, config=cfg, config_path=config, tables=tables, project=project_dir(config),
                             promote=promote, events_summary=summary_of_events)
@@ -226,6 +236,15 @@ def train(
     table.add_row(f"lift / capture, top {cfg.train.top_share:.0%}", f"{m['lift_top']:.2f} / {m['capture_top']:.1%}")
     table.add_row("EMP per partner", f"{m['emp']:.2f} (target {m['emp_targeted_share']:.1%})")
     table.add_row("Partner Retention Rate", f"observed {m['prr_observed']:.1f}%, predicted {m['prr_predicted']:.1f}%")
+    if cfg.label.horizons:
+        hs = cfg.label.horizons
+        table.add_row("survival, out of fold", f"C-index {m['hazard_c_index']:.3f} (Cox {m['cox_c_index']:.3f}); integrated Brier "
+                      f"{m['hazard_ibs']:.4f} (Cox {m['cox_ibs']:.4f})")
+        table.add_row("AUC by horizon", " / ".join(f"{h}d {m.get(f'hazard_auc_{h}d', float('nan')):.3f}" for h in hs)
+                      + "; Cox " + " / ".join(f"{m.get(f'cox_auc_{h}d', float('nan')):.3f}" for h in hs))
+        h = cfg.label.horizon_days
+        if f"hazard_oot_auc_{h}d" in m:
+            table.add_row(f"{h}-day AUC, test block", f"hazard {m[f'hazard_oot_auc_{h}d']:.3f}, single-horizon {m[f'single_oot_auc_{h}d']:.3f}")
     table.add_row("model", f"{info.model_uri} ({'champion' if info.promoted else 'candidate'})")
     table.add_row("run", info.run_id)
     _out.print(table)
@@ -241,6 +260,7 @@ def explain(
     partner: Annotated[str, typer.Option(help="partner_id to explain.")],
     model: Annotated[str | None, typer.Option(help="Model: models:/NAME@champion (default from config), runs:/..., or a folder.")] = None,
     lang: Annotated[str, typer.Option(help="en or ru.")] = "en",
+    horizon: Annotated[int | None, typer.Option(help="Explain the churn risk within this many days (one of label.horizons).")] = None,
     set_: SetOption = None,
 ) -> None:
     """Print one partner's risk drivers, their retention levers and what to do."""
@@ -265,9 +285,10 @@ def explain(
     check_inputs(churn_model.plan, partners=tables.partners, event_columns=tables.events.columns,
                  contracts=tables.contracts, sources=tables.sources, item_gaps=item_gaps(churn_model.plan, tables.events))
     features = build_features(tables, rows, churn_model.plan)
-    table = explain_partner(churn_model, features, config=cfg.explain, lang=lang)
+    table = explain_partner(churn_model, features, config=cfg.explain, lang=lang, horizon=horizon)
+    days = horizon or churn_model.metadata.get("horizon_days", cfg.label.horizon_days)
     head = "Partner" if lang == "en" else "Партнёр"
-    prob = "churn probability" if lang == "en" else "вероятность ухода"
+    prob = f"churn probability within {days} days" if lang == "en" else f"вероятность ухода в ближайшие {days} дней"
     base = "base rate" if lang == "en" else "базовый уровень"
     out = Table(title=f"{head} {partner}, {when.date()}: {prob} {table.attrs['churn_probability']:.1%} ({base} {table.attrs['base_rate']:.1%})")
     for column in ("#", "driver", "value", "typical", "+pp", "lever", "action"):

@@ -12,6 +12,7 @@ directory, so a config works wherever it is run from.
 from __future__ import annotations
 
 import datetime
+import itertools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -169,6 +170,22 @@ class LabelConfig(_Strict):
     grace_days: int = Field(default=30, ge=0, description="contracts: a new contract within this many days is a renewal.")
     inactive_days: int = Field(default=90, gt=0, description="inactivity: silence this long is churn (dated when it fires).")
     activity_types: list[str] | None = Field(default=None, description="inactivity: event types that count; null = all.")
+    horizons: list[int] | None = Field(
+        default=None,
+        description="Days, e.g. [30, 90, 180, 365]: also fit a discrete-time hazard model giving a survival curve and "
+        "p_churn_<h>d per horizon (monotone in h). null = the single-horizon model only.",
+    )
+
+    @field_validator("horizons")
+    @classmethod
+    def _sorted_horizons(cls, value: list[int] | None) -> list[int] | None:
+        if value is None:
+            return value
+        if not value or any(h <= 0 for h in value):
+            raise ValueError(f"horizons must be positive numbers of days, got {value}")
+        if any(b <= a for a, b in itertools.pairwise(value)):
+            raise ValueError(f"horizons must be strictly increasing, got {value}")
+        return value
 
 
 class SnapshotConfig(_Strict):
@@ -307,6 +324,7 @@ class TrainConfig(_Strict):
     valid_snapshots: int = Field(default=3, ge=1, description="Snapshot dates before it for early stopping, calibration, threshold.")
     purge_days: int | None = Field(default=None, ge=0, description="Gap between blocks; null = label.horizon_days.")
     group_cv_folds: int = Field(default=0, ge=0, description="Partner-grouped CV folds on the train+valid rows (small networks); 0 = off.")
+    hazard_folds: int = Field(default=3, ge=2, description="label.horizons: partner folds for the hazard model's out-of-fold evaluation.")
     calibration: Literal["auto", "isotonic", "sigmoid", "none"] = Field(
         default="auto", description="auto: isotonic with 500+ validation positives, else sigmoid.")
     lightgbm: LightGBMConfig = Field(default_factory=LightGBMConfig)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from churnmodel.config import CampaignConfig
+from churnmodel.survival import months_to_churn
 
 __all__ = [
     "binary_metrics",
@@ -26,8 +27,10 @@ __all__ = [
     "plot_pr",
     "plot_roc",
     "plot_shap_summary",
+    "plot_survival",
     "reference_distributions",
     "segment_metrics",
+    "survival_metrics",
     "typical_values",
 ]
 
@@ -141,6 +144,55 @@ def binary_metrics(
         out["flagged_share"] = float(flagged.mean())
         out["precision_at_threshold"] = float(y[flagged].mean()) if flagged.any() else float("nan")
         out["recall_at_threshold"] = float(y[flagged].sum() / positives) if positives else float("nan")
+    return out
+
+
+def _censoring_survival(time: np.ndarray, event: np.ndarray):
+    """G(t) = P(still observed at t): Kaplan-Meier of the censoring times (left limit at event times)."""
+    from lifelines import KaplanMeierFitter
+
+    km = KaplanMeierFitter().fit(time, event_observed=~event)
+    times = km.survival_function_.index.to_numpy()
+    values = km.survival_function_.iloc[:, 0].to_numpy()
+
+    def G(t: np.ndarray, *, left: bool = False) -> np.ndarray:
+        idx = np.searchsorted(times, t, side="left" if left else "right") - 1
+        return np.where(idx >= 0, values[np.maximum(idx, 0)], 1.0)
+
+    return G
+
+
+def survival_metrics(time: np.ndarray, event: np.ndarray, curve: np.ndarray, horizons, *, name: str) -> dict[str, float]:
+    """Per horizon: ROC AUC and Brier score with inverse-probability-of-censoring weights (Graf et al.
+    1999; a partner censored before ``h`` has no status at ``h`` and weight 0); the integrated Brier score
+    over [first, last horizon] (trapezoid over the horizons); Harrell's concordance index of the
+    expected time active, truncated at each horizon (``c_index_<h>d``) and at the last (``c_index``).
+
+    ``curve``: P(churn within each horizon), (rows, horizons). Keys are ``{name}_auc_{h}d`` etc."""
+    from lifelines.utils import concordance_index
+    from sklearn.metrics import roc_auc_score
+
+    time, event = np.asarray(time, dtype=np.float64), np.asarray(event, dtype=bool)
+    G = _censoring_survival(time, event)
+    out: dict[str, float] = {}
+    briers = []
+    for j, h in enumerate(horizons):
+        churned = event & (time <= h)
+        weight = np.where(churned, 1.0 / np.maximum(G(time, left=True), 1e-6), np.where(time > h, 1.0 / max(G(np.array([h]))[0], 1e-6), 0.0))
+        p = curve[:, j]
+        brier = float(np.sum(weight * (churned - p) ** 2) / len(time))
+        briers.append(brier)
+        out[f"{name}_brier_{h}d"] = brier
+        known = weight > 0
+        if churned[known].any() and (~churned[known]).any():
+            out[f"{name}_auc_{h}d"] = float(roc_auc_score(churned[known], p[known], sample_weight=weight[known]))
+            out[f"{name}_ece_{h}d"] = expected_calibration_error(churned[known].astype(int), p[known])
+    h = np.asarray(horizons, dtype=np.float64)
+    out[f"{name}_ibs"] = float(np.trapezoid(briers, h) / (h[-1] - h[0])) if len(h) > 1 else briers[0]
+    for j, cut in enumerate(horizons):  # truncated at each horizon: the expected time active up to it
+        expected, _ = months_to_churn(curve[:, : j + 1], horizons[: j + 1])
+        out[f"{name}_c_index_{cut}d"] = float(concordance_index(np.minimum(time, cut), expected, event & (time <= cut)))
+    out[f"{name}_c_index"] = out[f"{name}_c_index_{horizons[-1]}d"]
     return out
 
 
@@ -305,5 +357,33 @@ def plot_shap_summary(model, X: pd.DataFrame, *, max_rows: int = 2000, random_st
     shap.plots.beeswarm(explanation, max_display=20, show=False)
     fig = plt.gcf()
     fig.suptitle("SHAP (log-odds), test block sample")
+    fig.tight_layout()
+    return fig
+
+
+def plot_survival(curves: pd.DataFrame, horizons: list[int], metrics: dict):
+    """Left: observed churn by horizon (Kaplan-Meier over the out-of-fold rows) against the mean
+    predicted curve of the hazard model and of the Cox baseline. Right: AUC by horizon, both models."""
+    import matplotlib.pyplot as plt
+    from lifelines import KaplanMeierFitter
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    km = KaplanMeierFitter().fit(curves["time"], event_observed=curves["event"])
+    grid = np.linspace(0, horizons[-1], 100)
+    left.step(grid, 1 - km.survival_function_at_times(grid).to_numpy(), where="post", label="observed (Kaplan-Meier)", color="black")
+    h = [0, *horizons]
+    left.plot(h, [0, *(curves[f"p_churn_{x}d"].mean() for x in horizons)], "o-", label="hazard model (mean)")
+    left.plot(h, [0, *(curves[f"cox_{x}d"].mean() for x in horizons)], "s--", label="Cox baseline (mean)")
+    left.set_xlabel("days after the snapshot")
+    left.set_ylabel("share churned")
+    left.set_title("Churn by horizon, out of fold")
+    left.legend(fontsize=8)
+    x = np.arange(len(horizons))
+    right.bar(x - 0.2, [metrics.get(f"hazard_auc_{v}d", np.nan) for v in horizons], 0.4, label="hazard model")
+    right.bar(x + 0.2, [metrics.get(f"cox_auc_{v}d", np.nan) for v in horizons], 0.4, label="Cox baseline")
+    right.set_xticks(x, [f"{v}d" for v in horizons])
+    right.set_ylim(0.5, 1.0)
+    right.set_title(f"AUC by horizon; C-index {metrics.get('hazard_c_index', np.nan):.3f} vs {metrics.get('cox_c_index', np.nan):.3f}")
+    right.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -185,17 +185,23 @@ def global_importance(model: ChurnModel, contrib: np.ndarray) -> tuple[pd.DataFr
 
 
 def explain_partner(model: ChurnModel, features: pd.DataFrame, *, config: ExplainConfig | None = None,
-                    lang: str = "en") -> pd.DataFrame:
+                    lang: str = "en", horizon: int | None = None) -> pd.DataFrame:
     """One partner's drivers as a long table: rank, feature, readable name, value, typical value,
     contribution (probability points), lever and action; then the protective factor and context.
 
-    ``features`` is the one-row feature frame of the partner at the date of interest.
+    ``features`` is the one-row feature frame of the partner at the date of interest. ``horizon``
+    (days, one of ``label.horizons``): explain the churn probability within that horizon from the
+    hazard model instead of the single-horizon model's.
     """
     cfg = config or ExplainConfig()
     if len(features) != 1:
         raise ValueError(f"explain_partner takes one row, got {len(features)}")
-    contrib = contributions(model, features, route=cfg.route)
-    points, p, p0 = probability_points(model, contrib)
+    if horizon is None:
+        points, p, p0 = probability_points(model, contributions(model, features, route=cfg.route))
+    else:
+        from churnmodel.survival import horizon_points
+
+        points, p, p0 = horizon_points(model, features, horizon)
     info = model.plan.info().set_index("name").loc[model.features]
     X = model.prepare(features)
     typical = model.reference.get("typical", {})

@@ -25,7 +25,7 @@ from churnmodel.config import Config, LabelConfig, SnapshotConfig
 from churnmodel.data import TIMESTAMP_DTYPE, InputTables
 from churnmodel.errors import ConfigError, DataError
 
-__all__ = ["churn_spells", "data_end", "label_snapshots", "make_snapshots", "snapshot_dates"]
+__all__ = ["churn_spells", "data_end", "label_snapshots", "make_snapshots", "observation_end", "snapshot_dates"]
 
 _DAY = pd.Timedelta(days=1)
 
@@ -41,6 +41,12 @@ def data_end(tables: InputTables, extracted_at=None, *, latest_event: pd.Timesta
         dates += [tables.contracts["start_date"].max(), tables.contracts["terminated_at"].max()]
     latest = max(d for d in dates if pd.notna(d))
     return latest.floor("D") + _DAY
+
+
+def observation_end(end: pd.Timestamp, cfg: LabelConfig) -> pd.Timestamp:
+    """Until when outcomes are known: the data end, less the grace period when churn by contracts is
+    only confirmed once no renewal came within ``grace_days``."""
+    return end - pd.Timedelta(days=cfg.grace_days) if cfg.source == "contracts" else end
 
 
 def _spells_from_chain(pid: np.ndarray, start: np.ndarray, end: np.ndarray, gap: np.timedelta64) -> pd.DataFrame:

@@ -73,6 +73,7 @@ class ChurnModel:
     threshold: float = 0.5
     metadata: dict = field(default_factory=dict)
     reference: dict = field(default_factory=dict)  # training distributions (for drift checks)
+    hazard: Any = None  # churnmodel.survival.HazardModel when trained with label.horizons
 
     @property
     def features(self) -> list[str]:
@@ -135,8 +136,11 @@ class ChurnModel:
             "metadata": self.metadata,
             "reference": self.reference,
         }
-        return {"booster.txt": booster,
-                "model.json": json.dumps(payload, ensure_ascii=False, indent=1, sort_keys=True, default=_jsonable)}
+        texts = {"booster.txt": booster}
+        if self.hazard is not None:
+            texts["hazard.txt"], payload["hazard"] = self.hazard.to_texts()
+        texts["model.json"] = json.dumps(payload, ensure_ascii=False, indent=1, sort_keys=True, default=_jsonable)
+        return texts
 
     @classmethod
     def from_texts(cls, texts: dict[str, str], *, source: str = "model") -> ChurnModel:
@@ -179,7 +183,14 @@ class ChurnModel:
         if booster.feature_name() != plan.columns:
             raise DataError(f"{source}: booster.txt and model.json disagree on the features ({booster.num_feature()} vs "
                             f"{len(plan.columns)}); the two files come from different models")
-        return cls(booster, calibrator, plan, threshold, metadata, reference)
+        hazard = None
+        if payload.get("hazard") is not None:
+            from churnmodel.survival import HazardModel
+
+            if "hazard.txt" not in texts:
+                raise DataError(f"{source}: model.json has a hazard model but hazard.txt is missing")
+            hazard = HazardModel.from_texts(texts["hazard.txt"], payload["hazard"], source=source, features=plan.columns)
+        return cls(booster, calibrator, plan, threshold, metadata, reference, hazard)
 
     def save(self, folder: str | Path) -> Path:
         folder = Path(folder)
@@ -192,7 +203,8 @@ class ChurnModel:
     def load(cls, folder: str | Path) -> ChurnModel:
         folder = Path(folder)
         try:
-            texts = {name: (folder / name).read_text() for name in ("model.json", "booster.txt")}
+            names = ("model.json", "booster.txt") + (("hazard.txt",) if (folder / "hazard.txt").is_file() else ())
+            texts = {name: (folder / name).read_text() for name in names}
         except FileNotFoundError as exc:
             raise DataError(f"not a churnmodel model folder: {folder} ({exc.filename} is missing)") from None
         except (UnicodeDecodeError, IsADirectoryError) as exc:

@@ -25,6 +25,11 @@ TEXT = {
                  "lever_1": "Lever", "feature": "Input", "psi": "PSI", "share": "Share"},
         "model": "Model", "score_psi": "score distribution PSI", "footer": "Probabilities are calibrated; drivers are exact SHAP contributions in probability points.",
         "high": "high", "medium": "medium", "low": "low",
+        "curves": "When will they leave: risk curves of the top partners",
+        "curves_note": "Probability of having left within each horizon (hazard model); a steep start means act this month, "
+                       "a slow climb means a drift over the year.",
+        "days": "days from {d}", "left": "probability of having left", "median": "Median months to churn",
+        "beyond": "more than {m}",
     },
     "ru": {
         "title": "Риск ухода партнёров", "as_of": "на", "scored": "Оценено партнёров", "expected": "Ожидаемый отток",
@@ -39,6 +44,11 @@ TEXT = {
                  "lever_1": "Рычаг", "feature": "Признак", "psi": "PSI", "share": "Доля"},
         "model": "Модель", "score_psi": "PSI распределения оценок", "footer": "Вероятности откалиброваны; факторы — точные вклады SHAP в процентных пунктах.",
         "high": "высокий", "medium": "средний", "low": "низкий",
+        "curves": "Когда уйдут: кривые риска партнёров с наибольшей выручкой под риском",
+        "curves_note": "Вероятность уйти в пределах каждого горизонта (модель рисков); крутой старт — действовать в этом месяце, "
+                       "медленный рост — отдаление в течение года.",
+        "days": "дней от {d}", "left": "вероятность ухода", "median": "Медиана месяцев до ухода",
+        "beyond": "больше {m}",
     },
 }
 _CSS = """
@@ -88,6 +98,34 @@ def _table(frame: pd.DataFrame, names: dict[str, str], money: set[str] = frozens
                 cells.append(f"<td{cls}>{html.escape(str(v))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _risk_curves(scores: pd.DataFrame, t: dict, names: dict, as_of: pd.Timestamp, *, top: int = 10) -> str:
+    """The survival-curve section (only when the list has p_churn_<h>d columns): a chart and a table."""
+    import re
+
+    import matplotlib.pyplot as plt
+
+    columns = [c for c in scores.columns if re.fullmatch(r"p_churn_\d+d", c)]
+    if not columns:
+        return ""
+    days = [int(c[len("p_churn_"):-1]) for c in columns]
+    rows = scores.head(top)
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for _, r in rows.iterrows():
+        ax.plot([0, *days], [0, *(r[c] for c in columns)], marker="o", ms=3, label=str(r["partner_id"]))
+    ax.set_xticks(days)
+    ax.set_xlabel(t["days"].format(d=as_of.date()))
+    ax.set_ylabel(t["left"])
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7, ncol=2)
+    chart = _png(fig)
+    longest = days[-1] / (365.25 / 12)
+    table = rows[["rank", "partner_id", *columns]].assign(**{
+        t["median"]: rows["median_months_to_churn"].map(lambda m: t["beyond"].format(m=f"{longest:.0f}") if pd.isna(m) else f"{m:.1f}")})
+    head = {**names, **{c: f"{d} d" if t is TEXT["en"] else f"{d} дн." for c, d in zip(columns, days, strict=True)}}
+    return (f"<h2>{html.escape(t['curves'])}</h2><p class=\"sub\">{html.escape(t['curves_note'])}</p>{chart}"
+            + _table(table, head, share=set(columns)))
 
 
 def render_report(scores: pd.DataFrame, drift: pd.DataFrame, *, as_of: pd.Timestamp, prr: float, horizon_days: int,
@@ -143,6 +181,7 @@ def render_report(scores: pd.DataFrame, drift: pd.DataFrame, *, as_of: pd.Timest
     score_psi = float(drift.loc[drift["feature"] == "(score)", "psi"].iloc[0]) if (drift["feature"] == "(score)").any() else float("nan")
     status = t["psi_bad"].format(n=len(shifted), w=drift_warn) if len(shifted) else t["psi_ok"].format(w=drift_warn)
     drift_table = _table(drift.loc[drift["feature"] != "(score)"].head(10), names)
+    curves = _risk_curves(scores, t, names, as_of)
     return f"""<!DOCTYPE html>
 <html lang="{lang}"><head><meta charset="utf-8"><title>{html.escape(t['title'])}</title><style>{_CSS}</style></head>
 <body>
@@ -152,6 +191,7 @@ def render_report(scores: pd.DataFrame, drift: pd.DataFrame, *, as_of: pd.Timest
 <h2>{html.escape(t['bands'])}</h2>{band_table}
 <h2>{html.escape(t['distribution'])}</h2>{distribution}
 <h2>{html.escape(t['top'])}</h2>{top_table}
+{curves}
 <h2>{html.escape(t['segment'])}</h2>{segment_table}
 <h2>{html.escape(t['lever'])}</h2>{lever_plot}{lever_table}
 <h2>{html.escape(t['drift'])}</h2>

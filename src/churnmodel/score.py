@@ -21,6 +21,7 @@ from churnmodel.explain import explain, select_scope
 from churnmodel.features import build_features, check_inputs, item_gaps, unseen_inputs
 from churnmodel.labels import churn_spells
 from churnmodel.model import ChurnModel
+from churnmodel.survival import horizon_columns, months_to_churn
 
 __all__ = ["ScoreResult", "active_rows", "drift_report", "population_stability", "reason_columns", "score", "score_features"]
 
@@ -97,7 +98,8 @@ def _bands(p: np.ndarray, config: Config) -> np.ndarray:
 def _score_chunk(model: ChurnModel, frame: pd.DataFrame, config: Config, lang: str, offset: int):
     """Probabilities, bands, revenue at risk and (for the scope) reason codes of one chunk of feature rows."""
     frame = frame.reset_index(drop=True)
-    p = model.predict_proba(frame)
+    X = model.prepare(frame)
+    p = model.calibrator(model.booster.predict(X, raw_score=True))
     revenue_col = f"{model.plan.segments.get('revenue_type', 'order')}__sum_365d" if model.plan.segments else None
     revenue = frame[revenue_col].to_numpy(dtype=np.float64) if revenue_col in frame else np.zeros(len(frame))
     contract = frame["contract__value"].to_numpy(dtype=np.float64) * 12 if "contract__value" in frame else np.zeros(len(frame))
@@ -112,6 +114,13 @@ def _score_chunk(model: ChurnModel, frame: pd.DataFrame, config: Config, lang: s
         "revenue": np.round(np.nan_to_num(revenue), 2),
         "revenue_at_risk": np.round(p * basis, 2),
     })
+    if model.hazard is not None:  # the survival curve: churn within each horizon, months to churn
+        curve = model.hazard.curve(X)
+        expected, median = months_to_churn(curve, model.hazard.horizons)
+        names = horizon_columns(model.hazard.horizons)
+        for j in range(len(model.hazard.horizons)):
+            base[names[j]] = curve[:, j]
+        base[names[-2]], base[names[-1]] = np.round(expected, 2), np.round(median, 2)
     mask = select_scope(p, config=config.explain, threshold=config.score.bands.medium,
                         revenue_at_risk=base["revenue_at_risk"].to_numpy())
     reasons = None
@@ -119,7 +128,7 @@ def _score_chunk(model: ChurnModel, frame: pd.DataFrame, config: Config, lang: s
         reasons = explain(model, frame.loc[mask], config=config.explain, lang=lang)
         reasons = reasons.drop(columns=["partner_id", "snapshot", "churn_probability", "base_rate"], errors="ignore")
         reasons.insert(0, "_row", offset + np.flatnonzero(mask))  # rows, not partner ids: ids may repeat
-    sample = model.prepare(frame).sample(n=min(len(frame), 20_000), random_state=config.random_state)
+    sample = X.sample(n=min(len(frame), 20_000), random_state=config.random_state)
     return base, reasons, (sample, p)
 
 

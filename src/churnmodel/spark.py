@@ -419,15 +419,18 @@ def score(model, features, *, config: Config, lang: str = "en", model_name: str 
 
     from churnmodel.model import ChurnModel
     from churnmodel.score import _score_chunk, _with_reasons, drift_report, reason_columns
+    from churnmodel.survival import horizon_columns
 
     spark = features.sparkSession
     features = features.persist()  # scored, counted and sampled: build it once
     texts = spark.sparkContext.broadcast(model.to_texts())
     plan = model.plan
     reasons = reason_columns(config)
+    curve = horizon_columns(model.hazard.horizons) if model.hazard is not None else []
     schema = ("partner_id string, as_of timestamp, churn_probability double, risk_band string, segment string, "
-              "revenue double, revenue_at_risk double, " + ", ".join(f"`{c}` string" for c in reasons))
-    base_cols = ["partner_id", "as_of", "churn_probability", "risk_band", "segment", "revenue", "revenue_at_risk"]
+              "revenue double, revenue_at_risk double, " + "".join(f"`{c}` double, " for c in curve)
+              + ", ".join(f"`{c}` string" for c in reasons))
+    base_cols = ["partner_id", "as_of", "churn_probability", "risk_band", "segment", "revenue", "revenue_at_risk", *curve]
 
     def run(batches):
         m = ChurnModel.from_texts(texts.value)

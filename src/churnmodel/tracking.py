@@ -246,6 +246,13 @@ def _log_run(mlflow, evaluate, result, *, config, config_path, tables, project, 
         mlflow.log_artifact(str(tmp / "features.csv"), "evaluation")
         _log_plots(mlflow, evaluate, result, tmp)
         _log_explanations(mlflow, result, tmp)
+        if result.survival is not None:
+            fig = evaluate.plot_survival(result.survival.curves, list(result.survival.hazard.horizons), result.metrics)
+            fig.savefig(tmp / "survival.png", dpi=100)
+            mlflow.log_artifact(str(tmp / "survival.png"), "plots")
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)
 
         model_dir = model.save(tmp / "model")
         signature = model_signature(model)

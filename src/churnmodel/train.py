@@ -27,7 +27,7 @@ from churnmodel.evaluate import (
 from churnmodel.features.spec import FeaturePlan
 from churnmodel.model import Calibrator, ChurnModel
 
-__all__ = ["Split", "TrainingResult", "fit_baseline", "split_by_time", "train"]
+__all__ = ["Split", "TrainingResult", "fit_baseline", "linear_preprocessor", "split_by_time", "train"]
 
 log = logging.getLogger("churnmodel")
 
@@ -53,6 +53,7 @@ class TrainingResult:
     baseline: object | None = None
     cv: dict[str, float] = field(default_factory=dict)
     test_features: pd.DataFrame | None = None  # the test block's model inputs (for plots and the signature)
+    survival: object | None = None  # churnmodel.survival.SurvivalResult when label.horizons is set
 
 
 def split_by_time(labelled: pd.DataFrame, *, test_snapshots: int, valid_snapshots: int, purge_days: int) -> Split:
@@ -106,11 +107,14 @@ def _lgb_params(config: Config, overrides: dict | None = None) -> dict:
     return {**params, **(overrides or {})}
 
 
-def _fit_booster(params: dict, X_train, y_train, X_valid, y_valid, *, rounds: int, patience: int):
+def _fit_booster(params: dict, X_train, y_train, X_valid, y_valid, *, rounds: int, patience: int,
+                 offsets: tuple[np.ndarray, np.ndarray] | None = None):
+    """LightGBM with early stopping; ``offsets`` (train, valid): fixed log-odds each row starts from."""
     import lightgbm as lgb
 
-    train_set = lgb.Dataset(X_train, y_train, categorical_feature="auto", free_raw_data=False)
-    valid_set = lgb.Dataset(X_valid, y_valid, reference=train_set)
+    train_set = lgb.Dataset(X_train, y_train, categorical_feature="auto", free_raw_data=False,
+                            init_score=None if offsets is None else offsets[0])
+    valid_set = lgb.Dataset(X_valid, y_valid, reference=train_set, init_score=None if offsets is None else offsets[1])
     booster = lgb.train(
         {**params, "metric": ["binary_logloss", "auc"]},
         train_set,
@@ -150,11 +154,10 @@ def _tune(config: Config, X_train, y_train, X_valid, y_valid) -> dict:
     return dict(study.best_params)
 
 
-def fit_baseline(X: pd.DataFrame, y: np.ndarray, *, random_state: int):
-    """Logistic regression on the same features: signed log, median imputation with indicators, one-hot."""
+def linear_preprocessor(X: pd.DataFrame):
+    """For linear baselines: signed log, median imputation with indicators and scaling; categoricals one-hot."""
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
@@ -162,11 +165,18 @@ def fit_baseline(X: pd.DataFrame, y: np.ndarray, *, random_state: int):
     numeric = [c for c in X.columns if c not in categorical]
     signed_log = FunctionTransformer(lambda a: np.sign(a) * np.log1p(np.abs(a)), feature_names_out="one-to-one")
     to_text = FunctionTransformer(lambda a: pd.DataFrame(a).astype("object").where(pd.DataFrame(a).notna(), "missing").astype(str))
-    prep = ColumnTransformer([
+    return ColumnTransformer([
         ("num", make_pipeline(signed_log, SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True), StandardScaler()), numeric),
         ("cat", make_pipeline(to_text, OneHotEncoder(handle_unknown="ignore")), categorical),
     ])
-    model = make_pipeline(prep, LogisticRegression(C=0.1, max_iter=3000, random_state=random_state))
+
+
+def fit_baseline(X: pd.DataFrame, y: np.ndarray, *, random_state: int):
+    """Logistic regression on the same features (:func:`linear_preprocessor`)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    model = make_pipeline(linear_preprocessor(X), LogisticRegression(C=0.1, max_iter=3000, random_state=random_state))
     return model.fit(X, y)
 
 

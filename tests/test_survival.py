@@ -1,0 +1,192 @@
+"""Multi-horizon risk: censoring by hand, monotone curves, months to churn, files, scoring, report,
+explanations per horizon, and the comparison with a Cox baseline and the single-horizon model."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from churnmodel.cli import app
+from churnmodel.errors import DataError
+from churnmodel.labels import data_end, observation_end
+from churnmodel.model import ChurnModel
+from churnmodel.survival import (
+    add_survival,
+    curve_from_hazards,
+    expand_intervals,
+    horizon_columns,
+    horizon_points,
+    months_to_churn,
+    observed_times,
+)
+
+runner = CliRunner()
+H = [30, 90, 180, 365]
+AS_OF = pd.Timestamp("2026-01-01", tz="UTC")
+
+
+def test_censoring_on_a_hand_made_frame():
+    """Data end 2024-12-31. Each snapshot keeps exactly the intervals it observed."""
+    frame = pd.DataFrame({
+        "snapshot": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-09-01", "2024-11-01", "2024-12-31"], utc=True),
+        "churn_date": pd.to_datetime(["2024-02-15", None, "2024-10-20", "2024-12-20", None], utc=True),
+    })
+    time, event = observed_times(frame, observed_until=pd.Timestamp("2024-12-31", tz="UTC"))
+    np.testing.assert_allclose(time, [45, 365, 49, 49, 0])
+    assert event.tolist() == [True, False, True, True, False]
+    rows, k, y = expand_intervals(time, event, H)
+    got = sorted(zip(rows.tolist(), k.tolist(), y.tolist(), strict=False))
+    assert got == [
+        (0, 0, 0), (0, 1, 1),                        # churned on day 45: survived (0, 30], churned in (30, 90]
+        (1, 0, 0), (1, 1, 0), (1, 2, 0), (1, 3, 0),  # a full year seen, no churn: every interval, all 0
+        (2, 0, 0), (2, 1, 1),                        # churned on day 49 of 121 observed
+        (3, 0, 0), (3, 1, 1),                        # churned on day 49 of 60 observed: the churn is seen
+    ]                                                # row 4: a snapshot at the data end has seen nothing
+    # a partner observed 60 days without churning: (30, 90] is cut by the data end, so only (0, 30] counts
+    rows, k, y = expand_intervals(np.array([60.0]), np.array([False]), H)
+    assert (rows.tolist(), k.tolist(), y.tolist()) == ([0], [0], [0])
+
+
+def test_contract_churn_is_only_known_after_the_grace_period(sample_config):
+    label = sample_config.label.model_copy(update={"source": "contracts", "grace_days": 30})
+    end = pd.Timestamp("2025-01-01", tz="UTC")
+    assert observation_end(end, label) == pd.Timestamp("2024-12-02", tz="UTC")
+    frame = pd.DataFrame({"snapshot": pd.to_datetime(["2024-11-01"], utc=True), "churn_date": pd.to_datetime(["2024-12-20"], utc=True)})
+    time, event = observed_times(frame, observed_until=observation_end(end, label))
+    assert time.tolist() == [31.0] and event.tolist() == [False]  # not confirmed yet: censored at day 31
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.floats(0, 1), min_size=4, max_size=4), min_size=1, max_size=20))
+def test_curves_never_decrease_and_months_stay_in_range(hazards):
+    curve = curve_from_hazards(np.array(hazards))
+    assert (np.diff(curve, axis=1) >= -1e-12).all() and ((curve >= 0) & (curve <= 1)).all()
+    expected, median = months_to_churn(curve, H)
+    assert ((expected >= 0) & (expected <= 365 / (365.25 / 12) + 1e-9)).all()
+    crossed = curve[:, -1] >= 0.5
+    assert np.isnan(median[~crossed]).all() and (median[crossed] <= expected[crossed] * 2 + 12).all()
+
+
+def test_months_to_churn_by_hand():
+    # S: 1 -> 0.9 (30 d) -> 0.5 (90 d) -> 0.3 (180 d) -> 0.2 (365 d)
+    curve = np.array([[0.1, 0.5, 0.7, 0.8]])
+    expected, median = months_to_churn(curve, H)
+    area = 30 * 0.95 + 60 * 0.7 + 90 * 0.4 + 185 * 0.25
+    assert expected[0] == pytest.approx(area / (365.25 / 12))
+    assert median[0] == pytest.approx(90 / (365.25 / 12))  # S reaches one half exactly at 90 days
+
+
+@pytest.fixture(scope="session")
+def survival_model(sample_training, sample_tables):
+    """The sample's model with its hazard model (two folds to keep the suite quick)."""
+    frame, _, result, cfg = sample_training
+    cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"hazard_folds": 2}),
+                                 "label": cfg.label.model_copy(update={"horizons": H})})
+    until = observation_end(data_end(sample_tables, cfg.data.extracted_at), cfg.label)
+    return add_survival(result, frame, cfg, observed_until=until), cfg
+
+
+def test_survival_result_has_every_metric_and_leaves_the_input_alone(survival_model, sample_training):
+    result, _ = survival_model
+    assert sample_training[2].model.hazard is None and result.model.hazard is not None
+    for name in ("hazard", "cox"):
+        for h in H:
+            assert 0.5 < result.metrics[f"{name}_auc_{h}d"] < 1 and 0 < result.metrics[f"{name}_brier_{h}d"] < 0.25
+        assert 0.5 < result.metrics[f"{name}_c_index"] < 1 and 0 < result.metrics[f"{name}_ibs"] < 0.25
+    assert {"hazard_oot_auc_30d", "hazard_oot_auc_90d", "single_oot_auc_90d"} <= set(result.metrics)
+    assert "hazard_oot_auc_365d" not in result.metrics  # the test block cannot show a year's outcome
+    curves = result.survival.curves
+    p = curves[[f"p_churn_{h}d" for h in H]].to_numpy()
+    assert (np.diff(p, axis=1) >= 0).all()
+
+
+def test_model_files_round_trip_with_the_hazard_model(survival_model, sample_training, tmp_path):
+    result, _ = survival_model
+    folder = result.model.save(tmp_path / "m")
+    assert sorted(p.name for p in folder.iterdir()) == ["booster.txt", "hazard.txt", "model.json"]
+    loaded = ChurnModel.load(folder)
+    X = sample_training[0].head(200)
+    np.testing.assert_array_equal(loaded.hazard.curve(loaded.prepare(X)), result.model.hazard.curve(result.model.prepare(X)))
+    (folder / "hazard.txt").write_text((folder / "hazard.txt").read_text()[:1000])
+    with pytest.raises(DataError, match=r"hazard\.txt does not match the SHA-256"):
+        ChurnModel.load(folder)
+
+
+def test_every_scored_partner_has_a_monotone_curve(survival_model, sample_tables, tmp_path):
+    from churnmodel.score import score
+
+    result, cfg = survival_model
+    scores = score(result.model, sample_tables, as_of=AS_OF, config=cfg).scores
+    columns = horizon_columns(H)
+    assert columns == ["p_churn_30d", "p_churn_90d", "p_churn_180d", "p_churn_365d", "expected_months_active", "median_months_to_churn"]
+    assert list(scores.columns[8:14]) == columns
+    p = scores[columns[:4]].to_numpy()
+    assert len(scores) > 1000 and (np.diff(p, axis=1) >= 0).all() and ((p >= 0) & (p <= 1)).all()
+    assert scores["expected_months_active"].between(0, 12).all()
+    crossed = scores["p_churn_365d"] >= 0.5
+    assert scores.loc[~crossed, "median_months_to_churn"].isna().all() and scores.loc[crossed, "median_months_to_churn"].between(0, 12).all()
+    # the single-horizon probability and the hazard's 90-day probability rank partners alike
+    assert np.corrcoef(scores["churn_probability"].rank(), scores["p_churn_90d"].rank())[0, 1] > 0.8
+
+
+def test_report_shows_the_risk_curves_of_the_top_partners(survival_model, sample_tables, tmp_path):
+    result, _cfg = survival_model
+    folder = result.model.save(tmp_path / "m")
+    out, report = tmp_path / "s.csv", tmp_path / "r.html"
+    run = runner.invoke(app, ["score", "--config", "configs/partner_churn.yaml", "--model", str(folder), "--as-of", "2026-01-01",
+                              "--out", str(out), "--report", str(report), "--lang", "ru"])
+    assert run.exit_code == 0, run.output
+    page = report.read_text(encoding="utf-8")
+    assert "Когда уйдут: кривые риска" in page and "Медиана месяцев до ухода" in page and "365 дн." in page
+    top = pd.read_csv(out).head(10)
+    assert all(str(pid) in page for pid in top["partner_id"])
+
+
+def test_explanations_for_a_chosen_horizon(survival_model, sample_training, tmp_path):
+    from churnmodel.explain import explain_partner
+
+    result, cfg = survival_model
+    row = sample_training[0].iloc[[100]]
+    points, p, p0 = horizon_points(result.model, row, 365)
+    np.testing.assert_allclose(points.sum(axis=1), p - p0, atol=1e-9)
+    np.testing.assert_allclose(p, result.model.hazard.curve(result.model.prepare(row))[:, -1], atol=1e-12)
+    short, long_ = (explain_partner(result.model, row, config=cfg.explain, horizon=h) for h in (30, 365))
+    assert short.attrs["churn_probability"] < long_.attrs["churn_probability"]
+    with pytest.raises(DataError, match=r"--horizon 60: the model's horizons are \[30, 90, 180, 365\]"):
+        horizon_points(result.model, row, 60)
+    folder = result.model.save(tmp_path / "m")
+    partner = str(row["partner_id"].iloc[0])
+    out = runner.invoke(app, ["explain", "--config", "configs/partner_churn.yaml", "--model", str(folder), "--as-of", "2025-06-01",
+                              "--partner", partner, "--horizon", "180"])
+    assert out.exit_code == 0, out.output
+    assert "churn probability within 180 days" in out.output
+
+
+@pytest.mark.slow
+def test_hazard_model_against_cox_and_the_single_horizon_model(tmp_path):
+    """On a 6,000-partner simulation (the sample's 2,000 are too few for the trees at long horizons):
+    out of time, the 90-day probability is as good as the single-horizon model's (AUC within 0.02);
+    out of fold, it beats the Cox baseline on the integrated Brier score and at 30 and 90 days (AUC and
+    concordance truncated there), and is calibrated per horizon. A year ahead the two rank alike
+    (concordance 0.769 vs 0.769 when measured): on this simulator long-run risk is close to linear."""
+    from churnmodel.config import load_config
+    from churnmodel.data import read_inputs
+    from churnmodel.features import build_training_frame
+    from churnmodel.simulate import simulate, write_simulation
+    from churnmodel.train import train
+
+    write_simulation(simulate(6000, 36, random_state=3), tmp_path / "sim")
+    (tmp_path / "c.yaml").write_text("data:\n  partners: sim/partners.csv\n  events: sim/events.parquet\n  contracts: sim/contracts.csv\n"
+                                     "random_state: 7\nlabel:\n  horizons: [30, 90, 180, 365]\ntrain:\n  bootstrap: 0\n  baseline: false\n")
+    cfg = load_config(tmp_path / "c.yaml")
+    tables = read_inputs(cfg.data)
+    frame, plan = build_training_frame(tables, cfg)
+    result = add_survival(train(frame, plan, cfg), frame, cfg, observed_until=observation_end(data_end(tables), cfg.label))
+    m = result.metrics
+    assert abs(m["hazard_oot_auc_90d"] - m["single_oot_auc_90d"]) <= 0.02, m
+    assert m["hazard_ibs"] < m["cox_ibs"] and m["hazard_auc_30d"] > m["cox_auc_30d"] and m["hazard_auc_90d"] > m["cox_auc_90d"], m
+    assert m["hazard_c_index_30d"] > m["cox_c_index_30d"] and m["hazard_c_index_90d"] > m["cox_c_index_90d"], m
+    assert m["hazard_c_index"] > m["cox_c_index"] - 0.01, m  # a year ahead: a tie, not a win (see the docstring)
+    assert m["hazard_ece_90d"] < 0.01 and m["hazard_ece_365d"] < 0.05, m
