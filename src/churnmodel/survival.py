@@ -16,12 +16,9 @@ is only confirmed then). An interval counts if the partner churned in it before 
 whole interval was observed; an interval the data end cuts through is left out, so a snapshot whose
 later horizons run past the data end still contributes the intervals it saw.
 
-Split: long horizons need long follow-up, so the latest snapshots (the single-horizon model's
-out-of-time test block) can never show a 365-day outcome. The hazard model is therefore fitted on
-training partners, early-stopped and calibrated on validation partners, and evaluated on held-out
-partners (60/20/20, seeded), over all snapshot dates with censoring at the data end. Calendar time is
-shared between the groups (period effects can leak); the out-of-time check is the 30/90-day
-probability on the held-out partners' rows of the single-horizon model's test block.
+Evaluation (:func:`fit_survival`): out of time on the single-horizon model's own blocks, each
+block's outcomes censored where the next block starts, at the horizons the test block can show (it
+never shows a year); and out of fold over partners for every horizon, against a Cox baseline.
 
 >>> import numpy as np
 >>> curve_from_hazards(np.array([[0.1, 0.2]]))
