@@ -87,6 +87,22 @@ def test_spark_scoring_equals_local_scoring(sample_training, sample_tables, spar
     assert set(drift["feature"]) == set(local.drift["feature"])
 
 
+def test_spark_scoring_carries_the_survival_curves(sample_training, sample_tables, spark_inputs, sample_config):
+    from churnmodel.labels import data_end, observation_end
+    from churnmodel.survival import add_survival, horizon_columns
+
+    frame, _, result, cfg = sample_training
+    cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"hazard_folds": 2})})
+    result = add_survival(result, frame, cfg, observed_until=observation_end(data_end(sample_tables), cfg.label))
+    local = local_score(result.model, sample_tables, as_of=AS_OF, config=cfg).scores
+    scored, _ = engine.score(result.model, engine.scoring_frame(spark_inputs, result.model.plan, cfg, AS_OF), config=cfg)
+    remote = engine.collect(scored)
+    columns = horizon_columns(result.model.hazard.horizons)
+    assert list(remote.columns[8:14]) == columns
+    left, right = local.set_index("partner_id")[columns].sort_index(), remote.set_index("partner_id")[columns].sort_index()
+    np.testing.assert_allclose(right.to_numpy(), left.to_numpy(), rtol=0, atol=1e-12)  # NaN medians in the same places
+
+
 def test_registered_pyfunc_as_spark_udf_gives_the_same_probabilities(sample_training, sample_tables, spark_inputs, sample_config, tmp_path):
     import mlflow
     from pyspark.sql import functions as F

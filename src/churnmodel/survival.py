@@ -141,7 +141,8 @@ class HazardModel:
 
     def expanded(self, X: pd.DataFrame, k: int) -> pd.DataFrame:
         """The model inputs of interval ``k`` for prepared feature rows ``X``."""
-        return X.assign(**{INTERVAL_FEATURE: float(self.starts[k])})
+        column = pd.DataFrame({INTERVAL_FEATURE: np.full(len(X), float(self.starts[k]))}, index=X.index)
+        return pd.concat([X, column], axis=1)  # not assign: X may be fragmented (a frame rebuilt from Arrow)
 
     def raw_hazards(self, X: pd.DataFrame) -> np.ndarray:
         """Uncalibrated hazard log-odds, (rows, intervals)."""
