@@ -130,6 +130,11 @@ def test_train_command_end_to_end_writes_a_summary(tmp_path):
     assert set(info) == {"run_id", "experiment_id", "model_uri", "registered_name", "registered_version", "promoted",
                          "champion_version", "metrics"}
     assert info["model_uri"] == "models:/partner-churn/1" and info["metrics"]["test_auc"] > info["metrics"]["baseline_auc"]
+    # the sample config asks for horizons: the hazard model, its Cox baseline and the survival plot are logged
+    assert {"hazard_c_index", "cox_c_index", "hazard_ibs", "hazard_oot_auc_90d", "single_oot_auc_90d"} <= set(info["metrics"])
+    assert "survival, out of fold" in result.stdout
+    artifacts = {p.name for p in tmp_path.rglob("*") if p.is_file()}
+    assert {"survival.png", "hazard.txt"} <= artifacts
 
 
 @pytest.mark.parametrize(

@@ -233,7 +233,7 @@ def _log_run(mlflow, evaluate, result, *, config, config_path, tables, project, 
         (tmp / "split.json").write_text(json.dumps(result.split.dates, indent=2))
         for name in ("resolved_config.json", "data_fingerprint.json", "split.json"):
             mlflow.log_artifact(str(tmp / name), "run")
-        metrics = {f"test_{k}" if not k.startswith(("valid_", "baseline_", "cv_")) else k: v
+        metrics = {f"test_{k}" if not k.startswith(("valid_", "baseline_", "cv_", "hazard_", "cox_", "single_oot_")) else k: v
                    for k, v in result.metrics.items()}
         for _, row in result.segments.iterrows():
             for key in ("auc", "churn_rate", "predicted_churn_rate", "lift_top", "prr_observed", "prr_predicted"):
