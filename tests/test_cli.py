@@ -121,7 +121,7 @@ def test_features_bad_inputs_exit_2_and_write_nothing(tmp_path):
 def test_train_command_end_to_end_writes_a_summary(tmp_path):
     summary = tmp_path / "summary.json"
     result = run("train", "--config", "configs/partner_churn.yaml", "--set", f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
-                 "--set", "train.bootstrap=100", "--summary", str(summary))
+                 "--set", "train.bootstrap=100", "--set", "train.hazard_folds=2", "--summary", str(summary))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "ROC AUC" in result.stdout and "models:/partner-churn/1 (champion)" in result.stdout
     import json
