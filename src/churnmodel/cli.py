@@ -269,7 +269,7 @@ def explain(
     from churnmodel.config import load_config
     from churnmodel.data import read_inputs
     from churnmodel.explain import explain_partner
-    from churnmodel.features import build_features, check_inputs, item_gaps
+    from churnmodel.features import build_features, check_tables
 
     when = _check_lang_and_date(lang, as_of)
     cfg = load_config(config, set_ or ())
@@ -282,8 +282,7 @@ def explain(
     if known.loc[partner, "joined_at"] > when:
         raise DataError(f"--partner {partner!r} joined on {known.loc[partner, 'joined_at'].date()}, after --as-of {when.date()}")
     rows = pd.DataFrame({"partner_id": [partner], "snapshot": pd.Series([when]).astype("datetime64[us, UTC]")})
-    check_inputs(churn_model.plan, partners=tables.partners, event_columns=tables.events.columns,
-                 contracts=tables.contracts, sources=tables.sources, item_gaps=item_gaps(churn_model.plan, tables.events))
+    check_tables(churn_model.plan, tables)
     features = build_features(tables, rows, churn_model.plan)
     table = explain_partner(churn_model, features, config=cfg.explain, lang=lang, horizon=horizon)
     days = horizon or churn_model.metadata.get("horizon_days", cfg.label.horizon_days)

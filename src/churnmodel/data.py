@@ -277,6 +277,12 @@ class _Report:
         where = f"column {column!r}: " if column else ""
         self.errors.append(f"{self.sources.get(table, table)}: {where}{text}")
 
+    def raise_errors(self) -> None:
+        """Every problem found, in one DataError."""
+        if self.errors:
+            n = len(self.errors)
+            raise DataError(f"input data has {n} problem{'s' if n > 1 else ''}:\n" + "\n".join(f"  - {m}" for m in self.errors))
+
     def warn(self, table: str, text: str) -> None:
         self.warnings.append(f"{self.sources.get(table, table)}: {text}")
 
@@ -500,9 +506,7 @@ def validate_tables(
     known = p["partner_id"].dropna()
     e = _validate_events(events.reset_index(drop=True), known, cfg, report)
     c = None if contracts is None else _validate_contracts(contracts.reset_index(drop=True), known, tz, report)
-    if report.errors:
-        n = len(report.errors)
-        raise DataError(f"input data has {n} problem{'s' if n > 1 else ''}:\n" + "\n".join(f"  - {m}" for m in report.errors))
+    report.raise_errors()
     e = _drop_duplicate_events(e, report)
     _warn_outside_membership(p, e, report)
     for message in report.warnings:
@@ -536,9 +540,7 @@ def validate_dimensions(
     report = _Report(sources)
     p = _validate_partners(partners.reset_index(drop=True), cfg.naive_timezone, report)
     c = None if contracts is None else _validate_contracts(contracts.reset_index(drop=True), p["partner_id"].dropna(), cfg.naive_timezone, report)
-    if report.errors:
-        n = len(report.errors)
-        raise DataError(f"input data has {n} problem{'s' if n > 1 else ''}:\n" + "\n".join(f"  - {m}" for m in report.errors))
+    report.raise_errors()
     return p.reset_index(drop=True), None if c is None else c.reset_index(drop=True)
 
 

@@ -22,7 +22,7 @@ import pandas as pd
 from churnmodel.errors import DataError
 from churnmodel.features.spec import FeaturePlan
 
-__all__ = ["Calibrator", "ChurnModel"]
+__all__ = ["Calibrator", "ChurnModel", "checked_booster"]
 
 FORMAT_VERSION = 2  # 2: model.json carries the SHA-256 of booster.txt
 _SAFE_NAME = re.compile(r"(?!.*\.\.)[^/\\\x00-\x1f\x7f]{1,200}")
@@ -54,6 +54,14 @@ class Calibrator:
         if method == "none":
             return cls("none")
         raise ValueError(f"calibration must be 'isotonic', 'sigmoid' or 'none', got {method!r}")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Calibrator:
+        """The inverse of ``__dict__`` (as stored in model.json), type-checked."""
+        cal = cls(str(data["method"]), tuple(map(float, data["x"])), tuple(map(float, data["y"])), float(data["a"]), float(data["b"]))
+        if cal.method not in ("isotonic", "sigmoid", "none") or len(cal.x) != len(cal.y):
+            raise ValueError(f"calibrator {cal.method!r} with {len(cal.x)} x and {len(cal.y)} y values")
+        return cal
 
     def __call__(self, raw: np.ndarray) -> np.ndarray:
         if self.method == "isotonic":
@@ -145,8 +153,6 @@ class ChurnModel:
     @classmethod
     def from_texts(cls, texts: dict[str, str], *, source: str = "model") -> ChurnModel:
         """The inverse of :meth:`to_texts`."""
-        import lightgbm as lgb
-
         try:
             payload = json.loads(texts["model.json"])
         except json.JSONDecodeError as exc:
@@ -155,20 +161,9 @@ class ChurnModel:
             raise DataError(f"{source}: model.json must hold an object, got {type(payload).__name__}")
         if payload.get("format_version") != FORMAT_VERSION:
             raise DataError(f"{source}: model format {payload.get('format_version')} is not supported by this version (expected {FORMAT_VERSION})")
-        digest = hashlib.sha256(texts["booster.txt"].encode()).hexdigest()
-        if payload.get("booster_sha256") != digest:  # LightGBM's parser can crash the process on a damaged file
-            raise DataError(f"{source}: booster.txt does not match the SHA-256 recorded in model.json; the model files were "
-                            "altered, truncated or mixed from two models. Download or retrain the model")
+        booster = checked_booster(texts["booster.txt"], payload.get("booster_sha256"), source=source, name="booster.txt")
         try:
-            booster = lgb.Booster(model_str=texts["booster.txt"])
-        except lgb.basic.LightGBMError as exc:
-            raise DataError(f"{source}: booster.txt is not a LightGBM text model ({exc})") from None
-        try:
-            cal = payload["calibrator"]
-            calibrator = Calibrator(str(cal["method"]), tuple(map(float, cal["x"])), tuple(map(float, cal["y"])),
-                                    float(cal["a"]), float(cal["b"]))
-            if calibrator.method not in ("isotonic", "sigmoid", "none") or len(calibrator.x) != len(calibrator.y):
-                raise ValueError(f"calibrator {calibrator.method!r} with {len(calibrator.x)} x and {len(calibrator.y)} y values")
+            calibrator = Calibrator.from_dict(payload["calibrator"])
             threshold, metadata, reference = float(payload["threshold"]), payload["metadata"], payload["reference"]
             if not (isinstance(metadata, dict) and isinstance(reference, dict)):
                 raise TypeError("metadata and reference must be objects")
@@ -210,6 +205,20 @@ class ChurnModel:
         except (UnicodeDecodeError, IsADirectoryError) as exc:
             raise DataError(f"{folder}: the model files are not text ({exc}); not a churnmodel model") from None
         return cls.from_texts(texts, source=str(folder))
+
+
+def checked_booster(text: str, sha256: str | None, *, source: str, name: str):
+    """A LightGBM booster from its text model, once the text matches the SHA-256 recorded for it
+    (LightGBM's parser can crash the process on a damaged file, so nothing unchecked reaches it)."""
+    import lightgbm as lgb
+
+    if sha256 != hashlib.sha256(text.encode()).hexdigest():
+        raise DataError(f"{source}: {name} does not match the SHA-256 recorded in model.json; the model files were "
+                        "altered, truncated or mixed from two models. Download or retrain the model")
+    try:
+        return lgb.Booster(model_str=text)
+    except lgb.basic.LightGBMError as exc:
+        raise DataError(f"{source}: {name} is not a LightGBM text model ({exc})") from None
 
 
 def _jsonable(value):

@@ -18,7 +18,7 @@ from churnmodel.config import Config
 from churnmodel.data import TIMESTAMP_DTYPE, InputTables
 from churnmodel.errors import DataError
 from churnmodel.explain import explain, select_scope
-from churnmodel.features import build_features, check_inputs, item_gaps, unseen_inputs
+from churnmodel.features import build_features, check_tables, unseen_inputs
 from churnmodel.labels import churn_spells
 from churnmodel.model import ChurnModel
 from churnmodel.survival import horizon_columns, months_to_churn
@@ -212,8 +212,7 @@ def score(
     """
     as_of = pd.Timestamp(as_of)
     as_of = as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
-    check_inputs(model.plan, partners=tables.partners, event_columns=tables.events.columns, contracts=tables.contracts,
-                 sources=tables.sources, item_gaps=item_gaps(model.plan, tables.events))
+    check_tables(model.plan, tables)
     rows = active_rows(tables, config, as_of)
     if rows.empty:
         raise DataError(f"no partner is active at {as_of.date()} by label.source = {config.label.source}")

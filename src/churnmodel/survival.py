@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from churnmodel.errors import DataError
-from churnmodel.model import Calibrator
+from churnmodel.model import Calibrator, checked_booster
 
 __all__ = [
     "INTERVAL_FEATURE",
@@ -169,21 +169,17 @@ class HazardModel:
 
     @classmethod
     def from_texts(cls, text: str, meta: dict, *, source: str, features: list[str]) -> HazardModel:
-        import lightgbm as lgb
-
-        if not isinstance(meta, dict) or meta.get("booster_sha256") != hashlib.sha256(text.encode()).hexdigest():
-            raise DataError(f"{source}: hazard.txt does not match the SHA-256 recorded in model.json; the model files "
-                            "were altered or mixed from two models")
+        if not isinstance(meta, dict):
+            raise DataError(f"{source}: model.json has no valid hazard section (got {type(meta).__name__})")
+        booster = checked_booster(text, meta.get("booster_sha256"), source=source, name="hazard.txt")
         try:
             horizons = tuple(int(h) for h in meta["horizons"])
-            calibrators = tuple(Calibrator(str(c["method"]), tuple(map(float, c["x"])), tuple(map(float, c["y"])),
-                                           float(c["a"]), float(c["b"])) for c in meta["calibrators"])
+            calibrators = tuple(Calibrator.from_dict(c) for c in meta["calibrators"])
             offsets = tuple(float(o) for o in meta["offsets"])
             if not len(calibrators) == len(offsets) == len(horizons) or list(horizons) != sorted(set(horizons)) or horizons[0] <= 0:
                 raise ValueError(f"horizons {horizons} with {len(calibrators)} calibrators and {len(offsets)} offsets")
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"{source}: model.json has no valid hazard section ({type(exc).__name__}: {exc})") from None
-        booster = lgb.Booster(model_str=text)
         if booster.feature_name() != [*features, INTERVAL_FEATURE]:
             raise DataError(f"{source}: hazard.txt and model.json disagree on the features")
         return cls(booster, horizons, calibrators, offsets)

@@ -246,13 +246,6 @@ def _log_run(mlflow, evaluate, result, *, config, config_path, tables, project, 
         mlflow.log_artifact(str(tmp / "features.csv"), "evaluation")
         _log_plots(mlflow, evaluate, result, tmp)
         _log_explanations(mlflow, result, tmp)
-        if result.survival is not None:
-            fig = evaluate.plot_survival(result.survival.curves, list(result.survival.hazard.horizons), result.metrics)
-            fig.savefig(tmp / "survival.png", dpi=100)
-            mlflow.log_artifact(str(tmp / "survival.png"), "plots")
-            import matplotlib.pyplot as plt
-
-            plt.close(fig)
 
         model_dir = model.save(tmp / "model")
         signature = model_signature(model)
@@ -372,6 +365,8 @@ def _log_plots(mlflow, evaluate, result, tmp: Path) -> None:
         "feature_importance.png": evaluate.plot_importance(result.model.booster, result.model.plan.info()),
     }
     figures["shap_summary.png"] = evaluate.plot_shap_summary(result.model, result.test_features)
+    if result.survival is not None:
+        figures["survival.png"] = evaluate.plot_survival(result.survival.curves, list(result.survival.hazard.horizons), result.metrics)
     for name, fig in figures.items():
         fig.savefig(tmp / name, dpi=100)
         plt.close(fig)

@@ -29,6 +29,7 @@ __all__ = [
     "build_features",
     "build_training_frame",
     "check_inputs",
+    "check_tables",
     "item_gaps",
     "resolve_plan",
     "unseen_inputs",
@@ -74,6 +75,12 @@ def check_inputs(plan: FeaturePlan, *, partners: pd.DataFrame, event_columns, co
                         "(same export as for training)")
     if problems:
         raise DataError("the inputs do not carry what the model was trained on:\n" + "\n".join(f"  - {m}" for m in problems))
+
+
+def check_tables(plan: FeaturePlan, tables: InputTables) -> None:
+    """:func:`check_inputs` on in-memory tables, item ids included (one scan of the event log)."""
+    check_inputs(plan, partners=tables.partners, event_columns=tables.events.columns, contracts=tables.contracts,
+                 sources=tables.sources, item_gaps=item_gaps(plan, tables.events))
 
 
 def item_gaps(plan: FeaturePlan, events: pd.DataFrame) -> dict[str, int]:
