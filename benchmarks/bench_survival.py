@@ -61,7 +61,7 @@ def main() -> None:
     print(f"single-horizon model {t_single:.1f} s; survival stage ({args.folds} folds + out of time + final) {t_survival:.1f} s; "
           f"scoring {len(scores):,} partners with curves {t_score:.1f} s; peak RSS "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
-    print(f"hazard trees {result.model.hazard.booster.num_trees()}, calibration {[c.method for c in result.model.hazard.calibrators]}")
+    print(f"hazard trees {result.model.hazard.booster.num_trees()}, stacking (intercept, tree, linear) {[tuple(round(x, 2) for x in s) for s in result.model.hazard.stack]}")
     print(f"out of time, 90 days: AUC hazard {m['hazard_oot_auc_90d']:.4f} vs single-horizon {m['single_oot_auc_90d']:.4f}")
     for key in ("auc_30d", "auc_90d", "auc_180d", "auc_365d", "brier_365d", "ece_90d", "ece_365d", "ibs",
                 "c_index_30d", "c_index_90d", "c_index_180d", "c_index"):

@@ -98,7 +98,7 @@ def test_spark_scoring_carries_the_survival_curves(sample_training, sample_table
     time, event = observed_times(frame, observed_until=data_end(sample_tables))
     role = (partner_folds(frame["partner_id"].to_numpy(), folds=5, random_state=0) == 0).astype(int)
     model.hazard = fit_hazard(model.prepare(frame), time, event, role, horizons=cfg.label.horizons, params=result.params,
-                              rounds=50, patience=10, calibration="auto")
+                              rounds=50, patience=10, countdowns=["contract__days_to_end"])
     local = local_score(model, sample_tables, as_of=AS_OF, config=cfg).scores
     scored, _ = engine.score(model, engine.scoring_frame(spark_inputs, model.plan, cfg, AS_OF), config=cfg)
     remote = engine.collect(scored)

@@ -18,6 +18,7 @@ from churnmodel.survival import (
     expand_intervals,
     horizon_columns,
     horizon_points,
+    interval_columns,
     months_to_churn,
     observed_times,
 )
@@ -56,6 +57,17 @@ def test_contract_churn_is_only_known_after_the_grace_period(sample_config):
     frame = pd.DataFrame({"snapshot": pd.to_datetime(["2024-11-01"], utc=True), "churn_date": pd.to_datetime(["2024-12-20"], utc=True)})
     time, event = observed_times(frame, observed_until=observation_end(end, label))
     assert time.tolist() == [31.0] and event.tolist() == [False]  # not confirmed yet: censored at day 31
+
+
+def test_a_contract_end_inside_an_interval_is_a_column_of_that_interval():
+    X = pd.DataFrame({"contract__days_to_end": [20.0, 200.0, np.nan, 365.0]})
+    cols = interval_columns(X, 180.0, 365.0, ["contract__days_to_end"])
+    assert list(cols) == ["interval_start_days", "contract__days_to_end__in_interval", "contract__days_to_end__from_interval_start"]
+    np.testing.assert_array_equal(cols["interval_start_days"], [180.0] * 4)
+    np.testing.assert_array_equal(cols["contract__days_to_end__in_interval"], [0.0, 1.0, np.nan, 1.0])  # (start, end]
+    np.testing.assert_array_equal(cols["contract__days_to_end__from_interval_start"], [-160.0, 20.0, np.nan, 185.0])
+    per_row = interval_columns(X, np.array([0.0, 180.0, 0.0, 0.0]), np.array([30.0, 365.0, 30.0, 30.0]), ["contract__days_to_end"])
+    np.testing.assert_array_equal(per_row["contract__days_to_end__in_interval"], [1.0, 1.0, np.nan, 0.0])
 
 
 @settings(max_examples=200, deadline=None)
@@ -109,6 +121,21 @@ def test_model_files_round_trip_with_the_hazard_model(survival_model, sample_tra
     loaded = ChurnModel.load(folder)
     X = sample_training[0].head(200)
     np.testing.assert_array_equal(loaded.hazard.curve(loaded.prepare(X)), result.model.hazard.curve(result.model.prepare(X)))
+    hazard = loaded.hazard  # the stack: each interval's hazard from the booster's and the linear score's log-odds
+    assert hazard.countdowns == ("contract__days_to_end",) and hazard.booster.feature_name()[-3:] == hazard.design_columns
+    Xp = loaded.prepare(X)
+    np.testing.assert_allclose(hazard.hazards(Xp), 1 / (1 + np.exp(-np.column_stack(
+        [c + a * hazard.tree_scores(Xp)[:, k] + b * hazard.linear(Xp) for k, (c, a, b) in enumerate(hazard.stack)]))), rtol=1e-12)
+    assert all(a >= 0 and b >= 0 for _, a, b in hazard.stack) and any(b > 0 for *_, b in hazard.stack), hazard.stack
+    text = (folder / "model.json").read_text()
+    for old, new, message in (('"stack": [\n   [', '"stack": [\n   [NaN, ', "3 finite stacking weights"),
+                              ('"countdowns": [\n   "contract__days_to_end"', '"countdowns": [\n   "contract__days_to_start"', "does not have"),
+                              ('"intercept": ', '"intercept": "x", "was": ', "ValueError")):
+        assert old in text, old
+        (folder / "model.json").write_text(text.replace(old, new, 1))
+        with pytest.raises(DataError, match=message):
+            ChurnModel.load(folder)
+    (folder / "model.json").write_text(text)
     (folder / "hazard.txt").write_text((folder / "hazard.txt").read_text()[:1000])
     with pytest.raises(DataError, match=r"hazard\.txt does not match the SHA-256"):
         ChurnModel.load(folder)
@@ -166,11 +193,10 @@ def test_explanations_for_a_chosen_horizon(survival_model, sample_training, tmp_
 
 @pytest.mark.slow
 def test_hazard_model_against_cox_and_the_single_horizon_model(tmp_path):
-    """On a 6,000-partner simulation (the sample's 2,000 are too few for the trees at long horizons):
-    out of time, the 90-day probability is as good as the single-horizon model's (AUC within 0.02);
-    out of fold, it beats the Cox baseline on the integrated Brier score and at 30 and 90 days (AUC and
-    concordance truncated there), and is calibrated per horizon. A year ahead the two rank alike
-    (concordance 0.769 vs 0.769 when measured): on this simulator long-run risk is close to linear."""
+    """On a 6,000-partner simulation: out of time, the 90-day probability is as good as the
+    single-horizon model's (AUC within 0.02); out of fold, it beats the Cox baseline on the
+    concordance index (to a year and truncated at every horizon), on the integrated Brier score and on
+    AUC at every horizon, and is calibrated per horizon."""
     from churnmodel.config import load_config
     from churnmodel.data import read_inputs
     from churnmodel.features import build_training_frame
@@ -186,7 +212,21 @@ def test_hazard_model_against_cox_and_the_single_horizon_model(tmp_path):
     result = add_survival(train(frame, plan, cfg), frame, cfg, observed_until=observation_end(data_end(tables), cfg.label))
     m = result.metrics
     assert abs(m["hazard_oot_auc_90d"] - m["single_oot_auc_90d"]) <= 0.02, m
-    assert m["hazard_ibs"] < m["cox_ibs"] and m["hazard_auc_30d"] > m["cox_auc_30d"] and m["hazard_auc_90d"] > m["cox_auc_90d"], m
-    assert m["hazard_c_index_30d"] > m["cox_c_index_30d"] and m["hazard_c_index_90d"] > m["cox_c_index_90d"], m
-    assert m["hazard_c_index"] > m["cox_c_index"] - 0.01, m  # a year ahead: a tie, not a win (see the docstring)
+    assert m["hazard_c_index"] > m["cox_c_index"] and m["hazard_ibs"] < m["cox_ibs"], m
+    for h in H:
+        assert m[f"hazard_c_index_{h}d"] > m[f"cox_c_index_{h}d"] and m[f"hazard_auc_{h}d"] > m[f"cox_auc_{h}d"], (h, m)
     assert m["hazard_ece_90d"] < 0.01 and m["hazard_ece_365d"] < 0.05, m
+
+
+def test_stacking_weights_stay_non_negative():
+    from churnmodel.survival import _stack
+
+    rng = np.random.default_rng(0)
+    risk = rng.normal(size=4000)
+    y = (rng.random(4000) < 1 / (1 + np.exp(-(-2 + 1.5 * risk)))).astype(int)
+    _, a, b = _stack(risk + rng.normal(0, 0.3, 4000), risk + rng.normal(0, 0.3, 4000), y)
+    assert a > 0.3 and b > 0.3  # two noisy copies of the signal: both count
+    error = rng.normal(size=4000)  # the second score is the first's error: unconstrained, its weight would be about -1.5
+    _, a, b = _stack(risk + error, error, y)
+    assert a > 0.3 and b == 0.0
+    assert _stack(risk, risk, np.zeros(4000, dtype=int)) == (0.0, 1.0, 0.0)  # one class: the booster as it is

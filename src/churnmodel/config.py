@@ -326,7 +326,8 @@ class TrainConfig(_Strict):
     group_cv_folds: int = Field(default=0, ge=0, description="Partner-grouped CV folds on the train+valid rows (small networks); 0 = off.")
     hazard_folds: int = Field(default=3, ge=2, description="label.horizons: partner folds for the hazard model's out-of-fold evaluation.")
     calibration: Literal["auto", "isotonic", "sigmoid", "none"] = Field(
-        default="auto", description="auto: isotonic with 500+ validation positives, else sigmoid.")
+        default="auto", description="The churn model's: auto = isotonic with 500+ validation positives, else sigmoid "
+        "(the hazard model's stacking regression calibrates each interval).")
     lightgbm: LightGBMConfig = Field(default_factory=LightGBMConfig)
     tuning: TuningConfig = Field(default_factory=TuningConfig)
     baseline: bool = Field(default=True, description="Also fit a logistic regression on the same features.")

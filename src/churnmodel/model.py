@@ -24,7 +24,7 @@ from churnmodel.features.spec import FeaturePlan
 
 __all__ = ["Calibrator", "ChurnModel", "checked_booster"]
 
-FORMAT_VERSION = 2  # 2: model.json carries the SHA-256 of booster.txt
+FORMAT_VERSION = 3  # 2: model.json carries the SHA-256 of booster.txt; 3: the hazard model stacks a linear score
 _SAFE_NAME = re.compile(r"(?!.*\.\.)[^/\\\x00-\x1f\x7f]{1,200}")
 
 

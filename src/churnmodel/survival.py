@@ -2,14 +2,20 @@
 
 The horizons ``label.horizons`` (days, e.g. 30, 90, 180, 365) cut the time after a snapshot into
 intervals (0, 30], (30, 90], (90, 180], (180, 365]. Each (partner, snapshot) row is expanded into
-one row per interval it was *at risk and observed* in, with the interval's start as a feature and
-the target "churned in this interval". One LightGBM learns the conditional hazard
+one row per interval it was *at risk and observed* in, with the target "churned in this interval".
+Two models learn the conditional hazard ``h_k(x) = P(churn in interval k | active at its start, x)``:
+one LightGBM over all intervals (the interval's start as a feature, its baseline log-odds as a
+fixed offset; a contract end falling inside the interval as two more columns) and the textbook
+discrete-time logistic hazard model (one linear score shared by the intervals). Per interval, a
+logistic regression on held-back partners weighs the two (stacking):
 
-    h_k(x) = P(churn in interval k | active at its start, x)
+    h_k(x) = sigmoid(c_k + a_k * trees_k(x) + b_k * linear(x))
 
-and the survival curve is ``S(t_k) = prod_{j <= k} (1 - h_j(x))``, so the churn probabilities
-``1 - S(t_k)`` never decrease with the horizon, by construction. Hazards are calibrated per interval
-(on the validation partners), which keeps that guarantee.
+which is also the per-interval calibration. Why both: the booster ranks the near intervals best,
+the linear score generalises better over a year, where fewer snapshots are observed (measured on
+the simulator: the stack beats either alone at every horizon). The survival curve is
+``S(t_k) = prod_{j <= k} (1 - h_j(x))``, so the churn probabilities ``1 - S(t_k)`` never decrease
+with the horizon, by construction.
 
 Censoring: a row is observed until the data end (less the contracts' grace period, when a churn
 is only confirmed then). An interval counts if the partner churned in it before that moment, or the
@@ -34,20 +40,23 @@ import numpy as np
 import pandas as pd
 
 from churnmodel.errors import DataError
-from churnmodel.model import Calibrator, checked_booster
+from churnmodel.linear import CoxBaseline, LinearScore, linear_preprocessor
+from churnmodel.model import checked_booster
 
 __all__ = [
+    "COUNTDOWN_FEATURES",
     "INTERVAL_FEATURE",
-    "CoxBaseline",
     "HazardModel",
     "SurvivalResult",
     "add_survival",
     "curve_from_hazards",
     "expand_intervals",
     "fit_hazard",
+    "fit_linear_hazard",
     "fit_survival",
     "horizon_columns",
     "horizon_points",
+    "interval_columns",
     "months_to_churn",
     "observed_times",
     "partner_folds",
@@ -126,34 +135,70 @@ def partner_folds(partner_ids: np.ndarray, *, folds: int, random_state: int) -> 
     return fold_of[inverse]
 
 
+#: Features counting the days to a date already fixed at the snapshot. Per interval the hazard model
+#: also sees whether that date falls inside it and how far it lies from the interval's start: a
+#: contract's end is when a partner with grievances does not renew, and it can be months ahead.
+COUNTDOWN_FEATURES = ("contract__days_to_end",)
+
+
+def _countdown_columns(name: str) -> tuple[str, str]:
+    return f"{name}__in_interval", f"{name}__from_interval_start"
+
+
+def interval_columns(X: pd.DataFrame, start, end, countdowns) -> dict[str, np.ndarray]:
+    """The columns the hazard model gets on top of the churn model's features, for an interval
+    (start, end] (scalars, or one per row)."""
+    cols = {INTERVAL_FEATURE: np.broadcast_to(np.asarray(start, dtype=np.float64), (len(X),)).copy()}
+    for name in countdowns:
+        days = pd.to_numeric(X[name], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        inside, ahead = _countdown_columns(name)
+        cols[inside] = np.where(np.isnan(days), np.nan, ((days > start) & (days <= end)).astype(np.float64))
+        cols[ahead] = days - start
+    return cols
+
+
 @dataclass
 class HazardModel:
-    """The interval hazard booster, one calibrator per interval and the horizons (days)."""
+    """The interval hazard booster, a linear hazard score and, per interval, how the two combine.
 
-    booster: object  # lightgbm.Booster over the churn model's features + INTERVAL_FEATURE
+    The hazard of interval k is ``sigmoid(c_k + a_k * trees_k(x) + b_k * linear(x))``: the booster's
+    log-odds (with the interval's baseline offset) and the linear score, weighted per interval on
+    held-back partners (stacking; the weights are also the calibration)."""
+
+    booster: object  # lightgbm.Booster over the churn model's features + design_columns
     horizons: tuple[int, ...]
-    calibrators: tuple[Calibrator, ...]
     offsets: tuple[float, ...]  # each interval's baseline hazard (log-odds) the booster adds to
+    stack: tuple[tuple[float, float, float], ...]  # per interval: (intercept, tree weight, linear weight)
+    linear: LinearScore
+    countdowns: tuple[str, ...] = ()
 
     @property
     def starts(self) -> list[int]:
         return [0, *self.horizons[:-1]]
 
-    def expanded(self, X: pd.DataFrame, k: int) -> pd.DataFrame:
-        """The model inputs of interval ``k`` for prepared feature rows ``X``."""
-        column = pd.DataFrame({INTERVAL_FEATURE: np.full(len(X), float(self.starts[k]))}, index=X.index)
-        return pd.concat([X, column], axis=1)  # not assign: X may be fragmented (a frame rebuilt from Arrow)
+    @property
+    def design_columns(self) -> list[str]:
+        return [INTERVAL_FEATURE, *(c for name in self.countdowns for c in _countdown_columns(name))]
 
-    def raw_hazards(self, X: pd.DataFrame) -> np.ndarray:
-        """Uncalibrated hazard log-odds, (rows, intervals)."""
+    def expanded(self, X: pd.DataFrame, k: int) -> pd.DataFrame:
+        """The booster's inputs of interval ``k`` for prepared feature rows ``X``."""
+        cols = interval_columns(X, float(self.starts[k]), float(self.horizons[k]), self.countdowns)
+        return pd.concat([X, pd.DataFrame(cols, index=X.index)], axis=1)  # not assign: X may be fragmented
+
+    def tree_scores(self, X: pd.DataFrame) -> np.ndarray:
+        """The booster's hazard log-odds with each interval's offset, (rows, intervals)."""
         if not len(X):
             return np.empty((0, len(self.horizons)))
         return np.column_stack([self.booster.predict(self.expanded(X, k), raw_score=True) + self.offsets[k]
                                 for k in range(len(self.horizons))])
 
+    def combine(self, trees: np.ndarray, linear: np.ndarray) -> np.ndarray:
+        """Hazards from tree log-odds (rows, intervals) and linear scores (rows,)."""
+        c, a, b = (np.array(v) for v in zip(*self.stack, strict=True))
+        return 1.0 / (1.0 + np.exp(-(c + a * trees + b * np.asarray(linear)[:, None])))
+
     def hazards(self, X: pd.DataFrame) -> np.ndarray:
-        raw = self.raw_hazards(X)
-        return np.column_stack([cal(raw[:, k]) for k, cal in enumerate(self.calibrators)]) if len(X) else raw
+        return self.combine(self.tree_scores(X), self.linear(X)) if len(X) else np.empty((0, len(self.horizons)))
 
     def curve(self, X: pd.DataFrame) -> np.ndarray:
         """P(churn within each horizon), (rows, horizons), non-decreasing along each row."""
@@ -163,7 +208,8 @@ class HazardModel:
 
     def to_texts(self) -> tuple[str, dict]:
         text = self.booster.model_to_string()
-        meta = {"horizons": list(self.horizons), "calibrators": [c.__dict__ for c in self.calibrators], "offsets": list(self.offsets),
+        meta = {"horizons": list(self.horizons), "offsets": list(self.offsets), "stack": [list(s) for s in self.stack],
+                "countdowns": list(self.countdowns), "linear": self.linear.to_dict(),
                 "booster_sha256": hashlib.sha256(text.encode()).hexdigest()}
         return text, meta
 
@@ -174,15 +220,23 @@ class HazardModel:
         booster = checked_booster(text, meta.get("booster_sha256"), source=source, name="hazard.txt")
         try:
             horizons = tuple(int(h) for h in meta["horizons"])
-            calibrators = tuple(Calibrator.from_dict(c) for c in meta["calibrators"])
             offsets = tuple(float(o) for o in meta["offsets"])
-            if not len(calibrators) == len(offsets) == len(horizons) or list(horizons) != sorted(set(horizons)) or horizons[0] <= 0:
-                raise ValueError(f"horizons {horizons} with {len(calibrators)} calibrators and {len(offsets)} offsets")
-        except (KeyError, TypeError, ValueError) as exc:
+            stack = tuple(tuple(float(x) for x in s) for s in meta["stack"])
+            countdowns = tuple(str(c) for c in meta["countdowns"])
+            linear = LinearScore.from_dict(meta["linear"])
+            if not len(stack) == len(offsets) == len(horizons) or list(horizons) != sorted(set(horizons)) or horizons[0] <= 0:
+                raise ValueError(f"horizons {horizons} with {len(stack)} stacking weights and {len(offsets)} offsets")
+            if any(len(s) != 3 for s in stack) or not np.isfinite([*offsets, *(x for s in stack for x in s)]).all():
+                raise ValueError("each interval needs 3 finite stacking weights and a finite offset")
+            unknown = sorted({*countdowns, *linear.features} - set(features))
+            if unknown:
+                raise ValueError(f"it uses features the model does not have: {unknown}")
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise DataError(f"{source}: model.json has no valid hazard section ({type(exc).__name__}: {exc})") from None
-        if booster.feature_name() != [*features, INTERVAL_FEATURE]:
+        model = cls(booster, horizons, offsets, stack, linear, countdowns)
+        if booster.feature_name() != [*features, *model.design_columns]:
             raise DataError(f"{source}: hazard.txt and model.json disagree on the features")
-        return cls(booster, horizons, calibrators, offsets)
+        return model
 
 
 def horizon_columns(horizons) -> list[str]:
@@ -200,26 +254,67 @@ class SurvivalResult:
     curves: pd.DataFrame  # every row: partner_id, snapshot, time, event, out-of-fold p_churn_{h}d and cox_{h}d
 
 
-def _design(X: pd.DataFrame, rows: np.ndarray, k: np.ndarray, starts: np.ndarray) -> pd.DataFrame:
+def _design(X: pd.DataFrame, rows: np.ndarray, k: np.ndarray, horizons, countdowns) -> pd.DataFrame:
     out = X.iloc[rows].reset_index(drop=True)
-    out[INTERVAL_FEATURE] = starts[k]
-    return out
+    bounds = np.asarray([0, *horizons], dtype=np.float64)
+    return pd.concat([out, pd.DataFrame(interval_columns(out, bounds[k], bounds[k + 1], countdowns))], axis=1)
+
+
+def fit_linear_hazard(X: pd.DataFrame, rows: np.ndarray, k: np.ndarray, y: np.ndarray, *, intervals: int,
+                      random_state: int, max_rows: int = 100_000) -> LinearScore:
+    """The textbook discrete-time hazard model (a logistic regression on person-period rows: one
+    log-odds per interval plus a linear score shared by all, Singer & Willett 2003) on the
+    :func:`~churnmodel.linear.linear_preprocessor` features; ridge penalty 0.01 per row (the interval
+    terms practically unpenalised). At most ``max_rows`` person-period rows, a seeded sample: a
+    model with a few hundred weights needs no more, and each row costs its features twice in memory."""
+    from sklearn.linear_model import LogisticRegression
+
+    if len(rows) > max_rows:
+        keep = np.sort(np.random.default_rng(random_state).choice(len(rows), max_rows, replace=False))
+        rows, k, y = rows[keep], k[keep], y[keep]
+    unique, inverse = np.unique(rows, return_inverse=True)
+    snapshots = X.iloc[unique]  # each snapshot once: the preprocessing is fitted and applied per snapshot
+    prep = linear_preprocessor(snapshots).fit(snapshots)
+    Z = prep.transform(snapshots)
+    Z = np.asarray(Z.todense() if hasattr(Z, "todense") else Z, dtype=np.float64)
+    design = np.hstack([10.0 * np.eye(intervals)[k], Z[inverse]])  # x10: the interval terms' penalty is 100 times smaller
+    del Z
+    glm = LogisticRegression(C=100.0 / len(rows), fit_intercept=False, max_iter=5000).fit(design, y)
+    return LinearScore.from_fitted(prep, glm.coef_[0, intervals:], snapshots)
+
+
+def _stack(trees: np.ndarray, linear: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """(intercept, tree weight, linear weight): a logistic regression of one interval's outcomes on the
+    two scores, weights kept non-negative (Breiman's stacking constraint: a score is used as it was
+    fitted or not at all; a negative weight is noise from collinear scores on few partners). The
+    booster alone, as it is, when the interval has only one class."""
+    from sklearn.linear_model import LogisticRegression
+
+    if len(y) == 0 or y.min() == y.max():
+        return (0.0, 1.0, 0.0)
+    scores = np.column_stack([trees, linear])
+    for use in ([0, 1], [0], [1]):
+        lr = LogisticRegression(C=1e6, max_iter=1000).fit(scores[:, use], y)
+        weights = dict(zip(use, lr.coef_[0], strict=True))
+        if min(weights.values()) >= 0:
+            return (float(lr.intercept_[0]), float(weights.get(0, 0.0)), float(weights.get(1, 0.0)))
+    return (0.0, 1.0, 0.0)
 
 
 def fit_hazard(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: np.ndarray, *, horizons, params: dict,
-               rounds: int, patience: int, calibration: str) -> HazardModel:
-    """One LightGBM on the person-period rows of the rows with ``role == 0``, early-stopped on those with
-    ``role == 1``, which also calibrate each interval's hazard (other roles are left out)."""
+               rounds: int, patience: int, countdowns=(), random_state: int = 0) -> HazardModel:
+    """The hazard model from the person-period rows of the rows with ``role == 0`` (the booster and
+    the linear score), early-stopped and stacked on those with ``role == 1`` (other roles are left out)."""
     from churnmodel.train import _fit_booster
 
     rows, k, y = expand_intervals(time, event, horizons)
-    starts = np.asarray([0, *horizons[:-1]], dtype=np.float64)
     fit, val = role[rows] == 0, role[rows] == 1
     for name, sel in (("training", fit), ("validation", val)):
         if y[sel].min(initial=1) == y[sel].max(initial=0):
             raise DataError(f"the hazard model's {name} partners have no churn (or only churn) in any observed interval; "
                             "more history or more partners are needed for label.horizons")
-    X_fit, X_val = _design(X, rows[fit], k[fit], starts), _design(X, rows[val], k[val], starts)
+    countdowns = tuple(countdowns)
+    X_fit, X_val = _design(X, rows[fit], k[fit], horizons, countdowns), _design(X, rows[val], k[val], horizons, countdowns)
     # each interval starts from its baseline hazard (log-odds of the training rate): the trees then
     # model how partners differ from it, not the different lengths of the intervals
     rate = np.array([y[fit][k[fit] == j].mean() if (k[fit] == j).any() else np.nan for j in range(len(horizons))])
@@ -227,54 +322,11 @@ def fit_hazard(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: np.nd
     offset = np.log(rate / (1 - rate))
     booster, _ = _fit_booster(params, X_fit, y[fit], X_val, y[val], rounds=rounds, patience=patience,
                               offsets=(offset[k[fit]], offset[k[val]]))
-    raw = booster.predict(X_val, raw_score=True) + offset[k[val]]
-    calibrators = []
-    for j in range(len(horizons)):
-        yj, rj = y[val][k[val] == j], raw[k[val] == j]
-        if len(yj) == 0 or yj.min() == yj.max():
-            calibrators.append(Calibrator("none"))  # nothing to calibrate against: LightGBM's own probabilities
-            continue
-        method = calibration if calibration != "auto" else ("isotonic" if yj.sum() >= 500 else "sigmoid")
-        calibrators.append(Calibrator.fit(rj, yj, method=method))
-    return HazardModel(booster, tuple(int(h) for h in horizons), tuple(calibrators), tuple(map(float, offset)))
-
-
-class CoxBaseline:
-    """Cox proportional hazards (lifelines) on the same features: the linear model's preprocessing
-    (signed log, median imputation with indicators, scaling, one-hot), ridge-penalised."""
-
-    def __init__(self, *, penalizer: float = 0.1, max_rows: int = 10_000, random_state: int = 0) -> None:
-        self.penalizer, self.max_rows, self.random_state = penalizer, max_rows, random_state
-
-    def fit(self, X: pd.DataFrame, time: np.ndarray, event: np.ndarray, *, cut: float) -> CoxBaseline:
-        import warnings
-
-        from lifelines import CoxPHFitter
-
-        from churnmodel.train import linear_preprocessor
-
-        if len(X) > self.max_rows:
-            keep = np.sort(np.random.default_rng(self.random_state).choice(len(X), self.max_rows, replace=False))
-            X, time, event = X.iloc[keep], time[keep], event[keep]
-        self.prep = linear_preprocessor(X).fit(X)
-        Z = self._dense(X)
-        self.keep = Z.std(axis=0) > 1e-9
-        data = pd.DataFrame(Z[:, self.keep], columns=[f"x{i}" for i in np.flatnonzero(self.keep)])
-        data["T"], data["E"] = np.minimum(time, cut), (event & (time <= cut)).astype(int)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # lifelines warns on collinear windows; the penalty handles them
-            self.cph = CoxPHFitter(penalizer=self.penalizer).fit(data, "T", "E")
-        return self
-
-    def _dense(self, X: pd.DataFrame) -> np.ndarray:
-        Z = self.prep.transform(X)
-        return np.asarray(Z.todense() if hasattr(Z, "todense") else Z, dtype=np.float64)
-
-    def curve(self, X: pd.DataFrame, horizons) -> np.ndarray:
-        Z = self._dense(X)[:, self.keep]
-        frame = pd.DataFrame(Z, columns=[f"x{i}" for i in np.flatnonzero(self.keep)])
-        survival = self.cph.predict_survival_function(frame, times=list(horizons)).to_numpy().T
-        return 1.0 - survival
+    linear = fit_linear_hazard(X, rows[fit], k[fit], y[fit], intervals=len(horizons), random_state=random_state)
+    trees = booster.predict(X_val, raw_score=True) + offset[k[val]]
+    scores = linear(X.iloc[rows[val]])
+    stack = tuple(_stack(trees[k[val] == j], scores[k[val] == j], y[val][k[val] == j]) for j in range(len(horizons)))
+    return HazardModel(booster, tuple(int(h) for h in horizons), tuple(map(float, offset)), stack, linear, countdowns)
 
 
 def hazard_params(params: dict) -> dict:
@@ -317,7 +369,8 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
     X = model.prepare(frame)
     lgbm = config.train.lightgbm
     settings = {"horizons": horizons, "params": hazard_params(params), "rounds": lgbm.n_estimators,
-                "patience": lgbm.early_stopping_rounds, "calibration": config.train.calibration}
+                "patience": lgbm.early_stopping_rounds, "random_state": config.random_state,
+                "countdowns": [c for c in COUNTDOWN_FEATURES if c in model.features]}
     metrics: dict[str, float] = {}
     # out of time
     role, until = _time_split(frame, split_dates, observed_until)
@@ -375,10 +428,12 @@ def horizon_points(model, frame: pd.DataFrame, horizon: int) -> tuple[np.ndarray
     """Per feature, its share of the churn probability within ``horizon`` in probability points:
     (points (rows, features), probability, base probability).
 
-    The hazard booster's exact TreeSHAP values of each interval up to the horizon are weighted by how
-    much that interval's log-odds move the cumulative probability (the calibrated hazards' local slope
-    times the survival of the other intervals), then rescaled, keeping signs and shares, so that they
-    add up to ``probability - base``, where the base has every interval at its expected log-odds."""
+    Each interval's log-odds split exactly into feature terms: the booster's TreeSHAP values (a
+    countdown's interval columns count for the countdown feature) times the interval's tree weight,
+    plus the linear score's centred contributions times its linear weight. They are weighted by how
+    much that interval's log-odds move the cumulative probability (the hazard's slope times the
+    survival of the other intervals), then rescaled, keeping signs and shares, so that they add up to
+    ``probability - base``, where the base has every feature at its expected effect."""
     hazard = model.hazard
     if hazard is None:
         raise DataError("this model has no hazard model; train it with label.horizons to explain a horizon")
@@ -386,24 +441,29 @@ def horizon_points(model, frame: pd.DataFrame, horizon: int) -> tuple[np.ndarray
         raise DataError(f"--horizon {horizon}: the model's horizons are {list(hazard.horizons)} (days)")
     K = hazard.horizons.index(horizon) + 1
     X = model.prepare(frame)
-    F = len(model.features)
-    phis, f, base = [], [], []
+    features = list(model.features)
+    F = len(features)
+    linear = np.zeros((len(X), F))
+    linear[:, [features.index(n) for n in hazard.linear.features]] = hazard.linear.contributions(X)
+    source = [features.index(c) for c in hazard.countdowns for _ in range(2)]  # the design columns after the interval's
+    phis, z, z0 = [], [], []
     for k in range(K):
         contrib = hazard.booster.predict(hazard.expanded(X, k), pred_contrib=True)
-        phis.append(contrib[:, :F])
-        rest = contrib[:, F] + contrib[:, F + 1] + hazard.offsets[k]  # the interval itself and the expected value
-        f.append(contrib[:, :F].sum(axis=1) + rest)
-        base.append(rest)
-    cal = hazard.calibrators
-    h = np.column_stack([cal[k](f[k]) for k in range(K)])
-    h0 = np.column_stack([cal[k](base[k]) for k in range(K)])
+        trees = contrib[:, :F].copy()
+        for j, f in enumerate(source):
+            trees[:, f] += contrib[:, F + 1 + j]
+        c, a, b = hazard.stack[k]
+        rest = c + a * (contrib[:, F] + contrib[:, -1] + hazard.offsets[k]) + b * hazard.linear.intercept
+        phi = a * trees + b * linear
+        phis.append(phi)
+        z.append(rest + phi.sum(axis=1))
+        z0.append(rest)
+    h, h0 = 1.0 / (1.0 + np.exp(-np.column_stack(z))), 1.0 / (1.0 + np.exp(-np.column_stack(z0)))
     p, p0 = curve_from_hazards(h)[:, -1], curve_from_hazards(h0)[:, -1]
-    eps = 1e-4
     raw = np.zeros((len(X), F))
     for k in range(K):
-        slope = (cal[k](f[k] + eps) - cal[k](f[k] - eps)) / (2 * eps)
         others = np.prod(np.delete(1.0 - h, k, axis=1), axis=1)
-        raw += (slope * others)[:, None] * phis[k]
+        raw += (h[:, k] * (1.0 - h[:, k]) * others)[:, None] * phis[k]
     total = raw.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         scale = np.where(np.abs(total) > 1e-12, (p - p0) / np.where(np.abs(total) > 1e-12, total, 1.0), 1.0)

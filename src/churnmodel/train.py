@@ -27,7 +27,7 @@ from churnmodel.evaluate import (
 from churnmodel.features.spec import FeaturePlan
 from churnmodel.model import Calibrator, ChurnModel
 
-__all__ = ["Split", "TrainingResult", "fit_baseline", "linear_preprocessor", "split_by_time", "train"]
+__all__ = ["Split", "TrainingResult", "fit_baseline", "split_by_time", "train"]
 
 log = logging.getLogger("churnmodel")
 
@@ -154,27 +154,12 @@ def _tune(config: Config, X_train, y_train, X_valid, y_valid) -> dict:
     return dict(study.best_params)
 
 
-def linear_preprocessor(X: pd.DataFrame):
-    """For linear baselines: signed log, median imputation with indicators and scaling; categoricals one-hot."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
-
-    categorical = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
-    numeric = [c for c in X.columns if c not in categorical]
-    signed_log = FunctionTransformer(lambda a: np.sign(a) * np.log1p(np.abs(a)), feature_names_out="one-to-one")
-    to_text = FunctionTransformer(lambda a: pd.DataFrame(a).astype("object").where(pd.DataFrame(a).notna(), "missing").astype(str))
-    return ColumnTransformer([
-        ("num", make_pipeline(signed_log, SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True), StandardScaler()), numeric),
-        ("cat", make_pipeline(to_text, OneHotEncoder(handle_unknown="ignore")), categorical),
-    ])
-
-
 def fit_baseline(X: pd.DataFrame, y: np.ndarray, *, random_state: int):
     """Logistic regression on the same features (:func:`linear_preprocessor`)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
+
+    from churnmodel.linear import linear_preprocessor
 
     model = make_pipeline(linear_preprocessor(X), LogisticRegression(C=0.1, max_iter=3000, random_state=random_state))
     return model.fit(X, y)
