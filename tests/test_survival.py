@@ -230,3 +230,25 @@ def test_stacking_weights_stay_non_negative():
     _, a, b = _stack(risk + error, error, y)
     assert a > 0.3 and b == 0.0
     assert _stack(risk, risk, np.zeros(4000, dtype=int)) == (0.0, 1.0, 0.0)  # one class: the booster as it is
+
+
+def test_mlflow_pyfunc_gives_the_scored_lists_survival_columns(survival_model, sample_tables, tmp_path):
+    import mlflow
+
+    from churnmodel.features import build_features
+    from churnmodel.score import active_rows, score
+    from churnmodel.tracking import log_training
+    from conftest import REPO
+
+    result, cfg = survival_model
+    cfg = cfg.model_copy(update={"tracking": cfg.tracking.model_copy(update={"uri": f"sqlite:///{tmp_path / 'mlflow.db'}"})})
+    info = log_training(result, config=cfg, config_path=REPO / "configs/partner_churn.yaml", tables=sample_tables, project=tmp_path)
+    features = build_features(sample_tables, active_rows(sample_tables, cfg, AS_OF), result.model.plan)
+    mlflow.set_tracking_uri(cfg.tracking.uri)
+    pyfunc = mlflow.pyfunc.load_model(info.model_uri)
+    assert pyfunc.metadata.get_output_schema().input_names() == ["churn_probability", *horizon_columns(H)]
+    got = pyfunc.predict(features[result.model.features]).set_axis(features["partner_id"].to_numpy())
+    assert list(got.columns) == ["churn_probability", *horizon_columns(H)]
+    scores = score(result.model, sample_tables, as_of=AS_OF, config=cfg).scores.set_index("partner_id")
+    columns = ["churn_probability", *horizon_columns(H)]
+    np.testing.assert_allclose(got.loc[scores.index, columns].to_numpy(), scores[columns].to_numpy(), rtol=0, atol=1e-12)

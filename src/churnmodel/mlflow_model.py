@@ -2,7 +2,9 @@
 
 MLflow stores this file and the model's plain files (LightGBM text model, JSON); loading runs this
 file, which reads them. Nothing is pickled, so loading a model runs no stored bytecode.
-Input: a feature frame with the model's feature columns. Output: calibrated churn probabilities.
+Input: a feature frame with the model's feature columns. Output: calibrated churn probabilities and,
+for a model trained with ``label.horizons``, the survival columns the scored list has
+(``p_churn_<h>d``, ``expected_months_active``, ``median_months_to_churn``).
 """
 
 import mlflow
@@ -17,8 +19,13 @@ class ChurnPyfunc(PythonModel):
         self.model = ChurnModel.load(context.artifacts["model"])
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        from churnmodel.survival import horizon_frame
+
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
-        return pd.DataFrame({"churn_probability": self.model.predict_proba(frame)}, index=frame.index)
+        out = pd.DataFrame({"churn_probability": self.model.predict_proba(frame)}, index=frame.index)
+        if self.model.hazard is not None:
+            out = pd.concat([out, horizon_frame(self.model.hazard, self.model.prepare(frame))], axis=1)
+        return out
 
 
 mlflow.models.set_model(ChurnPyfunc())

@@ -21,7 +21,7 @@ from churnmodel.explain import explain, select_scope
 from churnmodel.features import build_features, check_tables, unseen_inputs
 from churnmodel.labels import churn_spells
 from churnmodel.model import ChurnModel
-from churnmodel.survival import horizon_columns, months_to_churn
+from churnmodel.survival import horizon_frame
 
 __all__ = ["ScoreResult", "active_rows", "drift_report", "population_stability", "reason_columns", "score", "score_features"]
 
@@ -115,12 +115,7 @@ def _score_chunk(model: ChurnModel, frame: pd.DataFrame, config: Config, lang: s
         "revenue_at_risk": np.round(p * basis, 2),
     })
     if model.hazard is not None:  # the survival curve: churn within each horizon, months to churn
-        curve = model.hazard.curve(X)
-        expected, median = months_to_churn(curve, model.hazard.horizons)
-        names = horizon_columns(model.hazard.horizons)
-        for j in range(len(model.hazard.horizons)):
-            base[names[j]] = curve[:, j]
-        base[names[-2]], base[names[-1]] = np.round(expected, 2), np.round(median, 2)
+        base = pd.concat([base, horizon_frame(model.hazard, X).set_axis(base.index)], axis=1)
     mask = select_scope(p, config=config.explain, threshold=config.score.bands.medium,
                         revenue_at_risk=base["revenue_at_risk"].to_numpy())
     reasons = None

@@ -55,6 +55,7 @@ __all__ = [
     "fit_linear_hazard",
     "fit_survival",
     "horizon_columns",
+    "horizon_frame",
     "horizon_points",
     "interval_columns",
     "months_to_churn",
@@ -242,6 +243,16 @@ class HazardModel:
 def horizon_columns(horizons) -> list[str]:
     """The scored list's multi-horizon columns, in order."""
     return [f"p_churn_{h}d" for h in horizons] + ["expected_months_active", "median_months_to_churn"]
+
+
+def horizon_frame(hazard: HazardModel, X: pd.DataFrame) -> pd.DataFrame:
+    """The :func:`horizon_columns` of prepared feature rows ``X``: churn within each horizon, then the
+    expected and median months to churn (rounded to 2 decimals), on ``X``'s index."""
+    curve = hazard.curve(X)
+    expected, median = months_to_churn(curve, hazard.horizons)
+    names = horizon_columns(hazard.horizons)
+    return pd.DataFrame({**dict(zip(names, curve.T, strict=False)), names[-2]: np.round(expected, 2),
+                         names[-1]: np.round(median, 2)}, index=X.index)
 
 
 # --------------------------------------------------------------------------- fitting and the Cox baseline

@@ -267,7 +267,7 @@ def _log_run(mlflow, evaluate, result, *, config, config_path, tables, project, 
 
 
 def model_signature(model):
-    """Feature columns in, ``churn_probability`` out. Every input is optional (missing values are
+    """Feature columns in, ``churn_probability`` (and the survival columns, with a hazard model) out. Every input is optional (missing values are
     data); categoricals accept strings or pandas categories, the model maps them to its categories."""
     from mlflow.models import ModelSignature
     from mlflow.types import DataType
@@ -276,7 +276,12 @@ def model_signature(model):
     categorical = {f.name for f in model.plan.features if f.unit == "category"}
     inputs = Schema([ColSpec(AnyType() if name in categorical else DataType.double, name, required=False)
                      for name in model.features])
-    return ModelSignature(inputs=inputs, outputs=Schema([ColSpec(DataType.double, "churn_probability")]))
+    outputs = ["churn_probability"]
+    if model.hazard is not None:
+        from churnmodel.survival import horizon_columns
+
+        outputs += horizon_columns(model.hazard.horizons)
+    return ModelSignature(inputs=inputs, outputs=Schema([ColSpec(DataType.double, name) for name in outputs]))
 
 
 def load_churn_model(uri: str, *, tracking_uri: str | None = None):
