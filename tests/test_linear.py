@@ -32,6 +32,8 @@ def test_score_equals_the_pipeline_it_was_folded_from():
     np.testing.assert_allclose(parts.mean(axis=0), 0, atol=1e-10)  # centred on the fitting rows
     np.testing.assert_allclose(parts.sum(axis=1) + score.intercept, score(fit), atol=1e-12)
     assert score.features == ["delay", "never_seen", "tickets", "tier"]
+    odd = new.assign(tickets=np.where(np.arange(len(new)) < 3, np.inf, new["tickets"]))  # infinite: counted as missing
+    np.testing.assert_allclose(score(odd)[:3], score(new.assign(tickets=np.nan))[:3], atol=1e-12)
     np.testing.assert_allclose(parts[:, 1], 0, atol=1e-12)  # an all-empty column contributes nothing
 
 
@@ -48,6 +50,9 @@ def test_score_survives_its_file_format_exactly():
     (lambda d: d["numeric"]["delay"].__setitem__(1, float("nan")), "finite"),
     (lambda d: d["centre"].pop("tier"), "centre"),
     (lambda d: d["numeric"].__setitem__("delay", [0.0, 1.0]), "fill, weight, missing_weight"),
+    (lambda d: d["numeric"].__setitem__("delay", "123"), "a list of numbers, got '123'"),
+    (lambda d: d.__setitem__("intercept", "0.5"), "a list of numbers"),
+    (lambda d: d["categorical"].__setitem__("delay", {"a": 1.0}), r"\['delay'\] both a number and a category"),
 ])
 def test_a_damaged_score_is_refused(change, message):
     fit = _frame(100, 4)

@@ -1,6 +1,9 @@
 """Multi-horizon risk: censoring by hand, monotone curves, months to churn, files, scoring, report,
 explanations per horizon, and the comparison with a Cox baseline and the single-horizon model."""
 
+import copy
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -61,12 +64,13 @@ def test_contract_churn_is_only_known_after_the_grace_period(sample_config):
 
 def test_a_contract_end_inside_an_interval_is_a_column_of_that_interval():
     X = pd.DataFrame({"contract__days_to_end": [20.0, 200.0, np.nan, 365.0]})
-    cols = interval_columns(X, 180.0, 365.0, ["contract__days_to_end"])
+    cols = interval_columns(X, start=180.0, end=365.0, countdowns=["contract__days_to_end"])
     assert list(cols) == ["interval_start_days", "contract__days_to_end__in_interval", "contract__days_to_end__from_interval_start"]
     np.testing.assert_array_equal(cols["interval_start_days"], [180.0] * 4)
     np.testing.assert_array_equal(cols["contract__days_to_end__in_interval"], [0.0, 1.0, np.nan, 1.0])  # (start, end]
     np.testing.assert_array_equal(cols["contract__days_to_end__from_interval_start"], [-160.0, 20.0, np.nan, 185.0])
-    per_row = interval_columns(X, np.array([0.0, 180.0, 0.0, 0.0]), np.array([30.0, 365.0, 30.0, 30.0]), ["contract__days_to_end"])
+    per_row = interval_columns(X, start=np.array([0.0, 180.0, 0.0, 0.0]), end=np.array([30.0, 365.0, 30.0, 30.0]),
+                               countdowns=["contract__days_to_end"])
     np.testing.assert_array_equal(per_row["contract__days_to_end__in_interval"], [1.0, 1.0, np.nan, 0.0])
 
 
@@ -179,6 +183,18 @@ def test_explanations_for_a_chosen_horizon(survival_model, sample_training, tmp_
     points, p, p0 = horizon_points(result.model, row, 365)
     np.testing.assert_allclose(points.sum(axis=1), p - p0, atol=1e-9)
     np.testing.assert_allclose(p, result.model.hazard.curve(result.model.prepare(row))[:, -1], atol=1e-12)
+    # the columns line up: with the linear weight at 0, the first horizon's points are the booster's
+    # TreeSHAP values of interval 1 (the contract end's interval columns folded into contract__days_to_end), rescaled
+    model = copy.copy(result.model)
+    model.hazard = dataclasses.replace(model.hazard, stack=tuple((c, a, 0.0) for c, a, _ in model.hazard.stack))
+    rows = sample_training[0].iloc[:300]
+    shap = model.hazard.booster.predict(model.hazard.expanded(model.prepare(rows), 0), pred_contrib=True)
+    F = len(model.features)
+    expected = shap[:, :F].copy()
+    expected[:, model.features.index("contract__days_to_end")] += shap[:, F + 1:F + 3].sum(axis=1)
+    got, p, p0 = horizon_points(model, rows, 30)
+    big = np.abs(p - p0) > 1e-3
+    np.testing.assert_allclose(got[big] / (p - p0)[big, None], expected[big] / expected[big].sum(axis=1, keepdims=True), atol=1e-9)
     short, long_ = (explain_partner(result.model, row, config=cfg.explain, horizon=h) for h in (30, 365))
     assert short.attrs["churn_probability"] < long_.attrs["churn_probability"]
     with pytest.raises(DataError, match=r"--horizon 60: the model's horizons are \[30, 90, 180, 365\]"):
@@ -226,9 +242,15 @@ def test_stacking_weights_stay_non_negative():
     y = (rng.random(4000) < 1 / (1 + np.exp(-(-2 + 1.5 * risk)))).astype(int)
     _, a, b = _stack(risk + rng.normal(0, 0.3, 4000), risk + rng.normal(0, 0.3, 4000), y)
     assert a > 0.3 and b > 0.3  # two noisy copies of the signal: both count
-    error = rng.normal(size=4000)  # the second score is the first's error: unconstrained, its weight would be about -1.5
+    error = rng.normal(size=4000)  # one score is the other's error: unconstrained, its weight would be about -1.5
     _, a, b = _stack(risk + error, error, y)
     assert a > 0.3 and b == 0.0
+    _, a, b = _stack(error, risk + error, y)  # the same, mirrored: the linear score is the one to keep
+    assert a == 0.0 and b > 0.3
+    few = np.zeros(4000, dtype=int)
+    few[np.argsort(-risk)[:20]] = 1  # 20 churners: too few for two weights
+    _, a, b = _stack(risk + error, risk, few)
+    assert a > 0 and b == 0.0
     assert _stack(risk, risk, np.zeros(4000, dtype=int)) == (0.0, 1.0, 0.0)  # one class: the booster as it is
 
 

@@ -27,6 +27,7 @@ __all__ = ["CoxBaseline", "LinearScore", "linear_preprocessor"]
 
 
 def _signed_log(a):
+    a = np.asarray(a, dtype=np.float64)
     return np.sign(a) * np.log1p(np.abs(a))
 
 
@@ -111,11 +112,11 @@ class LinearScore:
         for j, name in enumerate(self.numeric):
             fill, weight, missing_weight = self.numeric[name]
             t = _signed_log(pd.to_numeric(X[name], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan))
-            empty = np.isnan(t)
+            empty = ~np.isfinite(t)  # an infinite value counts as missing (it would make the score NaN)
             out[:, j] = weight * np.where(empty, fill, t) + missing_weight * empty - self.centre[name]
         for j, name in enumerate(self.categorical, start=len(self.numeric)):
             levels = self.categorical[name]
-            out[:, j] = np.array([levels.get(v, 0.0) for v in _as_text(X[name])]) - self.centre[name]
+            out[:, j] = pd.Series(_as_text(X[name])).map(levels).fillna(0.0).to_numpy(dtype=np.float64) - self.centre[name]
         return out
 
     def __call__(self, X: pd.DataFrame) -> np.ndarray:
@@ -128,8 +129,16 @@ class LinearScore:
     @classmethod
     def from_dict(cls, data: dict) -> LinearScore:
         """The inverse of :meth:`to_dict` (as stored in model.json), type-checked."""
-        numeric = {str(n): tuple(float(x) for x in v) for n, v in sorted(data["numeric"].items())}
+        def numbers(v) -> list:
+            if not isinstance(v, list) or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in v):
+                raise ValueError(f"linear score: expected a list of numbers, got {v!r}")
+            return v
+
+        numeric = {str(n): tuple(float(x) for x in numbers(v)) for n, v in sorted(data["numeric"].items())}
         categorical = {str(n): {str(k): float(w) for k, w in levels.items()} for n, levels in sorted(data["categorical"].items())}
+        numbers([*(w for levels in data["categorical"].values() for w in levels.values()), *data["centre"].values(), data["intercept"]])
+        if set(numeric) & set(categorical):
+            raise ValueError(f"linear score: {sorted(set(numeric) & set(categorical))} both a number and a category")
         if any(len(v) != 3 for v in numeric.values()) or set(data["centre"]) != {*numeric, *categorical}:
             raise ValueError("linear score: each number needs (fill, weight, missing_weight) and every feature a centre")
         centre = {str(n): float(data["centre"][n]) for n in [*numeric, *categorical]}

@@ -34,6 +34,7 @@ array([[0.1 , 0.28]])
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +47,7 @@ from churnmodel.model import checked_booster
 __all__ = [
     "COUNTDOWN_FEATURES",
     "INTERVAL_FEATURE",
+    "MIN_STACK_CHURNERS",
     "HazardModel",
     "SurvivalResult",
     "add_survival",
@@ -146,7 +148,8 @@ def _countdown_columns(name: str) -> tuple[str, str]:
     return f"{name}__in_interval", f"{name}__from_interval_start"
 
 
-def interval_columns(X: pd.DataFrame, start, end, countdowns) -> dict[str, np.ndarray]:
+def interval_columns(X: pd.DataFrame, *, start: float | np.ndarray, end: float | np.ndarray,
+                     countdowns: Sequence[str]) -> dict[str, np.ndarray]:
     """The columns the hazard model gets on top of the churn model's features, for an interval
     (start, end] (scalars, or one per row)."""
     cols = {INTERVAL_FEATURE: np.broadcast_to(np.asarray(start, dtype=np.float64), (len(X),)).copy()}
@@ -183,7 +186,7 @@ class HazardModel:
 
     def expanded(self, X: pd.DataFrame, k: int) -> pd.DataFrame:
         """The booster's inputs of interval ``k`` for prepared feature rows ``X``."""
-        cols = interval_columns(X, float(self.starts[k]), float(self.horizons[k]), self.countdowns)
+        cols = interval_columns(X, start=float(self.starts[k]), end=float(self.horizons[k]), countdowns=self.countdowns)
         return pd.concat([X, pd.DataFrame(cols, index=X.index)], axis=1)  # not assign: X may be fragmented
 
     def tree_scores(self, X: pd.DataFrame) -> np.ndarray:
@@ -195,8 +198,10 @@ class HazardModel:
 
     def combine(self, trees: np.ndarray, linear: np.ndarray) -> np.ndarray:
         """Hazards from tree log-odds (rows, intervals) and linear scores (rows,)."""
+        from scipy.special import expit
+
         c, a, b = (np.array(v) for v in zip(*self.stack, strict=True))
-        return 1.0 / (1.0 + np.exp(-(c + a * trees + b * np.asarray(linear)[:, None])))
+        return expit(c + a * trees + b * np.asarray(linear)[:, None])
 
     def hazards(self, X: pd.DataFrame) -> np.ndarray:
         return self.combine(self.tree_scores(X), self.linear(X)) if len(X) else np.empty((0, len(self.horizons)))
@@ -220,15 +225,19 @@ class HazardModel:
             raise DataError(f"{source}: model.json has no valid hazard section (got {type(meta).__name__})")
         booster = checked_booster(text, meta.get("booster_sha256"), source=source, name="hazard.txt")
         try:
-            horizons = tuple(int(h) for h in meta["horizons"])
+            if not all(isinstance(meta[key], list) for key in ("horizons", "offsets", "stack", "countdowns")):
+                raise ValueError("horizons, offsets, stack and countdowns must be lists")
+            if not all(isinstance(h, int) and not isinstance(h, bool) for h in meta["horizons"]):
+                raise ValueError(f"horizons must be whole numbers of days, got {meta['horizons']}")
+            horizons = tuple(meta["horizons"])
             offsets = tuple(float(o) for o in meta["offsets"])
             stack = tuple(tuple(float(x) for x in s) for s in meta["stack"])
             countdowns = tuple(str(c) for c in meta["countdowns"])
             linear = LinearScore.from_dict(meta["linear"])
-            if not len(stack) == len(offsets) == len(horizons) or list(horizons) != sorted(set(horizons)) or horizons[0] <= 0:
-                raise ValueError(f"horizons {horizons} with {len(stack)} stacking weights and {len(offsets)} offsets")
-            if any(len(s) != 3 for s in stack) or not np.isfinite([*offsets, *(x for s in stack for x in s)]).all():
-                raise ValueError("each interval needs 3 finite stacking weights and a finite offset")
+            if not horizons or not len(stack) == len(offsets) == len(horizons) or list(horizons) != sorted(set(horizons)) or horizons[0] <= 0:
+                raise ValueError(f"horizons {list(horizons)} with {len(stack)} stacking weights and {len(offsets)} offsets")
+            if any(len(s) != 3 or min(s[1:]) < 0 for s in stack) or not np.isfinite([*offsets, *(x for s in stack for x in s)]).all():
+                raise ValueError("each interval needs 3 finite stacking weights (the last two non-negative) and a finite offset")
             unknown = sorted({*countdowns, *linear.features} - set(features))
             if unknown:
                 raise ValueError(f"it uses features the model does not have: {unknown}")
@@ -251,24 +260,24 @@ def horizon_frame(hazard: HazardModel, X: pd.DataFrame) -> pd.DataFrame:
     curve = hazard.curve(X)
     expected, median = months_to_churn(curve, hazard.horizons)
     names = horizon_columns(hazard.horizons)
-    return pd.DataFrame({**dict(zip(names, curve.T, strict=False)), names[-2]: np.round(expected, 2),
+    return pd.DataFrame({**dict(zip(names[:-2], curve.T, strict=True)), names[-2]: np.round(expected, 2),
                          names[-1]: np.round(median, 2)}, index=X.index)
 
 
-# --------------------------------------------------------------------------- fitting and the Cox baseline
+# --------------------------------------------------------------------------- fitting
 
 
 @dataclass
 class SurvivalResult:
-    hazard: HazardModel  # fitted on every partner (a validation share held back for early stopping and calibration)
+    hazard: HazardModel  # fitted on every partner (a validation share held back for early stopping and stacking)
     metrics: dict[str, float]  # hazard_* and cox_* out of fold; hazard_oot_* / single_oot_* on the test block
     curves: pd.DataFrame  # every row: partner_id, snapshot, time, event, out-of-fold p_churn_{h}d and cox_{h}d
 
 
-def _design(X: pd.DataFrame, rows: np.ndarray, k: np.ndarray, horizons, countdowns) -> pd.DataFrame:
+def _design(X: pd.DataFrame, rows: np.ndarray, k: np.ndarray, horizons: Sequence[int], countdowns: Sequence[str]) -> pd.DataFrame:
     out = X.iloc[rows].reset_index(drop=True)
     bounds = np.asarray([0, *horizons], dtype=np.float64)
-    return pd.concat([out, pd.DataFrame(interval_columns(out, bounds[k], bounds[k + 1], countdowns))], axis=1)
+    return pd.concat([out, pd.DataFrame(interval_columns(out, start=bounds[k], end=bounds[k + 1], countdowns=countdowns))], axis=1)
 
 
 def fit_linear_hazard(X: pd.DataFrame, rows: np.ndarray, k: np.ndarray, y: np.ndarray, *, intervals: int,
@@ -294,26 +303,34 @@ def fit_linear_hazard(X: pd.DataFrame, rows: np.ndarray, k: np.ndarray, y: np.nd
     return LinearScore.from_fitted(prep, glm.coef_[0, intervals:], snapshots)
 
 
+#: Fewer validation churners than this in an interval: Platt scaling of the booster alone there.
+MIN_STACK_CHURNERS = 30
+
+
 def _stack(trees: np.ndarray, linear: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     """(intercept, tree weight, linear weight): a logistic regression of one interval's outcomes on the
-    two scores, weights kept non-negative (Breiman's stacking constraint: a score is used as it was
-    fitted or not at all; a negative weight is noise from collinear scores on few partners). The
-    booster alone, as it is, when the interval has only one class."""
-    from sklearn.linear_model import LogisticRegression
+    two scores with the weights bounded at zero (Breiman's stacking constraint: a score counts as it
+    was fitted or not at all; a negative weight is noise from two collinear scores). Fewer than
+    :data:`MIN_STACK_CHURNERS` churners: the booster's weight only; one class: the booster as it is."""
+    from scipy.optimize import minimize
+    from scipy.special import expit
 
     if len(y) == 0 or y.min() == y.max():
         return (0.0, 1.0, 0.0)
-    scores = np.column_stack([trees, linear])
-    for use in ([0, 1], [0], [1]):
-        lr = LogisticRegression(C=1e6, max_iter=1000).fit(scores[:, use], y)
-        weights = dict(zip(use, lr.coef_[0], strict=True))
-        if min(weights.values()) >= 0:
-            return (float(lr.intercept_[0]), float(weights.get(0, 0.0)), float(weights.get(1, 0.0)))
-    return (0.0, 1.0, 0.0)
+    y = np.asarray(y, dtype=np.float64)
+    S = np.column_stack([np.ones(len(y)), trees, linear if y.sum() >= MIN_STACK_CHURNERS else np.zeros(len(y))])
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        z = S @ w
+        return float(np.mean(np.logaddexp(0.0, z) - y * z)), S.T @ (expit(z) - y) / len(y)
+
+    fit = minimize(loss, np.array([0.0, 1.0, 0.0]), jac=True, method="L-BFGS-B",  # from the booster as it is
+                   bounds=[(None, None), (0.0, None), (0.0, None)])
+    return (float(fit.x[0]), float(fit.x[1]), float(fit.x[2]))
 
 
-def fit_hazard(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: np.ndarray, *, horizons, params: dict,
-               rounds: int, patience: int, countdowns=(), random_state: int = 0) -> HazardModel:
+def fit_hazard(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: np.ndarray, *, horizons: Sequence[int],
+               params: dict, rounds: int, patience: int, countdowns: Sequence[str] = (), random_state: int = 0) -> HazardModel:
     """The hazard model from the person-period rows of the rows with ``role == 0`` (the booster and
     the linear score), early-stopped and stacked on those with ``role == 1`` (other roles are left out)."""
     from churnmodel.train import _fit_booster
@@ -366,12 +383,12 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
     """The hazard model for ``config.label.horizons`` on a training frame (all rows, censored ones too).
 
     Two evaluations. Out of time, like the single-horizon model: fitted on its train block (outcomes
-    censored at the validation block's start), early-stopped and calibrated on the validation block
+    censored at the validation block's start), early-stopped and stacked on the validation block
     (censored at the test block's start), scored on the test block at the horizons observed there,
     next to ``model``'s AUC on the same rows. Out of fold, for every horizon: partners are dealt into
     ``train.hazard_folds`` folds, each predicted by a hazard model and a Cox baseline fitted on the
     others, over all snapshot dates (censored at the data end). The model returned is fitted on all
-    partners, a seeded fifth of them held back for early stopping and calibration."""
+    partners, a seeded fifth of them held back for early stopping and stacking (which also calibrates)."""
     from sklearn.metrics import roc_auc_score
 
     from churnmodel.evaluate import survival_metrics
@@ -445,6 +462,8 @@ def horizon_points(model, frame: pd.DataFrame, horizon: int) -> tuple[np.ndarray
     much that interval's log-odds move the cumulative probability (the hazard's slope times the
     survival of the other intervals), then rescaled, keeping signs and shares, so that they add up to
     ``probability - base``, where the base has every feature at its expected effect."""
+    from scipy.special import expit
+
     hazard = model.hazard
     if hazard is None:
         raise DataError("this model has no hazard model; train it with label.horizons to explain a horizon")
@@ -469,7 +488,7 @@ def horizon_points(model, frame: pd.DataFrame, horizon: int) -> tuple[np.ndarray
         phis.append(phi)
         z.append(rest + phi.sum(axis=1))
         z0.append(rest)
-    h, h0 = 1.0 / (1.0 + np.exp(-np.column_stack(z))), 1.0 / (1.0 + np.exp(-np.column_stack(z0)))
+    h, h0 = expit(np.column_stack(z)), expit(np.column_stack(z0))
     p, p0 = curve_from_hazards(h)[:, -1], curve_from_hazards(h0)[:, -1]
     raw = np.zeros((len(X), F))
     for k in range(K):

@@ -155,7 +155,7 @@ def _tune(config: Config, X_train, y_train, X_valid, y_valid) -> dict:
 
 
 def fit_baseline(X: pd.DataFrame, y: np.ndarray, *, random_state: int):
-    """Logistic regression on the same features (:func:`linear_preprocessor`)."""
+    """Logistic regression on the same features (:func:`~churnmodel.linear.linear_preprocessor`)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
