@@ -22,9 +22,10 @@ class ChurnPyfunc(PythonModel):
         from churnmodel.survival import horizon_frame
 
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
-        out = pd.DataFrame({"churn_probability": self.model.predict_proba(frame)}, index=frame.index)
+        X = self.model.prepare(frame)
+        out = pd.DataFrame({"churn_probability": self.model.probabilities(X)}, index=frame.index)
         if self.model.hazard is not None:
-            out = pd.concat([out, horizon_frame(self.model.hazard, self.model.prepare(frame))], axis=1)
+            out = pd.concat([out, horizon_frame(self.model.hazard, X)], axis=1)
         return out
 
 

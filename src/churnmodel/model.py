@@ -128,7 +128,11 @@ class ChurnModel:
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated churn probabilities, one per row."""
-        return self.calibrator(self.raw_score(frame))
+        return self.probabilities(self.prepare(frame))
+
+    def probabilities(self, X: pd.DataFrame) -> np.ndarray:
+        """:meth:`predict_proba` of rows already :meth:`prepare`-d (for callers that need ``X`` too)."""
+        return self.calibrator(self.booster.predict(X, raw_score=True))
 
     # ------------------------------------------------------------------ files
 

@@ -99,7 +99,7 @@ def _score_chunk(model: ChurnModel, frame: pd.DataFrame, config: Config, lang: s
     """Probabilities, bands, revenue at risk and (for the scope) reason codes of one chunk of feature rows."""
     frame = frame.reset_index(drop=True)
     X = model.prepare(frame)
-    p = model.calibrator(model.booster.predict(X, raw_score=True))
+    p = model.probabilities(X)
     revenue_col = f"{model.plan.segments.get('revenue_type', 'order')}__sum_365d" if model.plan.segments else None
     revenue = frame[revenue_col].to_numpy(dtype=np.float64) if revenue_col in frame else np.zeros(len(frame))
     contract = frame["contract__value"].to_numpy(dtype=np.float64) * 12 if "contract__value" in frame else np.zeros(len(frame))

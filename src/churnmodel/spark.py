@@ -454,7 +454,8 @@ def score(model, features, *, config: Config, lang: str = "en", model_name: str 
     total = features.count()
     sample = features if total <= 100_000 else features.sample(fraction=100_000 / total, seed=config.random_state)
     X = _restore(collect(sample), plan).sort_values(["partner_id"], kind="stable")
-    drift = drift_report(model, model.prepare(X), model.predict_proba(X))
+    prepared = model.prepare(X)
+    drift = drift_report(model, prepared, model.probabilities(prepared))
     return ranked.orderBy("rank"), drift
 
 

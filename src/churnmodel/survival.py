@@ -403,7 +403,7 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
     oot_model = fit_hazard(X, t_oot, e_oot, role, **settings)
     test = np.flatnonzero(role == 2)
     oot_curve = oot_model.curve(X.iloc[test])
-    p_single = model.predict_proba(frame.iloc[test])
+    p_single = model.probabilities(X.iloc[test])
     for j, h in enumerate(horizons):
         known = e_oot[test] | (t_oot[test] >= h)
         y = e_oot[test][known] & (t_oot[test][known] <= h)

@@ -218,7 +218,7 @@ def train(frame: pd.DataFrame, plan: FeaturePlan, config: Config) -> TrainingRes
         },
         reference={**reference_distributions(X_train, p_train), "typical": typical_values(X_train.loc[y_train == 0])},
     )
-    p_test = model.calibrator(booster.predict(X_test, raw_score=True))
+    p_test = model.probabilities(X_test)
     test_rows = labelled.iloc[split.test]
     predictions = pd.DataFrame({
         "partner_id": test_rows["partner_id"].to_numpy(),
