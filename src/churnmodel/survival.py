@@ -13,7 +13,7 @@ logistic regression on held-back partners weighs the two (stacking):
 
 which is also the per-interval calibration. Why both: the booster ranks the near intervals best,
 the linear score generalises better over a year, where fewer snapshots are observed (measured on
-the simulator: the stack beats either alone at every horizon). The survival curve is
+the simulator: the stack beat the trees alone at every horizon). The survival curve is
 ``S(t_k) = prod_{j <= k} (1 - h_j(x))``, so the churn probabilities ``1 - S(t_k)`` never decrease
 with the horizon, by construction.
 
