@@ -14,6 +14,7 @@ import argparse
 import time
 
 import numpy as np
+import pandas as pd
 
 from churnmodel.cli import tune_allocator
 from churnmodel.config import Config, ExplainConfig
@@ -68,8 +69,10 @@ def main() -> None:
     for scope in ("at_risk", "top_n", "all"):
         cfg = ExplainConfig(scope=scope)
         t0 = time.perf_counter()
-        p = model.predict_proba(score_frame)
-        mask = select_scope(p, config=cfg, threshold=model.threshold)
+        p = model.churn_probability(score_frame)
+        # the scope's columns; revenue at risk taken as the probability here (no revenue in this frame)
+        scored = pd.DataFrame({"partner_id": score_frame["partner_id"].to_numpy(), "churn_probability": p, "revenue_at_risk": p})
+        mask = select_scope(scored, config=cfg, threshold=model.threshold)
         chosen = score_frame.loc[mask]
         codes = explain(model, chosen, config=cfg)
         elapsed = time.perf_counter() - t0

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from churnmodel.cli import tune_allocator
 from churnmodel.config import Config
-from churnmodel.data import write_frame
+from churnmodel.outputs import write_frame
 from churnmodel.score import score_features
 from churnmodel.train import train
 

@@ -20,7 +20,7 @@ import pandas as pd
 from churnmodel.cli import tune_allocator
 from churnmodel.config import Config
 from churnmodel.data import validate_tables
-from churnmodel.features.spec import FeatureInfo, FeaturePlan
+from churnmodel.features import FeatureInfo, FeaturePlan
 from churnmodel.tracking import log_training
 from churnmodel.train import train
 
@@ -46,7 +46,7 @@ def synthetic(rows: int, n_features: int, seed: int = 0) -> tuple[pd.DataFrame, 
     info = tuple(FeatureInfo(n, "synthetic", "profile", "value", n, n) for n in names)
     plan = FeaturePlan(event_types=(), amount_types=(), additive_types=(), windows=(30,), aggregations=("count",), recency=False,
                        lifetime_rate=False, trends=(), ratios=(), balances=(), scores=(),
-                       segments={"revenue_type": "order", "revenue_window_days": 365}, contracts=False,
+                       segments=None, contracts=False,
                        attributes=(), history_start="2023-01-01T00:00:00+00:00", levers={}, units={}, labels={}, features=info)
     return frame, plan
 
@@ -71,7 +71,7 @@ def main() -> None:
         t0 = time.perf_counter()
         result = train(frame, plan, config)
         t1 = time.perf_counter()
-        summary = log_training(result, config=config, config_path=tmp / "c.yaml", tables=validate_tables(tiny_p, tiny_e), project=tmp)
+        summary = log_training(result, config=config, tables=validate_tables(tiny_p, tiny_e))
         t2 = time.perf_counter()
     m = result.metrics
     print(f"rows {len(frame):,} x {args.features} features; train/valid/test rows {len(result.split.train):,}/"

@@ -15,18 +15,19 @@ import numpy as np
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-from churnmodel import load_config, read_inputs
-cfg = load_config("../configs/partner_churn.yaml")   # always the committed sample in data/sample/
-tables = read_inputs(cfg.data)"""
+from churnmodel import load_config, pipeline
+CONFIG = "../configs/partner_churn.yaml"   # always the committed sample in data/sample/
+cfg = load_config(CONFIG)
+checked = pipeline.validate(cfg)   # the same application layer as `churnmodel validate`
+tables = checked.tables"""
 
 NOTEBOOKS = {
     "01_explore_partner_history.ipynb": [
         ("md", "# Partner history: what the sample looks like\nData overview, event volumes by type and segment, cohort retention and the Partner Retention Rate, churn rate by decile of key metrics, LTV and NPS by segment. Everything comes from the package's API."),
         ("code", SETUP),
-        ("code", "from churnmodel.data import summarize\nsummarize(tables)"),
+        ("code", "checked.facts"),
         ("md", "## Event volumes per type and segment\nSegments (strategic / prospective / transactional) as the feature pipeline assigns them at the last labelled snapshot."),
-        ("code", """from churnmodel.features import build_training_frame
-frame, plan = build_training_frame(tables, cfg)
+        ("code", """frame = pipeline.features(cfg, tables=tables).frame   # as `churnmodel features`
 last = frame.sort_values("snapshot").groupby("partner_id").tail(1)[["partner_id", "segment"]]
 events = tables.events.merge(last, on="partner_id", how="left")
 volumes = events.pivot_table(index="event_type", columns="segment", values="partner_id", aggfunc="size", observed=True, fill_value=0)
@@ -71,45 +72,40 @@ table = pd.DataFrame({"partners": partners, "LTV (observed revenue per partner)"
 table"""),
     ],
     "02_train_and_evaluate.ipynb": [
-        ("md", "# Train and evaluate\nBuild features, train through the API, compare with the logistic baseline, look at calibration and lift, then find the runs in MLflow and compare them. MLflow writes to a temporary store here, so the notebook leaves the project's store alone."),
+        ("md", "# Train and evaluate\nTrain with `pipeline.fit` (what `churnmodel train` runs: features, out-of-time split, calibrated LightGBM, MLflow run and registry), compare with the logistic baseline, look at calibration and lift with scikit-learn's own tools, then find the runs in MLflow and compare them. MLflow writes to a temporary store here, so the notebook leaves the project's store alone; the hazard model (`label.horizons`) is left out to keep the notebook quick (notebook 03 has it)."),
         ("code", SETUP + """
 import tempfile
 store = tempfile.mkdtemp()
-cfg = load_config("../configs/partner_churn.yaml", [f"tracking.uri=sqlite:///{store}/mlflow.db", "train.bootstrap=200"])"""),
-        ("code", """from churnmodel.features import build_training_frame
-from churnmodel.train import train
-frame, plan = build_training_frame(tables, cfg)
-result = train(frame, plan, cfg)
-m = result.metrics
+quick = [f"tracking.uri=sqlite:///{store}/mlflow.db", "train.bootstrap=200", "label.horizons=null"]"""),
+        ("code", """first = pipeline.fit(CONFIG, quick, tables=tables)   # tracked in MLflow, registered, champion
+m = first.metrics
 pd.DataFrame({"LightGBM (calibrated)": {k: m[k] for k in ("auc", "pr_auc", "log_loss", "brier", "ece", "lift_top")},
               "logistic baseline": {k: m[f"baseline_{k}"] for k in ("auc", "pr_auc", "log_loss", "brier", "ece", "lift_top")}}).round(4)"""),
         ("code", """print(f"test AUC {m['auc']:.3f} (95% CI {m['auc_ci_low']:.3f}-{m['auc_ci_high']:.3f}); "
       f"Partner Retention Rate observed {m['prr_observed']:.1f}% vs predicted {m['prr_predicted']:.1f}%")
-result.segments.round(3)"""),
-        ("code", """from churnmodel import evaluate
-test = result.predictions
-curves = {"LightGBM": test["probability"].to_numpy(), "baseline": test["baseline_probability"].to_numpy()}
-evaluate.plot_calibration(test["label"].to_numpy(), test["probability"].to_numpy())
-evaluate.plot_lift(test["label"].to_numpy(), curves);"""),
+first.training.segments.round(3)"""),
+        ("md", "The model follows scikit-learn's classifier conventions (`predict_proba` of shape (n, 2), `classes_`, `feature_names_in_`), so scikit-learn's metrics and displays take it as it is."),
+        ("code", """from sklearn.calibration import CalibrationDisplay
+from sklearn.metrics import roc_auc_score
+from churnmodel import plots
+X_test, y_test = first.training.test_features, first.training.predictions["label"].to_numpy()
+print(f"roc_auc_score: {roc_auc_score(y_test, first.model.predict_proba(X_test)[:, 1]):.3f}")
+CalibrationDisplay.from_estimator(first.model, X_test, y_test, n_bins=10, strategy="quantile", name="LightGBM (calibrated)")
+test = first.training.predictions
+plots.plot_lift(test["label"].to_numpy(), {"LightGBM": test["probability"].to_numpy(), "baseline": test["baseline_probability"].to_numpy()});"""),
         ("md", "## Track in MLflow and compare runs\nA second run with sigmoid replaced by isotonic calibration, to compare."),
-        ("code", """from pathlib import Path
-from churnmodel.tracking import log_training
-first = log_training(result, config=cfg, config_path=Path("../configs/partner_churn.yaml"), tables=tables, project=Path(store))
-cfg2 = load_config("../configs/partner_churn.yaml", [f"tracking.uri=sqlite:///{store}/mlflow.db", "train.bootstrap=200", "train.calibration=isotonic"])
-second = log_training(train(frame, plan, cfg2), config=cfg2, config_path=Path("../configs/partner_churn.yaml"), tables=tables, project=Path(store))
+        ("code", """second = pipeline.fit(CONFIG, [*quick, "train.calibration=isotonic"], tables=tables)
 import mlflow
-mlflow.set_tracking_uri(cfg.tracking.uri)
-runs = mlflow.search_runs(experiment_names=[cfg.tracking.experiment])
+mlflow.set_tracking_uri(first.config.tracking.uri)
+runs = mlflow.search_runs(experiment_names=[first.config.tracking.experiment])
 runs[["run_id", "params.train.calibration", "metrics.test_auc", "metrics.test_ece", "metrics.test_log_loss", "tags.registered_version"]]"""),
     ],
     "03_explain_and_score.ipynb": [
-        ("md", "# Explain and score\nGlobal SHAP by retention lever, one partner's waterfall, batch scoring of the sample, the action list and the drift check."),
+        ("md", "# Explain and score\nGlobal SHAP by retention lever, one partner's waterfall, batch scoring of the sample with the risk curves, the action list and the drift check. The model is trained in memory (`track=False`) by the same `pipeline.fit` as `churnmodel train`, with two horizons and two hazard folds to keep the notebook quick."),
         ("code", SETUP + """
-from churnmodel.features import build_training_frame
-from churnmodel.train import train
-cfg = load_config("../configs/partner_churn.yaml", ["train.bootstrap=0"])
-frame, plan = build_training_frame(tables, cfg)
-model = train(frame, plan, cfg).model"""),
+quick = ["train.bootstrap=0", "label.horizons=[90, 365]", "train.hazard_folds=2"]
+model = pipeline.fit(CONFIG, quick, tables=tables, track=False).model
+frame = pipeline.features(cfg, tables=tables).frame"""),
         ("code", """from churnmodel.explain import contributions, global_importance
 labelled = frame.loc[~frame["censored"]]
 sample = labelled.sample(3000, random_state=0)
@@ -118,17 +114,16 @@ per_feature, per_lever = global_importance(model, contrib)
 per_lever"""),
         ("code", """import shap
 from churnmodel.explain import explain_partner
-worst = sample.iloc[[int(np.argmax(model.predict_proba(sample)))]]
+worst = sample.iloc[[int(np.argmax(model.predict_proba(sample)[:, 1]))]]
 c = contributions(model, worst)
 shap.plots.waterfall(shap.Explanation(values=c[0, :-1], base_values=c[0, -1], feature_names=model.features,
                                       data=model.prepare(worst).iloc[0].astype(object).to_numpy()), max_display=10, show=False)
 explain_partner(model, worst)"""),
         ("md", "## Batch scoring and the action list"),
-        ("code", """from churnmodel import score
-result = score(model, tables, as_of=pd.Timestamp("2026-01-01", tz="UTC"), config=cfg)
-actions = result.scores.loc[result.scores["risk_band"] == "high", ["rank", "partner_id", "churn_probability", "revenue_at_risk", "driver_1", "action_1", "action_2"]]
+        ("code", """result = pipeline.score(CONFIG, quick, as_of="2026-01-01", model=model, tables=tables)   # as `churnmodel score`
+actions = result.scores.loc[result.scores["risk_band"] == "high", ["rank", "partner_id", "churn_probability", "p_churn_365d", "revenue_at_risk", "driver_1", "action_1", "action_2"]]
 actions.head(10)"""),
-        ("code", """print(f"max feature PSI {result.max_feature_psi:.2f}, score PSI {result.score_psi:.3f}")
+        ("code", """print("\\n".join(result.warnings) or "no warnings")   # the drift warning `churnmodel score` prints
 result.drift.head(8)"""),
     ],
 }

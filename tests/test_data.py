@@ -7,15 +7,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from churnmodel.config import DataConfig, load_config
-from churnmodel.data import (
-    TIMESTAMP_DTYPE,
-    atomic_write,
-    read_inputs,
-    read_table,
-    summarize,
-    validate_tables,
-)
+from churnmodel.data import read_inputs, read_table, summarize
 from churnmodel.errors import DataError
+from churnmodel.outputs import atomic_write
+from churnmodel.times import TIMESTAMP_DTYPE
+from churnmodel.validation import validate_tables
 from conftest import FUZZ_EXAMPLES, tiny_contracts, tiny_events, tiny_partners, write_project
 
 

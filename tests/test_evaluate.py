@@ -10,8 +10,8 @@ from churnmodel.evaluate import (
     campaign_threshold,
     expected_calibration_error,
     expected_maximum_profit,
-    reference_distributions,
 )
+from churnmodel.model import reference_statistics
 
 
 def test_weighted_auc_with_ties_matches_scikit_learn():
@@ -58,11 +58,11 @@ def test_binary_metrics_lift_capture_and_retention_rate():
     assert np.isnan(m["auc_ci_low"])
 
 
-def test_reference_distributions_have_shares_that_add_up():
+def test_reference_statistics_have_shares_that_add_up():
     import pandas as pd
 
     X = pd.DataFrame({"a": [1.0, 2.0, np.nan, 4.0] * 25, "c": pd.Categorical(["x", "y", None, "x"] * 25)})
-    ref = reference_distributions(X, np.linspace(0, 1, 100))
+    ref = reference_statistics(X, np.linspace(0, 1, 100), typical_rows=np.ones(len(X), dtype=bool))
     a = ref["features"]["a"]
     assert sum(a["shares"]) + a["missing"] == pytest.approx(1.0) and a["missing"] == 0.25
     assert ref["features"]["c"]["categories"] == {"x": 0.5, "y": 0.25, "(missing)": 0.25}

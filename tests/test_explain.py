@@ -33,7 +33,7 @@ def test_lightgbm_and_shap_routes_agree_and_add_up(rows):
     np.testing.assert_allclose(a.sum(axis=1), raw, atol=1e-9)  # contributions + base value = log-odds
     points, p, p0 = probability_points(model, a)
     np.testing.assert_allclose(points.sum(axis=1), p - p0, atol=1e-9)  # probability points add up
-    np.testing.assert_allclose(p, model.predict_proba(frame), atol=1e-12)
+    np.testing.assert_allclose(p, model.churn_probability(frame), atol=1e-12)
     moved = np.abs(p - p0) > 1e-9
     assert np.all(np.sign(points[moved]) == np.sign(a[moved, :-1]))  # rescaling keeps each sign
 
@@ -60,10 +60,10 @@ def test_partner_table_and_custom_actions(rows):
     frame, model = rows
     cfg = ExplainConfig(actions={"responsiveness": {"en": "Call the support lead today.", "ru": "Позвонить руководителю поддержки."}})
     assert cfg.actions["conflict"].en.startswith("Run the conflict-resolution routine")  # the rest stay shipped
-    worst = frame.iloc[[int(np.argmax(model.predict_proba(frame)))]]
+    worst = frame.iloc[[int(np.argmax(model.churn_probability(frame)))]]
     table = explain_partner(model, worst, config=cfg)
     assert table["kind"].tolist()[:3] == ["driver", "driver", "driver"] and table["rank"].tolist()[:3] == [1, 2, 3]
-    assert table.attrs["churn_probability"] == pytest.approx(model.predict_proba(worst)[0])
+    assert table.attrs["churn_probability"] == pytest.approx(model.churn_probability(worst)[0])
     if "Responsiveness" in table["lever"].tolist():
         assert "Call the support lead today." in table["action"].tolist()
 

@@ -91,7 +91,7 @@ def test_recency_lifetime_rate_and_trend(built):
 
 def test_ratios(built):
     X, plan = built
-    assert {r["name"] for r in plan.ratios} == {"complaints_per_order", "tickets_resolved_share"}
+    assert {r.name for r in plan.ratios} == {"complaints_per_order", "tickets_resolved_share"}
     assert X.iloc[0]["complaints_per_order"] == 0.5  # 1 complaint / 2 orders in 30 days
     assert X.iloc[0]["tickets_resolved_share"] == pytest.approx(1 / 3)
     assert np.isnan(X.iloc[1]["tickets_resolved_share"])  # nothing opened: undefined
@@ -100,14 +100,14 @@ def test_ratios(built):
 def test_balances_linked_by_item_and_first_in_first_out(built):
     X, plan = built
     a = X.iloc[0]
-    assert [b["item_column"] for b in plan.balances] == ["item_id", "item_id"]
+    assert [b.item_column for b in plan.balances] == ["item_id", "item_id"]
     assert a["open_tickets"] == 2 and a["open_tickets__oldest_days"] == 29  # items 1 (02-01) and 3 are open
     assert a["outstanding_holdback"] == 20 and a["outstanding_holdback__oldest_days"] == 20
     assert X.iloc[2]["open_tickets"] == 1  # item 3 resolved at 03-01
     no_items = sample_tables(with_items=False)
     fifo_plan = resolve_plan(no_items, CFG)
     fifo = build_features(no_items, ROWS, fifo_plan).iloc[0]
-    assert [b["item_column"] for b in fifo_plan.balances] == [None, None]
+    assert [b.item_column for b in fifo_plan.balances] == [None, None]
     assert fifo["open_tickets"] == 2 and fifo["open_tickets__oldest_days"] == 10  # FIFO: the 02-20 ticket is the oldest open
     assert fifo["outstanding_holdback"] == 20
 

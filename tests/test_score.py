@@ -65,7 +65,7 @@ def test_python_api_matches_the_model_and_uses_only_active_partners(sample_train
     from churnmodel.features import build_features
 
     features = build_features(sample_tables, rows, result.model.plan)
-    expected = pd.Series(result.model.predict_proba(features), index=features["partner_id"])
+    expected = pd.Series(result.model.churn_probability(features), index=features["partner_id"])
     np.testing.assert_allclose(scored.scores.set_index("partner_id")["churn_probability"], expected.reindex(scored.scores["partner_id"]), atol=1e-12)
     small = sample_config.model_copy(update={"score": sample_config.score.model_copy(update={"chunk_partners": 300})})
     chunked = score(result.model, sample_tables, as_of=as_of, config=small)
@@ -159,7 +159,7 @@ def test_scores_equal_mlflow_pyfunc_on_the_feature_frame(sample_training, sample
 
     _, _, result, cfg = sample_training
     cfg = cfg.model_copy(update={"tracking": cfg.tracking.model_copy(update={"uri": f"sqlite:///{tmp_path / 'mlflow.db'}"})})
-    info = log_training(result, config=cfg, config_path=REPO / "configs/partner_churn.yaml", tables=sample_tables, project=tmp_path)
+    info = log_training(result, config=cfg, tables=sample_tables)
     out = tmp_path / "s.parquet"
     done = runner.invoke(app, ["score", "--config", "configs/partner_churn.yaml", "--set", f"tracking.uri={cfg.tracking.uri}",
                                "--as-of", AS_OF, "--out", str(out)])  # default model: models:/partner-churn@champion

@@ -14,7 +14,7 @@ from churnmodel.cli import app
 from churnmodel.config import SparkConfig, load_config
 from churnmodel.errors import DataError
 from churnmodel.score import score as local_score
-from conftest import REPO, tiny_events, write_project
+from conftest import tiny_events, write_project
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 AS_OF = pd.Timestamp("2026-01-01", tz="UTC")
@@ -90,8 +90,9 @@ def test_spark_scoring_equals_local_scoring(sample_training, sample_tables, spar
 def test_spark_scoring_carries_the_survival_curves(sample_training, sample_tables, spark_inputs, sample_config):
     import copy
 
+    from churnmodel.hazard import horizon_columns
     from churnmodel.labels import data_end
-    from churnmodel.survival import fit_hazard, horizon_columns, observed_times, partner_folds
+    from churnmodel.survival import fit_hazard, observed_times, partner_folds
 
     frame, _, result, cfg = sample_training
     model = copy.copy(result.model)  # a quick hazard model (50 rounds): the engines must agree, whatever its quality
@@ -116,7 +117,7 @@ def test_registered_pyfunc_as_spark_udf_gives_the_same_probabilities(sample_trai
 
     _, _, result, cfg = sample_training
     cfg = cfg.model_copy(update={"tracking": cfg.tracking.model_copy(update={"uri": f"sqlite:///{tmp_path / 'mlflow.db'}"})})
-    info = log_training(result, config=cfg, config_path=REPO / "configs/partner_churn.yaml", tables=sample_tables, project=tmp_path)
+    info = log_training(result, config=cfg, tables=sample_tables)
     mlflow.set_tracking_uri(cfg.tracking.uri)
     model = result.model
     features = engine.scoring_frame(spark_inputs, model.plan, sample_config, AS_OF)

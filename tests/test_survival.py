@@ -13,18 +13,11 @@ from typer.testing import CliRunner
 
 from churnmodel.cli import app
 from churnmodel.errors import DataError
+from churnmodel.explain import horizon_points
+from churnmodel.hazard import curve_from_hazards, horizon_columns, interval_columns, months_to_churn
 from churnmodel.labels import data_end, observation_end
 from churnmodel.model import ChurnModel
-from churnmodel.survival import (
-    add_survival,
-    curve_from_hazards,
-    expand_intervals,
-    horizon_columns,
-    horizon_points,
-    interval_columns,
-    months_to_churn,
-    observed_times,
-)
+from churnmodel.survival import add_survival, expand_intervals, observed_times, stack_weights
 
 runner = CliRunner()
 H = [30, 90, 180, 365]
@@ -235,23 +228,21 @@ def test_hazard_model_against_cox_and_the_single_horizon_model(tmp_path):
 
 
 def test_stacking_weights_stay_non_negative():
-    from churnmodel.survival import _stack
-
     rng = np.random.default_rng(0)
     risk = rng.normal(size=4000)
     y = (rng.random(4000) < 1 / (1 + np.exp(-(-2 + 1.5 * risk)))).astype(int)
-    _, a, b = _stack(risk + rng.normal(0, 0.3, 4000), risk + rng.normal(0, 0.3, 4000), y)
+    _, a, b = stack_weights(risk + rng.normal(0, 0.3, 4000), risk + rng.normal(0, 0.3, 4000), y)
     assert a > 0.3 and b > 0.3  # two noisy copies of the signal: both count
     error = rng.normal(size=4000)  # one score is the other's error: unconstrained, its weight would be about -1.5
-    _, a, b = _stack(risk + error, error, y)
+    _, a, b = stack_weights(risk + error, error, y)
     assert a > 0.3 and b == 0.0
-    _, a, b = _stack(error, risk + error, y)  # the same, mirrored: the linear score is the one to keep
+    _, a, b = stack_weights(error, risk + error, y)  # the same, mirrored: the linear score is the one to keep
     assert a == 0.0 and b > 0.3
     few = np.zeros(4000, dtype=int)
     few[np.argsort(-risk)[:20]] = 1  # 20 churners: too few for two weights
-    _, a, b = _stack(risk + error, risk, few)
+    _, a, b = stack_weights(risk + error, risk, few)
     assert a > 0 and b == 0.0
-    assert _stack(risk, risk, np.zeros(4000, dtype=int)) == (0.0, 1.0, 0.0)  # one class: the booster as it is
+    assert stack_weights(risk, risk, np.zeros(4000, dtype=int)) == (0.0, 1.0, 0.0)  # one class: the booster as it is
 
 
 def test_mlflow_pyfunc_gives_the_scored_lists_survival_columns(survival_model, sample_tables, tmp_path):
@@ -260,11 +251,10 @@ def test_mlflow_pyfunc_gives_the_scored_lists_survival_columns(survival_model, s
     from churnmodel.features import build_features
     from churnmodel.score import active_rows, score
     from churnmodel.tracking import log_training
-    from conftest import REPO
 
     result, cfg = survival_model
     cfg = cfg.model_copy(update={"tracking": cfg.tracking.model_copy(update={"uri": f"sqlite:///{tmp_path / 'mlflow.db'}"})})
-    info = log_training(result, config=cfg, config_path=REPO / "configs/partner_churn.yaml", tables=sample_tables, project=tmp_path)
+    info = log_training(result, config=cfg, tables=sample_tables)
     features = build_features(sample_tables, active_rows(sample_tables, cfg, AS_OF), result.model.plan)
     mlflow.set_tracking_uri(cfg.tracking.uri)
     pyfunc = mlflow.pyfunc.load_model(info.model_uri)

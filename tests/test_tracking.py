@@ -28,8 +28,7 @@ def logged(sample_training, sample_tables, tmp_path_factory):
     _, _, result, cfg = sample_training
     project = tmp_path_factory.mktemp("project")
     cfg = _with(cfg, uri=f"sqlite:///{project / 'mlflow.db'}")
-    summary = log_training(result, config=cfg, config_path=REPO / "configs" / "partner_churn.yaml",
-                           tables=sample_tables, project=project)
+    summary = log_training(result, config=cfg, tables=sample_tables)
     return summary, cfg, project, result
 
 
@@ -94,7 +93,7 @@ def test_loading_a_model_never_unpickles_or_runs_stored_code(logged, monkeypatch
     monkeypatch.setattr(cloudpickle, "loads", refuse)
     for uri in (summary.model_uri, f"models:/{cfg.tracking.model_name}@champion", f"runs:/{summary.run_id}/model"):
         model = load_churn_model(uri, tracking_uri=cfg.tracking.uri)
-        np.testing.assert_allclose(model.predict_proba(result.test_features.head(50)),
+        np.testing.assert_allclose(model.churn_probability(result.test_features.head(50)),
                                    result.predictions["probability"].to_numpy()[:50], atol=1e-12)
 
 
@@ -133,16 +132,15 @@ def test_model_is_pickle_free_and_scores_like_the_trained_model(logged):
 
 
 def test_aliases_candidate_and_champion(logged, sample_tables):
-    summary, cfg, project, result = logged
+    summary, cfg, _, result = logged
     client = _client(cfg)
     name = cfg.tracking.model_name
     assert summary.promoted and str(client.get_model_version_by_alias(name, "champion").version) == summary.registered_version
     strict = _with(cfg, promote_margin=0.5)  # the same model can never beat itself by 0.5 AUC
-    second = log_training(result, config=strict, config_path=REPO / "configs/partner_churn.yaml", tables=sample_tables, project=project)
+    second = log_training(result, config=strict, tables=sample_tables)
     assert not second.promoted and second.champion_version == summary.registered_version
     assert str(client.get_model_version_by_alias(name, "candidate").version) == second.registered_version
-    forced = log_training(result, config=strict, config_path=REPO / "configs/partner_churn.yaml", tables=sample_tables,
-                          project=project, promote=True)
+    forced = log_training(result, config=strict, tables=sample_tables, promote=True)
     assert forced.promoted and str(client.get_model_version_by_alias(name, "champion").version) == forced.registered_version
 
 
@@ -198,7 +196,7 @@ def test_a_real_tracking_server_receives_the_run_and_the_model(sample_training, 
             pytest.fail("mlflow server did not start")
         remote = _with(cfg, uri=uri, experiment="server-test", model_name="server-model")
         check_tracking(uri, timeout=5)
-        summary = log_training(result, config=remote, config_path=REPO / "configs/partner_churn.yaml", tables=sample_tables, project=tmp_path)
+        summary = log_training(result, config=remote, tables=sample_tables)
         client = mlflow.MlflowClient(uri)
         assert client.get_run(summary.run_id).data.metrics["test_auc"] == pytest.approx(result.metrics["auc"])
         assert str(client.get_model_version_by_alias("server-model", "champion").version) == "1"

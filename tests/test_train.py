@@ -76,7 +76,7 @@ def test_model_round_trips_through_plain_files(sample_training, tmp_path):
     folder = result.model.save(tmp_path / "m")
     assert sorted(p.name for p in folder.iterdir()) == ["booster.txt", "model.json"]
     loaded = ChurnModel.load(folder)
-    np.testing.assert_array_equal(loaded.predict_proba(result.test_features), result.predictions["probability"])
+    np.testing.assert_array_equal(loaded.churn_probability(result.test_features), result.predictions["probability"])
 
 
 def test_scoring_a_frame_without_the_models_columns_shows_the_diff(sample_training):
@@ -84,7 +84,7 @@ def test_scoring_a_frame_without_the_models_columns_shows_the_diff(sample_traini
     frame = result.test_features.drop(columns=["open_tickets", "meeting__days_since_last"]).rename(
         columns={"tenure_days": "tenure"})
     with pytest.raises(DataError, match=r"feature frame is missing 3 column\(s\) the model needs:\n  - tenure_days   \(nearest in frame: 'tenure'\)"):
-        result.model.predict_proba(frame)
+        result.model.churn_probability(frame)
 
 
 def test_one_class_block_is_refused(sample_training):

@@ -1,4 +1,5 @@
-"""Evaluation: classification, calibration and business metrics, per segment, and the plots.
+"""Evaluation: classification, calibration, survival and business metrics, overall and per segment
+(the figures of them: :mod:`churnmodel.plots`).
 
 Business metrics follow the retention material: Partner Retention Rate (partners still there at
 the end of the horizon / partners at the start x 100), lift and capture in the top share of the
@@ -13,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from churnmodel.config import CampaignConfig
-from churnmodel.survival import months_to_churn
+from churnmodel.hazard import months_to_churn
 
 __all__ = [
     "binary_metrics",
@@ -21,17 +22,8 @@ __all__ = [
     "campaign_threshold",
     "expected_calibration_error",
     "expected_maximum_profit",
-    "plot_calibration",
-    "plot_importance",
-    "plot_lift",
-    "plot_pr",
-    "plot_roc",
-    "plot_shap_summary",
-    "plot_survival",
-    "reference_distributions",
     "segment_metrics",
     "survival_metrics",
-    "typical_values",
 ]
 
 
@@ -213,177 +205,3 @@ def segment_metrics(predictions: pd.DataFrame, *, top_share: float) -> pd.DataFr
             "prr_observed": 100 * (1 - rate), "prr_predicted": 100 * (1 - p.mean()),
         })
     return pd.DataFrame(rows)
-
-
-def reference_distributions(X: pd.DataFrame, scores: np.ndarray, *, bins: int = 10) -> dict:
-    """Training distributions (decile bins, category shares) kept with the model for drift checks."""
-
-    def numeric(values: np.ndarray) -> dict:
-        finite = values[~np.isnan(values)]
-        edges = np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1])) if len(finite) else np.array([])
-        counts = np.bincount(np.searchsorted(edges, finite, side="right"), minlength=len(edges) + 1)
-        return {"edges": edges.tolist(), "shares": (counts / max(len(values), 1)).tolist(),
-                "missing": float(np.isnan(values).mean())}
-
-    out: dict = {"features": {}, "rows": len(X)}
-    for col in X.columns:
-        if isinstance(X[col].dtype, pd.CategoricalDtype):
-            shares = X[col].value_counts(normalize=False, dropna=False)
-            out["features"][col] = {"categories": {str(k) if pd.notna(k) else "(missing)": float(v) / len(X) for k, v in shares.items()}}
-        else:
-            out["features"][col] = numeric(X[col].to_numpy(dtype=np.float64))
-    out["score"] = numeric(np.asarray(scores, dtype=np.float64))
-    return out
-
-
-def typical_values(X: pd.DataFrame) -> dict:
-    """Median (numeric) or most common value (categorical) per feature: "typical" in explanations."""
-    out: dict = {}
-    for col in X.columns:
-        values = X[col]
-        if isinstance(values.dtype, pd.CategoricalDtype):
-            counts = values.value_counts()
-            out[col] = str(counts.index[0]) if len(counts) and counts.iloc[0] > 0 else None
-        else:
-            median = float(np.nanmedian(values.to_numpy(dtype=np.float64))) if values.notna().any() else None
-            out[col] = median
-    return out
-
-
-# --------------------------------------------------------------------------- plots
-
-
-def _figure(title: str):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
-    ax.set_title(title)
-    return fig, ax
-
-
-def plot_roc(y, curves: dict[str, np.ndarray]):
-    from sklearn.metrics import roc_auc_score, roc_curve
-
-    fig, ax = _figure("ROC, test block")
-    for name, p in curves.items():
-        fpr, tpr, _ = roc_curve(y, p)
-        ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(y, p):.3f})")
-    ax.plot([0, 1], [0, 1], ls=":", c="grey")
-    ax.set_xlabel("false positive rate")
-    ax.set_ylabel("true positive rate (churners caught)")
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    return fig
-
-
-def plot_pr(y, curves: dict[str, np.ndarray]):
-    from sklearn.metrics import average_precision_score, precision_recall_curve
-
-    fig, ax = _figure("Precision-recall, test block")
-    for name, p in curves.items():
-        precision, recall, _ = precision_recall_curve(y, p)
-        ax.plot(recall, precision, label=f"{name} (AP {average_precision_score(y, p):.3f})")
-    ax.axhline(np.mean(y), ls=":", c="grey", label=f"churn rate {np.mean(y):.1%}")
-    ax.set_xlabel("recall")
-    ax.set_ylabel("precision")
-    ax.legend(loc="upper right")
-    fig.tight_layout()
-    return fig
-
-
-def plot_calibration(y, p, *, bins: int = 10):
-    fig, ax = _figure(f"Calibration, test block (ECE {expected_calibration_error(np.asarray(y), np.asarray(p), bins=bins):.4f})")
-    qs = np.unique(np.quantile(p, np.linspace(0, 1, bins + 1)))
-    which = np.clip(np.searchsorted(qs, p, side="right") - 1, 0, len(qs) - 2)
-    mean_p = np.bincount(which, weights=p) / np.maximum(np.bincount(which), 1)
-    mean_y = np.bincount(which, weights=y) / np.maximum(np.bincount(which), 1)
-    top = max(mean_p.max(), mean_y.max()) * 1.05
-    ax.plot([0, top], [0, top], ls=":", c="grey", label="perfect")
-    ax.plot(mean_p, mean_y, marker="o", label="model (equal-count bins)")
-    ax.set_xlabel("predicted churn probability")
-    ax.set_ylabel("observed churn rate")
-    ax.legend(loc="upper left")
-    fig.tight_layout()
-    return fig
-
-
-def plot_lift(y, curves: dict[str, np.ndarray]):
-    fig, ax = _figure("Cumulative gain: churners caught by share of partners approached")
-    share = None
-    for name, p in curves.items():
-        ys = np.asarray(y)[np.argsort(-np.asarray(p), kind="stable")]
-        share = np.arange(1, len(ys) + 1) / len(ys)
-        ax.plot(share, np.cumsum(ys) / max(ys.sum(), 1), label=name)
-    if share is not None:
-        ax.plot([0, 1], [0, 1], ls=":", c="grey", label="random")
-    ax.set_xlabel("share of partners approached (highest risk first)")
-    ax.set_ylabel("share of churners caught")
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    return fig
-
-
-def plot_importance(booster, info: pd.DataFrame, *, top: int = 25):
-    gain = pd.Series(booster.feature_importance("gain"), index=booster.feature_name())
-    labels = info.set_index("name")
-    best = gain.sort_values(ascending=False).head(top)[::-1]
-    fig, ax = _figure(f"Feature importance (gain), top {len(best)}")
-    fig.set_size_inches(8, 0.3 * len(best) + 1.5)
-    names = [f"{labels.loc[n, 'label_en'][:60]} [{labels.loc[n, 'lever']}]" if n in labels.index else n for n in best.index]
-    ax.barh(names, best.to_numpy())
-    ax.set_xlabel("total gain")
-    fig.tight_layout()
-    return fig
-
-
-def plot_shap_summary(model, X: pd.DataFrame, *, max_rows: int = 2000, random_state: int = 0):
-    """Beeswarm of exact TreeSHAP values (LightGBM's pred_contrib) on a sample of rows."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import shap
-
-    sample = X.sample(n=min(max_rows, len(X)), random_state=random_state) if len(X) > max_rows else X
-    prepared = model.prepare(sample)
-    contrib = model.booster.predict(prepared, pred_contrib=True)
-    numeric = prepared.apply(lambda c: c.cat.codes.astype(float).where(c.notna()) if isinstance(c.dtype, pd.CategoricalDtype) else c)
-    explanation = shap.Explanation(values=contrib[:, :-1], base_values=contrib[:, -1], data=numeric.to_numpy(dtype=float),
-                                   feature_names=list(prepared.columns))
-    plt.figure(figsize=(8, 7), dpi=100)
-    shap.plots.beeswarm(explanation, max_display=20, show=False)
-    fig = plt.gcf()
-    fig.suptitle("SHAP (log-odds), test block sample")
-    fig.tight_layout()
-    return fig
-
-
-def plot_survival(curves: pd.DataFrame, horizons: list[int], metrics: dict):
-    """Left: observed churn by horizon (Kaplan-Meier over the out-of-fold rows) against the mean
-    predicted curve of the hazard model and of the Cox baseline. Right: AUC by horizon, both models."""
-    import matplotlib.pyplot as plt
-    from lifelines import KaplanMeierFitter
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    km = KaplanMeierFitter().fit(curves["time"], event_observed=curves["event"])
-    grid = np.linspace(0, horizons[-1], 100)
-    left.step(grid, 1 - km.survival_function_at_times(grid).to_numpy(), where="post", label="observed (Kaplan-Meier)", color="black")
-    h = [0, *horizons]
-    left.plot(h, [0, *(curves[f"p_churn_{x}d"].mean() for x in horizons)], "o-", label="hazard model (mean)")
-    left.plot(h, [0, *(curves[f"cox_{x}d"].mean() for x in horizons)], "s--", label="Cox baseline (mean)")
-    left.set_xlabel("days after the snapshot")
-    left.set_ylabel("share churned")
-    left.set_title("Churn by horizon, out of fold")
-    left.legend(fontsize=8)
-    x = np.arange(len(horizons))
-    right.bar(x - 0.2, [metrics.get(f"hazard_auc_{v}d", np.nan) for v in horizons], 0.4, label="hazard model")
-    right.bar(x + 0.2, [metrics.get(f"cox_auc_{v}d", np.nan) for v in horizons], 0.4, label="Cox baseline")
-    right.set_xticks(x, [f"{v}d" for v in horizons])
-    right.set_ylim(0.5, 1.0)
-    right.set_title(f"AUC by horizon; C-index {metrics.get('hazard_c_index', np.nan):.3f} vs {metrics.get('cox_c_index', np.nan):.3f}")
-    right.legend(fontsize=8)
-    fig.tight_layout()
-    return fig

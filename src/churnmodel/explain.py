@@ -18,14 +18,17 @@ import math
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from churnmodel.config import ExplainConfig
-from churnmodel.errors import ConfigError
+from churnmodel.errors import ConfigError, DataError
+from churnmodel.hazard import curve_from_hazards
 from churnmodel.model import ChurnModel
+from churnmodel.texts import CONSOLE, LANGS
 
-__all__ = ["contributions", "explain", "explain_partner", "global_importance", "probability_points", "select_scope"]
+__all__ = ["SCOPE_ORDER", "contributions", "explain", "explain_partner", "global_importance", "horizon_points", "probability_points",
+           "select_scope"]
 
-LANGS = ("en", "ru")
 
 
 def contributions(model: ChurnModel, frame: pd.DataFrame, *, route: str = "lightgbm", batch_rows: int = 50_000,
@@ -65,6 +68,52 @@ def probability_points(model: ChurnModel, contrib: np.ndarray) -> tuple[np.ndarr
     return phi * scale[:, None], p, p0
 
 
+def horizon_points(model, frame: pd.DataFrame, horizon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per feature, its share of the churn probability within ``horizon`` in probability points:
+    (points (rows, features), probability, base probability).
+
+    Each interval's log-odds split exactly into feature terms: the booster's TreeSHAP values (a
+    countdown's interval columns count for the countdown feature) times the interval's tree weight,
+    plus the linear score's centred contributions times its linear weight. They are weighted by how
+    much that interval's log-odds move the cumulative probability (the hazard's slope times the
+    survival of the other intervals), then rescaled, keeping signs and shares, so that they add up to
+    ``probability - base``, where the base has every feature at its expected effect."""
+    hazard = model.hazard
+    if hazard is None:
+        raise DataError("this model has no hazard model; train it with label.horizons to explain a horizon")
+    if horizon not in hazard.horizons:
+        raise DataError(f"--horizon {horizon}: the model's horizons are {list(hazard.horizons)} (days)")
+    K = hazard.horizons.index(horizon) + 1
+    X = model.prepare(frame)
+    features = list(model.features)
+    F = len(features)
+    linear = np.zeros((len(X), F))
+    linear[:, [features.index(n) for n in hazard.linear.features]] = hazard.linear.contributions(X)
+    source = [features.index(c) for c in hazard.countdowns for _ in range(2)]  # the design columns after the interval's
+    phis, z, z0 = [], [], []
+    for k in range(K):
+        contrib = hazard.booster.predict(hazard.expanded(X, k), pred_contrib=True)
+        trees = contrib[:, :F].copy()
+        for j, f in enumerate(source):
+            trees[:, f] += contrib[:, F + 1 + j]
+        c, a, b = hazard.stack[k]
+        rest = c + a * (contrib[:, F] + contrib[:, -1] + hazard.offsets[k]) + b * hazard.linear.intercept
+        phi = a * trees + b * linear
+        phis.append(phi)
+        z.append(rest + phi.sum(axis=1))
+        z0.append(rest)
+    h, h0 = expit(np.column_stack(z)), expit(np.column_stack(z0))
+    p, p0 = curve_from_hazards(h)[:, -1], curve_from_hazards(h0)[:, -1]
+    raw = np.zeros((len(X), F))
+    for k in range(K):
+        others = np.prod(np.delete(1.0 - h, k, axis=1), axis=1)
+        raw += (h[:, k] * (1.0 - h[:, k]) * others)[:, None] * phis[k]
+    total = raw.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = np.where(np.abs(total) > 1e-12, (p - p0) / np.where(np.abs(total) > 1e-12, total, 1.0), 1.0)
+    return raw * scale[:, None], p, p0
+
+
 def _fmt(value, unit: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
@@ -83,18 +132,28 @@ def _fmt(value, unit: str) -> str:
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
 
 
-def select_scope(probability: np.ndarray, *, config: ExplainConfig, threshold: float,
-                 revenue_at_risk: np.ndarray | None = None) -> np.ndarray:
-    """Which rows get reason codes (a boolean mask), by ``explain.scope``."""
+#: How the explanation scope ``top_n`` ranks partners: revenue at risk, largest first; ties by partner id.
+SCOPE_ORDER = (("revenue_at_risk", False), ("partner_id", True))
+
+
+def select_scope(scores: pd.DataFrame, *, config: ExplainConfig, threshold: float) -> np.ndarray:
+    """Which rows of a scored list get reason codes (a boolean mask), by ``explain.scope``: everyone,
+    no one, the partners at or above the risk threshold (``explain.at_risk_probability``, else
+    ``threshold``), or the ``top_n`` by :data:`SCOPE_ORDER`. ``scores`` needs ``churn_probability``,
+    and for ``top_n`` ``revenue_at_risk`` and ``partner_id``. The one rule, whatever the engine: applied
+    to a part of the list it gives a superset of the part's rows the whole list would pick."""
+    n = len(scores)
     if config.scope == "all":
-        return np.ones(len(probability), dtype=bool)
+        return np.ones(n, dtype=bool)
     if config.scope == "none":
-        return np.zeros(len(probability), dtype=bool)
+        return np.zeros(n, dtype=bool)
     if config.scope == "at_risk":
-        return probability >= (config.at_risk_probability if config.at_risk_probability is not None else threshold)
-    ranking = revenue_at_risk if revenue_at_risk is not None else probability
-    mask = np.zeros(len(probability), dtype=bool)
-    mask[np.argsort(-ranking, kind="stable")[: config.top_n]] = True
+        cut = config.at_risk_probability if config.at_risk_probability is not None else threshold
+        return scores["churn_probability"].to_numpy() >= cut
+    columns, ascending = zip(*SCOPE_ORDER, strict=True)
+    order = scores[list(columns)].reset_index(drop=True).sort_values(list(columns), ascending=list(ascending), kind="stable")
+    mask = np.zeros(n, dtype=bool)
+    mask[order.index.to_numpy()[: config.top_n]] = True
     return mask
 
 
@@ -133,7 +192,7 @@ def explain(model: ChurnModel, frame: pd.DataFrame, *, config: ExplainConfig | N
         out["snapshot"] = frame["snapshot"].to_numpy()
     out["churn_probability"] = p
     out["base_rate"] = p0
-    typical_word = "typical" if lang == "en" else "обычно"
+    typical_word = CONSOLE[lang]["typical"]
 
     rows_all = np.arange(n)
     feature_names = np.array(model.features, dtype=object)
@@ -199,8 +258,6 @@ def explain_partner(model: ChurnModel, features: pd.DataFrame, *, config: Explai
     if horizon is None:
         points, p, p0 = probability_points(model, contributions(model, features, route=cfg.route))
     else:
-        from churnmodel.survival import horizon_points
-
         points, p, p0 = horizon_points(model, features, horizon)
     info = model.plan.info().set_index("name").loc[model.features]
     X = model.prepare(features)

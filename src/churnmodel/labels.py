@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from churnmodel.config import Config, LabelConfig, SnapshotConfig
-from churnmodel.data import TIMESTAMP_DTYPE, InputTables
 from churnmodel.errors import ConfigError, DataError
+from churnmodel.times import TIMESTAMP_DTYPE, utc
+from churnmodel.validation import InputTables
 
 __all__ = ["churn_spells", "data_end", "label_snapshots", "make_snapshots", "observation_end", "snapshot_dates"]
 
@@ -35,7 +36,7 @@ def data_end(tables: InputTables, extracted_at=None, *, latest_event: pd.Timesta
 
     ``latest_event``: the latest event time when the log is not in ``tables.events`` (another engine)."""
     if extracted_at is not None:
-        return pd.Timestamp(extracted_at).tz_localize("UTC") if pd.Timestamp(extracted_at).tzinfo is None else pd.Timestamp(extracted_at)
+        return utc(extracted_at)
     dates = [tables.events["timestamp"].max() if latest_event is None else latest_event, tables.partners["joined_at"].max(), tables.partners["churned_at"].max()]
     if tables.contracts is not None:
         dates += [tables.contracts["start_date"].max(), tables.contracts["terminated_at"].max()]

@@ -11,16 +11,15 @@ import mlflow
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
+from churnmodel.hazard import horizon_frame
+from churnmodel.model import ChurnModel
+
 
 class ChurnPyfunc(PythonModel):
     def load_context(self, context) -> None:
-        from churnmodel.model import ChurnModel
-
         self.model = ChurnModel.load(context.artifacts["model"])
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        from churnmodel.survival import horizon_frame
-
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
         X = self.model.prepare(frame)
         out = pd.DataFrame({"churn_probability": self.model.probabilities(X)}, index=frame.index)

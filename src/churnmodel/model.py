@@ -1,9 +1,12 @@
 """The trained model as an artifact: LightGBM's text model + JSON, never a pickle.
 
 A :class:`ChurnModel` scores a feature frame (the columns of its feature plan) into calibrated
-churn probabilities. It saves to a folder of plain files — ``booster.txt`` (LightGBM's own text
-format) and ``model.json`` (calibrator, feature plan, training distributions, metadata) — so loading
-it runs no stored bytecode.
+churn probabilities and follows scikit-learn's classifier conventions (``predict_proba`` of shape
+``(n, 2)``, ``classes_``, ``feature_names_in_``), so ``sklearn.metrics`` and display tools take it
+as it is. It saves to a folder of plain files — ``booster.txt`` (LightGBM's own text format) and
+``model.json`` (calibrator, feature plan, training reference statistics, metadata) — so loading it
+runs no stored bytecode. The training reference statistics (:func:`reference_statistics`: decile
+bins, category shares, typical values) travel with the model for drift checks and explanations.
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from churnmodel.booster import checked_booster
 from churnmodel.errors import DataError
-from churnmodel.features.spec import FeaturePlan
+from churnmodel.features import FeaturePlan
+from churnmodel.hazard import HazardModel
 
-__all__ = ["Calibrator", "ChurnModel", "checked_booster"]
+__all__ = ["Calibrator", "ChurnModel", "reference_statistics"]
 
 FORMAT_VERSION = 3  # 2: model.json carries the SHA-256 of booster.txt; 3: the hazard model stacks a linear score
 _SAFE_NAME = re.compile(r"(?!.*\.\.)[^/\\\x00-\x1f\x7f]{1,200}")
@@ -81,7 +86,43 @@ class ChurnModel:
     threshold: float = 0.5
     metadata: dict = field(default_factory=dict)
     reference: dict = field(default_factory=dict)  # training distributions (for drift checks)
-    hazard: Any = None  # churnmodel.survival.HazardModel when trained with label.horizons
+    hazard: HazardModel | None = None  # when trained with label.horizons
+
+    # scikit-learn's classifier conventions: sklearn.metrics and display tools take the model as it is
+    _estimator_type = "classifier"  # scikit-learn < 1.6
+
+    def __sklearn_tags__(self):
+        from sklearn.utils import ClassifierTags, InputTags, Tags, TargetTags
+
+        return Tags(estimator_type="classifier", target_tags=TargetTags(required=True),
+                    classifier_tags=ClassifierTags(), input_tags=InputTags(allow_nan=True, categorical=True, string=True))
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return self.booster is not None
+
+    def fit(self, X=None, y=None):
+        """A ChurnModel comes fitted: train one with :func:`churnmodel.fit` (or ``churnmodel train``), which
+        splits by time, calibrates and evaluates; fitting it again on arbitrary rows would skip all that."""
+        raise TypeError("a ChurnModel is already fitted; train a new one with churnmodel.fit(config) or `churnmodel train`")
+
+    def __repr__(self) -> str:
+        trees = self.booster.num_trees() if self.booster is not None else 0
+        horizons = f", horizons={list(self.hazard.horizons)}" if self.hazard is not None else ""
+        return (f"ChurnModel(features={len(self.plan.columns)}, trees={trees}, calibration={self.calibrator.method!r}, "
+                f"horizon_days={self.metadata.get('horizon_days')}{horizons})")
+
+    @property
+    def classes_(self) -> np.ndarray:
+        """The labels: 0 stays, 1 churns within ``label.horizon_days``."""
+        return np.array([0, 1])
+
+    @property
+    def feature_names_in_(self) -> np.ndarray:
+        return np.array(self.plan.columns, dtype=object)
+
+    @property
+    def n_features_in_(self) -> int:
+        return len(self.plan.columns)
 
     @property
     def features(self) -> list[str]:
@@ -104,9 +145,7 @@ class ChurnModel:
         """The model's columns in order, numeric as float64 and categoricals with the training categories."""
         self.check_columns(frame)
         X = frame[self.features]
-        cats = {a["name"]: a["categories"] for a in self.plan.attributes if a["kind"] == "category"}
-        if "segment" in self.features:
-            cats["segment"] = ["strategic", "prospective", "transactional"]
+        cats = self.plan.categories
         converted = {}
         for col in X.columns:
             if col in cats:
@@ -122,16 +161,22 @@ class ChurnModel:
                     raise DataError(f"feature frame: column {col!r} must be numeric, got {X[col].dtype} values (e.g. {X[col].dropna().iloc[0]!r})") from None
         return X.assign(**converted) if converted else X
 
-    def raw_score(self, frame: pd.DataFrame) -> np.ndarray:
-        """Uncalibrated log-odds."""
-        return self.booster.predict(self.prepare(frame), raw_score=True)
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """``(n, 2)``: P(stays), P(churns within the horizon) per row of a feature frame, as scikit-learn
+        classifiers return them (``[:, 1]`` is :meth:`churn_probability`)."""
+        p = self.churn_probability(X)
+        return np.column_stack([1.0 - p, p])
 
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """Calibrated churn probabilities, one per row."""
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """1 where the churn probability reaches the campaign threshold (``threshold``), else 0."""
+        return (self.churn_probability(X) >= self.threshold).astype(np.int64)
+
+    def churn_probability(self, frame: pd.DataFrame) -> np.ndarray:
+        """Calibrated churn probabilities, one per row of a feature frame."""
         return self.probabilities(self.prepare(frame))
 
     def probabilities(self, X: pd.DataFrame) -> np.ndarray:
-        """:meth:`predict_proba` of rows already :meth:`prepare`-d (for callers that need ``X`` too)."""
+        """:meth:`churn_probability` of rows already :meth:`prepare`-d (for callers that need ``X`` too)."""
         return self.calibrator(self.booster.predict(X, raw_score=True))
 
     # ------------------------------------------------------------------ files
@@ -172,7 +217,7 @@ class ChurnModel:
             if not (isinstance(metadata, dict) and isinstance(reference, dict)):
                 raise TypeError("metadata and reference must be objects")
             plan = FeaturePlan.from_json(json.dumps(payload["plan"]))
-            names = [f.name for f in plan.features] + [a["name"] for a in plan.attributes]
+            names = [f.name for f in plan.features] + [a.name for a in plan.attributes]
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise DataError(f"{source}: model.json is not a valid churnmodel model ({type(exc).__name__}: {exc})") from None
         unsafe = [n for n in names if not isinstance(n, str) or not _SAFE_NAME.fullmatch(n) or n in (".", "..")]
@@ -184,8 +229,6 @@ class ChurnModel:
                             f"{len(plan.columns)}); the two files come from different models")
         hazard = None
         if payload.get("hazard") is not None:
-            from churnmodel.survival import HazardModel
-
             if "hazard.txt" not in texts:
                 raise DataError(f"{source}: model.json has a hazard model but hazard.txt is missing")
             hazard = HazardModel.from_texts(texts["hazard.txt"], payload["hazard"], source=source, features=plan.columns)
@@ -211,18 +254,46 @@ class ChurnModel:
         return cls.from_texts(texts, source=str(folder))
 
 
-def checked_booster(text: str, sha256: str | None, *, source: str, name: str):
-    """A LightGBM booster from its text model, once the text matches the SHA-256 recorded for it
-    (LightGBM's parser can crash the process on a damaged file, so nothing unchecked reaches it)."""
-    import lightgbm as lgb
+def reference_statistics(X: pd.DataFrame, scores: np.ndarray, *, typical_rows: np.ndarray) -> dict:
+    """What the model keeps of its training rows: decile bins and category shares of every feature and
+    of the score (for drift checks), and the typical value of every feature among ``typical_rows``
+    (a boolean mask, e.g. the partners who stayed; "typical" in explanations)."""
+    return {**_distributions(X, scores), "typical": _typical_values(X.loc[typical_rows])}
 
-    if sha256 != hashlib.sha256(text.encode()).hexdigest():
-        raise DataError(f"{source}: {name} does not match the SHA-256 recorded in model.json; the model files were "
-                        "altered, truncated or mixed from two models. Download or retrain the model")
-    try:
-        return lgb.Booster(model_str=text)
-    except lgb.basic.LightGBMError as exc:
-        raise DataError(f"{source}: {name} is not a LightGBM text model ({exc})") from None
+
+def _distributions(X: pd.DataFrame, scores: np.ndarray, *, bins: int = 10) -> dict:
+    """Training distributions (decile bins, category shares) kept with the model for drift checks."""
+
+    def numeric(values: np.ndarray) -> dict:
+        finite = values[~np.isnan(values)]
+        edges = np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1])) if len(finite) else np.array([])
+        counts = np.bincount(np.searchsorted(edges, finite, side="right"), minlength=len(edges) + 1)
+        return {"edges": edges.tolist(), "shares": (counts / max(len(values), 1)).tolist(),
+                "missing": float(np.isnan(values).mean())}
+
+    out: dict = {"features": {}, "rows": len(X)}
+    for col in X.columns:
+        if isinstance(X[col].dtype, pd.CategoricalDtype):
+            shares = X[col].value_counts(normalize=False, dropna=False)
+            out["features"][col] = {"categories": {str(k) if pd.notna(k) else "(missing)": float(v) / len(X) for k, v in shares.items()}}
+        else:
+            out["features"][col] = numeric(X[col].to_numpy(dtype=np.float64))
+    out["score"] = numeric(np.asarray(scores, dtype=np.float64))
+    return out
+
+
+def _typical_values(X: pd.DataFrame) -> dict:
+    """Median (numeric) or most common value (categorical) per feature: "typical" in explanations."""
+    out: dict = {}
+    for col in X.columns:
+        values = X[col]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            counts = values.value_counts()
+            out[col] = str(counts.index[0]) if len(counts) and counts.iloc[0] > 0 else None
+        else:
+            median = float(np.nanmedian(values.to_numpy(dtype=np.float64))) if values.notna().any() else None
+            out[col] = median
+    return out
 
 
 def _jsonable(value):

@@ -9,48 +9,10 @@ import io
 import numpy as np
 import pandas as pd
 
+from churnmodel.texts import REPORT, SEGMENT_LABELS
+
 __all__ = ["partner_retention_rate", "render_report"]
 
-TEXT = {
-    "en": {
-        "title": "Partner churn risk", "as_of": "as of", "scored": "Partners scored", "expected": "Expected churners",
-        "horizon": "next {h} days", "rar": "Revenue at risk", "prr": "Partner Retention Rate, last 12 months",
-        "prr_note": "partners active a year ago and still active now, x 100", "bands": "Risk bands",
-        "distribution": "Churn probability distribution", "top": "Top partners by revenue at risk",
-        "segment": "By segment", "lever": "By retention lever (first driver)", "drift": "Drift against the training data",
-        "psi_ok": "no input shifted beyond PSI {w}", "psi_bad": "{n} input(s) shifted beyond PSI {w}",
-        "cols": {"rank": "#", "partner_id": "Partner", "churn_probability": "Churn prob.", "risk_band": "Band",
-                 "segment": "Segment", "revenue_at_risk": "Revenue at risk", "driver_1": "Main driver",
-                 "action_1": "Action", "partners": "Partners", "expected": "Expected churners",
-                 "lever_1": "Lever", "feature": "Input", "psi": "PSI", "share": "Share"},
-        "model": "Model", "score_psi": "score distribution PSI", "footer": "Probabilities are calibrated; drivers are exact SHAP contributions in probability points.",
-        "high": "high", "medium": "medium", "low": "low",
-        "curves": "When will they leave: risk curves of the top partners",
-        "curves_note": "Probability of having left within each horizon (hazard model); a steep start means act this month, "
-                       "a slow climb means a drift over the year.",
-        "days": "days from {d}", "left": "probability of having left", "median": "Median months to churn",
-        "beyond": "more than {m}",
-    },
-    "ru": {
-        "title": "Риск ухода партнёров", "as_of": "на", "scored": "Оценено партнёров", "expected": "Ожидаемый отток",
-        "horizon": "в ближайшие {h} дн.", "rar": "Выручка под риском", "prr": "Коэффициент удержания партнёров за 12 месяцев",
-        "prr_note": "партнёры, активные год назад и активные сейчас, x 100", "bands": "Уровни риска",
-        "distribution": "Распределение вероятности ухода", "top": "Партнёры с наибольшей выручкой под риском",
-        "segment": "По сегментам", "lever": "По рычагам удержания (главный фактор)", "drift": "Сдвиг данных относительно обучения",
-        "psi_ok": "ни один признак не сдвинулся больше PSI {w}", "psi_bad": "признаков со сдвигом больше PSI {w}: {n}",
-        "cols": {"rank": "№", "partner_id": "Партнёр", "churn_probability": "Вероятность", "risk_band": "Уровень",
-                 "segment": "Сегмент", "revenue_at_risk": "Выручка под риском", "driver_1": "Главный фактор",
-                 "action_1": "Действие", "partners": "Партнёров", "expected": "Ожидаемый отток",
-                 "lever_1": "Рычаг", "feature": "Признак", "psi": "PSI", "share": "Доля"},
-        "model": "Модель", "score_psi": "PSI распределения оценок", "footer": "Вероятности откалиброваны; факторы — точные вклады SHAP в процентных пунктах.",
-        "high": "высокий", "medium": "средний", "low": "низкий",
-        "curves": "Когда уйдут: кривые риска партнёров с наибольшей выручкой под риском",
-        "curves_note": "Вероятность уйти в пределах каждого горизонта (модель рисков); крутой старт — действовать в этом месяце, "
-                       "медленный рост — отдаление в течение года.",
-        "days": "дней от {d}", "left": "вероятность ухода", "median": "Медиана месяцев до ухода",
-        "beyond": "больше {m}",
-    },
-}
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Roboto,Arial,sans-serif;margin:24px;color:#222;max-width:1200px}
 h1{margin-bottom:0}.sub{color:#666;margin-top:4px}.cards{display:flex;gap:16px;flex-wrap:wrap;margin:18px 0}
@@ -123,7 +85,7 @@ def _risk_curves(scores: pd.DataFrame, t: dict, names: dict, as_of: pd.Timestamp
     longest = days[-1] / (365.25 / 12)
     table = rows[["rank", "partner_id", *columns]].assign(**{
         t["median"]: rows["median_months_to_churn"].map(lambda m: t["beyond"].format(m=f"{longest:.0f}") if pd.isna(m) else f"{m:.1f}")})
-    head = {**names, **{c: f"{d} d" if t is TEXT["en"] else f"{d} дн." for c, d in zip(columns, days, strict=True)}}
+    head = {**names, **{c: f"{d} d" if t is REPORT["en"] else f"{d} дн." for c, d in zip(columns, days, strict=True)}}
     return (f"<h2>{html.escape(t['curves'])}</h2><p class=\"sub\">{html.escape(t['curves_note'])}</p>{chart}"
             + _table(table, head, share=set(columns)))
 
@@ -136,9 +98,8 @@ def render_report(scores: pd.DataFrame, drift: pd.DataFrame, *, as_of: pd.Timest
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from churnmodel.features.derive import SEGMENT_LABELS
 
-    t = TEXT[lang]
+    t = REPORT[lang]
     names = t["cols"]
     which = 0 if lang == "en" else 1
     scores = scores.assign(segment=scores["segment"].map(lambda v: SEGMENT_LABELS.get(v, (v, v))[which]),

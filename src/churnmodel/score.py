@@ -15,15 +15,17 @@ import numpy as np
 import pandas as pd
 
 from churnmodel.config import Config
-from churnmodel.data import TIMESTAMP_DTYPE, InputTables
 from churnmodel.errors import DataError
 from churnmodel.explain import explain, select_scope
 from churnmodel.features import build_features, check_tables, unseen_inputs
+from churnmodel.hazard import horizon_frame
 from churnmodel.labels import churn_spells
 from churnmodel.model import ChurnModel
-from churnmodel.survival import horizon_frame
+from churnmodel.times import TIMESTAMP_DTYPE, utc
+from churnmodel.validation import InputTables
 
-__all__ = ["ScoreResult", "active_rows", "drift_report", "population_stability", "reason_columns", "score", "score_features"]
+__all__ = ["ScoreResult", "active_rows", "drift_report", "drift_warnings", "population_stability", "rank_columns", "rank_scores", "reason_columns",
+           "score", "score_features", "score_frame"]
 
 
 @dataclass
@@ -31,15 +33,6 @@ class ScoreResult:
     scores: pd.DataFrame
     drift: pd.DataFrame  # feature, psi (the row "(score)" is the score distribution)
     warnings: tuple[str, ...] = ()  # inputs the model never saw in training (unseen event types, categories)
-
-    @property
-    def max_feature_psi(self) -> float:
-        features = self.drift.loc[self.drift["feature"] != "(score)", "psi"]
-        return float(features.max()) if len(features) else 0.0
-
-    @property
-    def score_psi(self) -> float:
-        return float(self.drift.loc[self.drift["feature"] == "(score)", "psi"].iloc[0])
 
 
 def active_rows(tables: InputTables, config: Config, as_of: pd.Timestamp, *, types_present=None) -> pd.DataFrame:
@@ -90,22 +83,45 @@ def drift_report(model: ChurnModel, X: pd.DataFrame, probability: np.ndarray) ->
     return pd.DataFrame(rows, columns=["feature", "psi"]).sort_values("psi", ascending=False, kind="stable").reset_index(drop=True)
 
 
+def drift_warnings(drift: pd.DataFrame, config: Config, *, strict: bool) -> list[str]:
+    """A warning on drift above score.drift_warn; with ``strict`` a DataError above score.drift_fail."""
+    if not len(drift) or drift["psi"].iloc[0] <= config.score.drift_warn:
+        return []
+    worst = drift.iloc[0]
+    score_psi = drift.loc[drift["feature"] == "(score)", "psi"].sum()
+    if strict and worst["psi"] > config.score.drift_fail:
+        raise DataError(f"drift: PSI {worst['psi']:.2f} for {worst['feature']!r} exceeds score.drift_fail "
+                        f"{config.score.drift_fail}; the data no longer looks like the training data. Nothing was written")
+    shifted = int((drift["psi"] > config.score.drift_warn).sum())
+    return [f"drift: {shifted} input(s) with PSI > {config.score.drift_warn} (largest {worst['feature']} {worst['psi']:.2f}); "
+            f"score PSI {score_psi:.2f}"]
+
+
 def _bands(p: np.ndarray, config: Config) -> np.ndarray:
     bands = config.score.bands
     return np.where(p >= bands.high, "high", np.where(p >= bands.medium, "medium", "low"))
 
 
-def _score_chunk(model: ChurnModel, frame: pd.DataFrame, config: Config, lang: str, offset: int):
-    """Probabilities, bands, revenue at risk and (for the scope) reason codes of one chunk of feature rows."""
+def rank_columns(config: Config) -> list[tuple[str, bool]]:
+    """The scored list's order, as (column, ascending): ``score.sort_by`` largest first, ties by partner id."""
+    return [(config.score.sort_by, False), ("partner_id", True)]
+
+
+def reason_columns(config: Config) -> list[str]:
+    """Names of the reason-code columns of a scored list, in order."""
+    return [f"{k}_{i}" for i in range(1, config.explain.top_k + 1) for k in ("driver", "lever", "action")] + ["protective_factor"]
+
+
+def _score_chunk(model: ChurnModel, frame: pd.DataFrame, config: Config, lang: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(scored rows, prepared features) of one chunk: see :func:`score_frame`."""
     frame = frame.reset_index(drop=True)
     X = model.prepare(frame)
     p = model.probabilities(X)
-    revenue_col = f"{model.plan.segments.get('revenue_type', 'order')}__sum_365d" if model.plan.segments else None
+    revenue_col = f"{model.plan.segments.revenue_type}__sum_365d" if model.plan.segments is not None else None
     revenue = frame[revenue_col].to_numpy(dtype=np.float64) if revenue_col in frame else np.zeros(len(frame))
     contract = frame["contract__value"].to_numpy(dtype=np.float64) * 12 if "contract__value" in frame else np.zeros(len(frame))
     basis = np.maximum(np.nan_to_num(revenue), np.nan_to_num(contract))
     base = pd.DataFrame({
-        "_row": offset + np.arange(len(frame)),
         "partner_id": frame["partner_id"].to_numpy(),
         "as_of": frame["snapshot"].to_numpy(),
         "churn_probability": p,
@@ -116,66 +132,56 @@ def _score_chunk(model: ChurnModel, frame: pd.DataFrame, config: Config, lang: s
     })
     if model.hazard is not None:  # the survival curve: churn within each horizon, months to churn
         base = pd.concat([base, horizon_frame(model.hazard, X).set_axis(base.index)], axis=1)
-    mask = select_scope(p, config=config.explain, threshold=config.score.bands.medium,
-                        revenue_at_risk=base["revenue_at_risk"].to_numpy())
-    reasons = None
-    if mask.any():
-        reasons = explain(model, frame.loc[mask], config=config.explain, lang=lang)
-        reasons = reasons.drop(columns=["partner_id", "snapshot", "churn_probability", "base_rate"], errors="ignore")
-        reasons.insert(0, "_row", offset + np.flatnonzero(mask))  # rows, not partner ids: ids may repeat
-    sample = X.sample(n=min(len(frame), 20_000), random_state=config.random_state)
-    return base, reasons, (sample, p)
+    candidates = select_scope(base, config=config.explain, threshold=config.score.bands.medium)
+    columns = reason_columns(config)
+    reasons = pd.DataFrame("", index=base.index, columns=columns)
+    if candidates.any():
+        explained = explain(model, frame.loc[candidates], config=config.explain, lang=lang)
+        reasons.loc[candidates, columns] = explained[columns].to_numpy()
+    return pd.concat([base, reasons], axis=1).assign(_explained=candidates), X
 
 
-def _with_reasons(scores: pd.DataFrame, explained: list[pd.DataFrame], config: Config, *, top_n_done: bool = False) -> pd.DataFrame:
-    """Scores with the reason-code columns (driver/lever/action per rank, protective factor), '' where none."""
-    if explained:
-        reasons = pd.concat(explained, ignore_index=True)
-        if config.explain.scope == "top_n" and not top_n_done:  # chunks each kept their own top n; keep the overall top n
-            keep = scores.nlargest(config.explain.top_n, "revenue_at_risk")["_row"]
-            reasons = reasons.loc[reasons["_row"].isin(keep)]
-        keep_cols = ["_row"] + [c for c in reasons.columns if c.startswith(("driver_", "lever_", "action_"))
-                                and not c.endswith(("_feature", "_points"))] + ["protective_factor"]
-        scores = scores.merge(reasons[keep_cols], on="_row", how="left", validate="one_to_one")
-    for col in reason_columns(config):
-        if col not in scores:
-            scores[col] = ""
-        scores[col] = scores[col].fillna("")
-    return scores
+def score_frame(model: ChurnModel, frame: pd.DataFrame, *, config: Config, lang: str = "en") -> pd.DataFrame:
+    """One chunk of feature rows scored, in its own order: probability, risk band, segment, revenue at
+    risk, the survival columns (with a hazard model) and the reason codes of the rows the explanation
+    scope picks within the chunk (``_explained``: a superset of those the whole list picks, which
+    :func:`rank_scores` settles). Every engine scores its chunks with this function."""
+    return _score_chunk(model, frame, config, lang)[0]
 
 
-def reason_columns(config: Config) -> list[str]:
-    """Names of the reason-code columns of a scored list, in order."""
-    return [f"{k}_{i}" for i in range(1, config.explain.top_k + 1) for k in ("driver", "lever", "action")] + ["protective_factor"]
-
-
-def _assemble(parts, explained, drift_parts, model, config: Config, model_name: str, model_version: str) -> ScoreResult:
-    scores = _with_reasons(pd.concat(parts, ignore_index=True), explained, config)
-    order = "revenue_at_risk" if config.score.sort_by == "revenue_at_risk" else "churn_probability"
-    scores = scores.sort_values([order, "partner_id", "_row"], ascending=[False, True, True], kind="stable")
-    scores = scores.drop(columns="_row").reset_index(drop=True)
+def rank_scores(scores: pd.DataFrame, *, config: Config, model_name: str = "", model_version: str = "") -> pd.DataFrame:
+    """The ranked list from scored chunks: reason codes kept for the rows the explanation scope picks
+    over the whole list (:func:`~churnmodel.explain.select_scope`), rows in :func:`rank_columns` order
+    with their ``rank``, the model's name and version, and ``scored_at`` (the as-of date: re-runs give
+    identical files)."""
+    scores = scores.reset_index(drop=True)
+    keep = select_scope(scores, config=config.explain, threshold=config.score.bands.medium)
+    if "_explained" in scores:
+        keep &= scores["_explained"].to_numpy(dtype=bool)
+    scores.loc[~keep, reason_columns(config)] = ""
+    columns, ascending = zip(*rank_columns(config), strict=True)
+    scores = scores.sort_values(list(columns), ascending=list(ascending), kind="stable")
+    scores = scores.drop(columns="_explained", errors="ignore").reset_index(drop=True)
     scores.insert(4, "rank", np.arange(1, len(scores) + 1))
     scores["model_name"] = model_name
     scores["model_version"] = model_version
-    scores["scored_at"] = scores["as_of"]  # the moment the data describes: re-runs give identical files
-    X_sample = pd.concat([x for x, _ in drift_parts])
-    p_all = np.concatenate([p for _, p in drift_parts])
-    return ScoreResult(scores, drift_report(model, X_sample, p_all))
+    scores["scored_at"] = scores["as_of"]
+    return scores
 
 
 def _run(chunks, total: int, model: ChurnModel, config: Config, lang: str, model_name: str, model_version: str,
          progress: Callable[[int, int], None] | None) -> ScoreResult:
-    """Score feature chunks (an iterable of (offset, frame)) and assemble the result."""
-    parts, explained, drift_parts = [], [], []
+    """Score feature chunks (an iterable of (offset, frame)) and rank the whole list."""
+    parts, samples, probabilities = [], [], []
     for start, frame in chunks:
-        base, reasons, drift = _score_chunk(model, frame, config, lang, start)
-        parts.append(base)
-        drift_parts.append(drift)
-        if reasons is not None:
-            explained.append(reasons)
+        scored, X = _score_chunk(model, frame, config, lang)
+        parts.append(scored)
+        samples.append(X.sample(n=min(len(X), 20_000), random_state=config.random_state))
+        probabilities.append(scored["churn_probability"].to_numpy())
         if progress is not None:
             progress(min(start + len(frame), total), total)
-    return _assemble(parts, explained, drift_parts, model, config, model_name, model_version)
+    scores = rank_scores(pd.concat(parts, ignore_index=True), config=config, model_name=model_name, model_version=model_version)
+    return ScoreResult(scores, drift_report(model, pd.concat(samples), np.concatenate(probabilities)))
 
 
 def score_features(model: ChurnModel, features: pd.DataFrame, *, config: Config, lang: str = "en", model_name: str = "",
@@ -205,8 +211,7 @@ def score(
 
     Features are built chunk by chunk (``score.chunk_partners``), so memory stays bounded.
     """
-    as_of = pd.Timestamp(as_of)
-    as_of = as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
+    as_of = utc(as_of)
     check_tables(model.plan, tables)
     rows = active_rows(tables, config, as_of)
     if rows.empty:

@@ -25,50 +25,42 @@ later horizons run past the data end still contributes the intervals it saw.
 Evaluation (:func:`fit_survival`): out of time on the single-horizon model's own blocks, each
 block's outcomes censored where the next block starts, at the horizons the test block can show (it
 never shows a year); and out of fold over partners for every horizon, against a Cox baseline.
-
->>> import numpy as np
->>> curve_from_hazards(np.array([[0.1, 0.2]]))
-array([[0.1 , 0.28]])
 """
 
 from __future__ import annotations
 
-import hashlib
+import copy
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import minimize
+from scipy.special import expit
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 
+from churnmodel.booster import fit_booster
 from churnmodel.errors import DataError
+from churnmodel.evaluate import survival_metrics
+from churnmodel.hazard import COUNTDOWN_FEATURES, HazardModel, interval_columns
 from churnmodel.linear import CoxBaseline, LinearScore, linear_preprocessor
-from churnmodel.model import checked_booster
 
 __all__ = [
-    "COUNTDOWN_FEATURES",
-    "INTERVAL_FEATURE",
     "MIN_STACK_CHURNERS",
-    "HazardModel",
     "SurvivalResult",
     "add_survival",
-    "curve_from_hazards",
     "expand_intervals",
     "fit_hazard",
     "fit_linear_hazard",
     "fit_survival",
-    "horizon_columns",
-    "horizon_frame",
-    "horizon_points",
-    "interval_columns",
-    "months_to_churn",
     "observed_times",
     "partner_folds",
+    "stack_weights",
 ]
 
-#: The column the hazard model gets on top of the churn model's features: the interval's start (days).
-INTERVAL_FEATURE = "interval_start_days"
 _DAY_US = 86_400 * 1_000_000
-DAYS_PER_MONTH = 365.25 / 12
 
 
 def observed_times(frame: pd.DataFrame, *, observed_until) -> tuple[np.ndarray, np.ndarray]:
@@ -107,28 +99,6 @@ def expand_intervals(time: np.ndarray, event: np.ndarray, horizons) -> tuple[np.
     return np.concatenate(rows), np.concatenate(ks), np.concatenate(ys)
 
 
-def curve_from_hazards(hazards: np.ndarray) -> np.ndarray:
-    """Cumulative churn probabilities ``1 - prod(1 - h)`` per horizon: non-decreasing along each row."""
-    return 1.0 - np.cumprod(1.0 - np.clip(hazards, 0.0, 1.0), axis=1)
-
-
-def months_to_churn(curve: np.ndarray, horizons) -> tuple[np.ndarray, np.ndarray]:
-    """(expected months active within the longest horizon, median months to churn or NaN beyond it).
-
-    The survival curve is taken as linear between horizons (S(0) = 1); the expectation is the
-    restricted mean, so it is at most the longest horizon in months."""
-    t = np.asarray([0, *horizons], dtype=np.float64)
-    s = np.hstack([np.ones((len(curve), 1)), 1.0 - curve])
-    expected = np.trapezoid(s, t, axis=1) / DAYS_PER_MONTH
-    median = np.full(len(curve), np.nan)
-    below = s <= 0.5
-    crosses = below.any(axis=1)
-    j = np.argmax(below, axis=1)  # first point at or below one half (j >= 1 since S(0) = 1)
-    r = np.flatnonzero(crosses)
-    s0, s1, t0, t1 = s[r, j[r] - 1], s[r, j[r]], t[j[r] - 1], t[j[r]]
-    median[r] = (t0 + (s0 - 0.5) / np.where(s0 > s1, s0 - s1, 1.0) * (t1 - t0)) / DAYS_PER_MONTH
-    return expected, median
-
 
 def partner_folds(partner_ids: np.ndarray, *, folds: int, random_state: int) -> np.ndarray:
     """A fold number per row: a seeded shuffle of the partners dealt into ``folds`` (a partner's rows stay together)."""
@@ -137,131 +107,6 @@ def partner_folds(partner_ids: np.ndarray, *, folds: int, random_state: int) -> 
     fold_of[np.random.default_rng(random_state).permutation(len(unique))] = np.arange(len(unique)) % folds
     return fold_of[inverse]
 
-
-#: Features counting the days to a date already fixed at the snapshot. Per interval the hazard model
-#: also sees whether that date falls inside it and how far it lies from the interval's start: a
-#: contract's end is when a partner with grievances does not renew, and it can be months ahead.
-COUNTDOWN_FEATURES = ("contract__days_to_end",)
-
-
-def _countdown_columns(name: str) -> tuple[str, str]:
-    return f"{name}__in_interval", f"{name}__from_interval_start"
-
-
-def interval_columns(X: pd.DataFrame, *, start: float | np.ndarray, end: float | np.ndarray,
-                     countdowns: Sequence[str]) -> dict[str, np.ndarray]:
-    """The columns the hazard model gets on top of the churn model's features, for an interval
-    (start, end] (scalars, or one per row)."""
-    cols = {INTERVAL_FEATURE: np.broadcast_to(np.asarray(start, dtype=np.float64), (len(X),)).copy()}
-    for name in countdowns:
-        days = pd.to_numeric(X[name], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        inside, ahead = _countdown_columns(name)
-        cols[inside] = np.where(np.isnan(days), np.nan, ((days > start) & (days <= end)).astype(np.float64))
-        cols[ahead] = days - start
-    return cols
-
-
-@dataclass
-class HazardModel:
-    """The interval hazard booster, a linear hazard score and, per interval, how the two combine.
-
-    The hazard of interval k is ``sigmoid(c_k + a_k * trees_k(x) + b_k * linear(x))``: the booster's
-    log-odds (with the interval's baseline offset) and the linear score, weighted per interval on
-    held-back partners (stacking; the weights are also the calibration)."""
-
-    booster: object  # lightgbm.Booster over the churn model's features + design_columns
-    horizons: tuple[int, ...]
-    offsets: tuple[float, ...]  # each interval's baseline hazard (log-odds) the booster adds to
-    stack: tuple[tuple[float, float, float], ...]  # per interval: (intercept, tree weight, linear weight)
-    linear: LinearScore
-    countdowns: tuple[str, ...] = ()
-
-    @property
-    def starts(self) -> list[int]:
-        return [0, *self.horizons[:-1]]
-
-    @property
-    def design_columns(self) -> list[str]:
-        return [INTERVAL_FEATURE, *(c for name in self.countdowns for c in _countdown_columns(name))]
-
-    def expanded(self, X: pd.DataFrame, k: int) -> pd.DataFrame:
-        """The booster's inputs of interval ``k`` for prepared feature rows ``X``."""
-        cols = interval_columns(X, start=float(self.starts[k]), end=float(self.horizons[k]), countdowns=self.countdowns)
-        return pd.concat([X, pd.DataFrame(cols, index=X.index)], axis=1)  # not assign: X may be fragmented
-
-    def tree_scores(self, X: pd.DataFrame) -> np.ndarray:
-        """The booster's hazard log-odds with each interval's offset, (rows, intervals)."""
-        if not len(X):
-            return np.empty((0, len(self.horizons)))
-        return np.column_stack([self.booster.predict(self.expanded(X, k), raw_score=True) + self.offsets[k]
-                                for k in range(len(self.horizons))])
-
-    def combine(self, trees: np.ndarray, linear: np.ndarray) -> np.ndarray:
-        """Hazards from tree log-odds (rows, intervals) and linear scores (rows,)."""
-        from scipy.special import expit
-
-        c, a, b = (np.array(v) for v in zip(*self.stack, strict=True))
-        return expit(c + a * trees + b * np.asarray(linear)[:, None])
-
-    def hazards(self, X: pd.DataFrame) -> np.ndarray:
-        return self.combine(self.tree_scores(X), self.linear(X)) if len(X) else np.empty((0, len(self.horizons)))
-
-    def curve(self, X: pd.DataFrame) -> np.ndarray:
-        """P(churn within each horizon), (rows, horizons), non-decreasing along each row."""
-        return curve_from_hazards(self.hazards(X))
-
-    # ------------------------------------------------------------------ files (part of the churn model's)
-
-    def to_texts(self) -> tuple[str, dict]:
-        text = self.booster.model_to_string()
-        meta = {"horizons": list(self.horizons), "offsets": list(self.offsets), "stack": [list(s) for s in self.stack],
-                "countdowns": list(self.countdowns), "linear": self.linear.to_dict(),
-                "booster_sha256": hashlib.sha256(text.encode()).hexdigest()}
-        return text, meta
-
-    @classmethod
-    def from_texts(cls, text: str, meta: dict, *, source: str, features: list[str]) -> HazardModel:
-        if not isinstance(meta, dict):
-            raise DataError(f"{source}: model.json has no valid hazard section (got {type(meta).__name__})")
-        booster = checked_booster(text, meta.get("booster_sha256"), source=source, name="hazard.txt")
-        try:
-            if not all(isinstance(meta[key], list) for key in ("horizons", "offsets", "stack", "countdowns")):
-                raise ValueError("horizons, offsets, stack and countdowns must be lists")
-            if not all(isinstance(h, int) and not isinstance(h, bool) for h in meta["horizons"]):
-                raise ValueError(f"horizons must be whole numbers of days, got {meta['horizons']}")
-            horizons = tuple(meta["horizons"])
-            offsets = tuple(float(o) for o in meta["offsets"])
-            stack = tuple(tuple(float(x) for x in s) for s in meta["stack"])
-            countdowns = tuple(str(c) for c in meta["countdowns"])
-            linear = LinearScore.from_dict(meta["linear"])
-            if not horizons or not len(stack) == len(offsets) == len(horizons) or list(horizons) != sorted(set(horizons)) or horizons[0] <= 0:
-                raise ValueError(f"horizons {list(horizons)} with {len(stack)} stacking weights and {len(offsets)} offsets")
-            if any(len(s) != 3 or min(s[1:]) < 0 for s in stack) or not np.isfinite([*offsets, *(x for s in stack for x in s)]).all():
-                raise ValueError("each interval needs 3 finite stacking weights (the last two non-negative) and a finite offset")
-            unknown = sorted({*countdowns, *linear.features} - set(features))
-            if unknown:
-                raise ValueError(f"it uses features the model does not have: {unknown}")
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise DataError(f"{source}: model.json has no valid hazard section ({type(exc).__name__}: {exc})") from None
-        model = cls(booster, horizons, offsets, stack, linear, countdowns)
-        if booster.feature_name() != [*features, *model.design_columns]:
-            raise DataError(f"{source}: hazard.txt and model.json disagree on the features")
-        return model
-
-
-def horizon_columns(horizons) -> list[str]:
-    """The scored list's multi-horizon columns, in order."""
-    return [f"p_churn_{h}d" for h in horizons] + ["expected_months_active", "median_months_to_churn"]
-
-
-def horizon_frame(hazard: HazardModel, X: pd.DataFrame) -> pd.DataFrame:
-    """The :func:`horizon_columns` of prepared feature rows ``X``: churn within each horizon, then the
-    expected and median months to churn (rounded to 2 decimals), on ``X``'s index."""
-    curve = hazard.curve(X)
-    expected, median = months_to_churn(curve, hazard.horizons)
-    names = horizon_columns(hazard.horizons)
-    return pd.DataFrame({**dict(zip(names[:-2], curve.T, strict=True)), names[-2]: np.round(expected, 2),
-                         names[-1]: np.round(median, 2)}, index=X.index)
 
 
 # --------------------------------------------------------------------------- fitting
@@ -287,8 +132,6 @@ def fit_linear_hazard(X: pd.DataFrame, rows: np.ndarray, k: np.ndarray, y: np.nd
     :func:`~churnmodel.linear.linear_preprocessor` features; ridge penalty 0.01 per row (the interval
     terms practically unpenalised). At most ``max_rows`` person-period rows, a seeded sample: a
     model with a few hundred weights needs no more, and each row costs its features twice in memory."""
-    from sklearn.linear_model import LogisticRegression
-
     if len(rows) > max_rows:
         keep = np.sort(np.random.default_rng(random_state).choice(len(rows), max_rows, replace=False))
         rows, k, y = rows[keep], k[keep], y[keep]
@@ -307,14 +150,11 @@ def fit_linear_hazard(X: pd.DataFrame, rows: np.ndarray, k: np.ndarray, y: np.nd
 MIN_STACK_CHURNERS = 30
 
 
-def _stack(trees: np.ndarray, linear: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+def stack_weights(trees: np.ndarray, linear: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     """(intercept, tree weight, linear weight): a logistic regression of one interval's outcomes on the
     two scores with the weights bounded at zero (Breiman's stacking constraint: a score counts as it
     was fitted or not at all; a negative weight is noise from two collinear scores). Fewer than
     :data:`MIN_STACK_CHURNERS` churners: the booster's weight only; one class: the booster as it is."""
-    from scipy.optimize import minimize
-    from scipy.special import expit
-
     if len(y) == 0 or y.min() == y.max():
         return (0.0, 1.0, 0.0)
     y = np.asarray(y, dtype=np.float64)
@@ -333,8 +173,6 @@ def fit_hazard(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: np.nd
                params: dict, rounds: int, patience: int, countdowns: Sequence[str] = (), random_state: int = 0) -> HazardModel:
     """The hazard model from the person-period rows of the rows with ``role == 0`` (the booster and
     the linear score), early-stopped and stacked on those with ``role == 1`` (other roles are left out)."""
-    from churnmodel.train import _fit_booster
-
     rows, k, y = expand_intervals(time, event, horizons)
     fit, val = role[rows] == 0, role[rows] == 1
     for name, sel in (("training", fit), ("validation", val)):
@@ -348,12 +186,12 @@ def fit_hazard(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: np.nd
     rate = np.array([y[fit][k[fit] == j].mean() if (k[fit] == j).any() else np.nan for j in range(len(horizons))])
     rate = np.clip(np.where(np.isnan(rate), np.nanmean(rate), rate), 1e-4, 1 - 1e-4)
     offset = np.log(rate / (1 - rate))
-    booster, _ = _fit_booster(params, X_fit, y[fit], X_val, y[val], rounds=rounds, patience=patience,
+    booster, _ = fit_booster(params, X_fit, y[fit], X_val, y[val], rounds=rounds, patience=patience,
                               offsets=(offset[k[fit]], offset[k[val]]))
     linear = fit_linear_hazard(X, rows[fit], k[fit], y[fit], intervals=len(horizons), random_state=random_state)
     trees = booster.predict(X_val, raw_score=True) + offset[k[val]]
     scores = linear(X.iloc[rows[val]])
-    stack = tuple(_stack(trees[k[val] == j], scores[k[val] == j], y[val][k[val] == j]) for j in range(len(horizons)))
+    stack = tuple(stack_weights(trees[k[val] == j], scores[k[val] == j], y[val][k[val] == j]) for j in range(len(horizons)))
     return HazardModel(booster, tuple(int(h) for h in horizons), tuple(map(float, offset)), stack, linear, countdowns)
 
 
@@ -382,10 +220,6 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
     ``train.hazard_folds`` folds, each predicted by a hazard model and a Cox baseline fitted on the
     others, over all snapshot dates (censored at the data end). The model returned is fitted on all
     partners, a seeded fifth of them held back for early stopping and stacking (which also calibrates)."""
-    from sklearn.metrics import roc_auc_score
-
-    from churnmodel.evaluate import survival_metrics
-
     horizons = list(config.label.horizons)
     X = model.prepare(frame)
     lgbm = config.train.lightgbm
@@ -437,59 +271,8 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
 def add_survival(result, frame: pd.DataFrame, config, *, observed_until: pd.Timestamp):
     """The training result with the hazard model attached to its churn model and the survival
     metrics added (a new result; ``result`` is not modified)."""
-    import copy
-    import dataclasses
-
     survival = fit_survival(frame, result.model, result.split.dates, config, observed_until=observed_until, params=result.params)
     model = copy.copy(result.model)
     model.hazard = survival.hazard
     model.metadata = {**model.metadata, "horizons": list(survival.hazard.horizons), "hazard_trees": survival.hazard.booster.num_trees()}
     return dataclasses.replace(result, model=model, metrics={**result.metrics, **survival.metrics}, survival=survival)
-
-
-def horizon_points(model, frame: pd.DataFrame, horizon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per feature, its share of the churn probability within ``horizon`` in probability points:
-    (points (rows, features), probability, base probability).
-
-    Each interval's log-odds split exactly into feature terms: the booster's TreeSHAP values (a
-    countdown's interval columns count for the countdown feature) times the interval's tree weight,
-    plus the linear score's centred contributions times its linear weight. They are weighted by how
-    much that interval's log-odds move the cumulative probability (the hazard's slope times the
-    survival of the other intervals), then rescaled, keeping signs and shares, so that they add up to
-    ``probability - base``, where the base has every feature at its expected effect."""
-    from scipy.special import expit
-
-    hazard = model.hazard
-    if hazard is None:
-        raise DataError("this model has no hazard model; train it with label.horizons to explain a horizon")
-    if horizon not in hazard.horizons:
-        raise DataError(f"--horizon {horizon}: the model's horizons are {list(hazard.horizons)} (days)")
-    K = hazard.horizons.index(horizon) + 1
-    X = model.prepare(frame)
-    features = list(model.features)
-    F = len(features)
-    linear = np.zeros((len(X), F))
-    linear[:, [features.index(n) for n in hazard.linear.features]] = hazard.linear.contributions(X)
-    source = [features.index(c) for c in hazard.countdowns for _ in range(2)]  # the design columns after the interval's
-    phis, z, z0 = [], [], []
-    for k in range(K):
-        contrib = hazard.booster.predict(hazard.expanded(X, k), pred_contrib=True)
-        trees = contrib[:, :F].copy()
-        for j, f in enumerate(source):
-            trees[:, f] += contrib[:, F + 1 + j]
-        c, a, b = hazard.stack[k]
-        rest = c + a * (contrib[:, F] + contrib[:, -1] + hazard.offsets[k]) + b * hazard.linear.intercept
-        phi = a * trees + b * linear
-        phis.append(phi)
-        z.append(rest + phi.sum(axis=1))
-        z0.append(rest)
-    h, h0 = expit(np.column_stack(z)), expit(np.column_stack(z0))
-    p, p0 = curve_from_hazards(h)[:, -1], curve_from_hazards(h0)[:, -1]
-    raw = np.zeros((len(X), F))
-    for k in range(K):
-        others = np.prod(np.delete(1.0 - h, k, axis=1), axis=1)
-        raw += (h[:, k] * (1.0 - h[:, k]) * others)[:, None] * phis[k]
-    total = raw.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        scale = np.where(np.abs(total) > 1e-12, (p - p0) / np.where(np.abs(total) > 1e-12, total, 1.0), 1.0)
-    return raw * scale[:, None], p, p0

@@ -22,9 +22,14 @@ from typing import Any
 
 import pandas as pd
 
+from churnmodel import plots
 from churnmodel.config import Config
-from churnmodel.data import InputTables
 from churnmodel.errors import ChurnModelError
+from churnmodel.explain import contributions, global_importance
+from churnmodel.features import safe_name
+from churnmodel.hazard import horizon_columns
+from churnmodel.model import ChurnModel
+from churnmodel.validation import InputTables
 
 __all__ = [
     "TrackingError",
@@ -34,7 +39,9 @@ __all__ = [
     "flatten",
     "load_churn_model",
     "log_training",
+    "model_label",
     "model_signature",
+    "resolve_model",
     "store_lock",
 ]
 
@@ -175,7 +182,7 @@ def store_lock(uri: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _experiment(mlflow, config: Config, project: Path) -> str:
+def _experiment(mlflow, config: Config) -> str:
     client = mlflow.MlflowClient()
     found = client.get_experiment_by_name(config.tracking.experiment)
     if found is not None:
@@ -199,15 +206,15 @@ def _requirements() -> list[str]:
     return [f"{name}=={versions[name]}" for name in PACKAGES if name in versions and name != "churnmodel"]
 
 
-def log_training(result, *, config: Config, config_path: Path, tables: InputTables, project: Path,
-                 promote: bool = False, events_summary: dict | None = None) -> TrainSummary:
-    """Log a :class:`~churnmodel.train.TrainingResult` as one MLflow run and register its model."""
+def log_training(result, *, config: Config, tables: InputTables, promote: bool = False,
+                 events_summary: dict | None = None) -> TrainSummary:
+    """Log a :class:`~churnmodel.train.TrainingResult` as one MLflow run and register its model.
+
+    The config file itself is logged too when ``config`` was loaded from one (``config.source``)."""
     import os
     import warnings
 
     import mlflow
-
-    from churnmodel import evaluate
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     warnings.filterwarnings("ignore", message=".*input example was not provided.*")  # by design: no partner rows
@@ -215,19 +222,20 @@ def log_training(result, *, config: Config, config_path: Path, tables: InputTabl
     mlflow.set_tracking_uri(config.tracking.uri)
     mlflow.set_registry_uri(config.tracking.uri)
     with store_lock(config.tracking.uri):
-        return _log_run(mlflow, evaluate, result, config=config, config_path=config_path, tables=tables,
-                        project=project, promote=promote, events_summary=events_summary)
+        return _log_run(mlflow, result, config=config, tables=tables, promote=promote, events_summary=events_summary)
 
 
-def _log_run(mlflow, evaluate, result, *, config, config_path, tables, project, promote, events_summary) -> TrainSummary:
-    experiment_id = _experiment(mlflow, config, project)
+def _log_run(mlflow, result, *, config, tables, promote, events_summary) -> TrainSummary:
+    experiment_id = _experiment(mlflow, config)
     model = result.model
     with mlflow.start_run(experiment_id=experiment_id) as run, tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         mlflow.log_params({k: v[:6000] for k, v in flatten(config.model_dump(mode="json")).items()})
-        mlflow.set_tags({**{f"version.{k}": v for k, v in _versions().items()}, **_git_commit(Path(config_path).resolve().parent),
+        mlflow.set_tags({**{f"version.{k}": v for k, v in _versions().items()},
+                         **(_git_commit(config.source.parent) if config.source is not None else {}),
                          "label.source": config.label.source, "calibration": model.metadata["calibration"]})
-        mlflow.log_artifact(str(config_path), "config")
+        if config.source is not None:
+            mlflow.log_artifact(str(config.source), "config")
         (tmp / "resolved_config.json").write_text(config.model_dump_json(indent=2))
         (tmp / "data_fingerprint.json").write_text(json.dumps(data_fingerprint(config, tables, events_summary=events_summary), indent=2))
         (tmp / "split.json").write_text(json.dumps(result.split.dates, indent=2))
@@ -244,7 +252,7 @@ def _log_run(mlflow, evaluate, result, *, config, config_path, tables, project, 
         model.plan.info().to_csv(tmp / "features.csv", index=False)
         mlflow.log_artifact(str(tmp / "segments.csv"), "evaluation")
         mlflow.log_artifact(str(tmp / "features.csv"), "evaluation")
-        _log_plots(mlflow, evaluate, result, tmp)
+        _log_plots(mlflow, result, tmp)
         _log_explanations(mlflow, result, tmp)
 
         model_dir = model.save(tmp / "model")
@@ -278,16 +286,36 @@ def model_signature(model):
                      for name in model.features])
     outputs = ["churn_probability"]
     if model.hazard is not None:
-        from churnmodel.survival import horizon_columns
-
         outputs += horizon_columns(model.hazard.horizons)
     return ModelSignature(inputs=inputs, outputs=Schema([ColSpec(DataType.double, name) for name in outputs]))
 
 
+def model_label(uri: str) -> tuple[str, str]:
+    """models:/NAME@ALIAS or models:/NAME/VERSION -> (NAME, ALIAS or VERSION); other URIs -> (URI, "")."""
+    if not uri.startswith("models:/"):
+        return uri, ""
+    rest = uri.removeprefix("models:/")
+    name, sep, alias = rest.partition("@")
+    if sep:
+        return name, alias
+    name, _, version = rest.partition("/")
+    return name, version
+
+
+def resolve_model(config: Config, model: ChurnModel | str | None) -> tuple[ChurnModel, str, str]:
+    """(model, name, version): a model in memory, or loaded from a URI or folder (default: the
+    configured name's champion), checking the tracking store first."""
+    if isinstance(model, ChurnModel):
+        return model, "(in memory)", ""
+    uri = model or f"models:/{config.tracking.model_name}@champion"
+    if ":/" in uri and not Path(uri).exists():
+        check_tracking(config.tracking.uri, timeout=config.tracking.timeout_seconds)
+    name, version = model_label(uri)
+    return load_churn_model(uri, tracking_uri=config.tracking.uri), name, version
+
+
 def load_churn_model(uri: str, *, tracking_uri: str | None = None):
     """A :class:`~churnmodel.model.ChurnModel` from a folder or any MLflow model URI (models:/, runs:/, ...)."""
-    from churnmodel.model import ChurnModel
-
     local = Path(uri)
     if local.exists():
         for candidate in (local, local / "artifacts" / "model"):
@@ -310,14 +338,8 @@ def load_churn_model(uri: str, *, tracking_uri: str | None = None):
 
 
 def _log_explanations(mlflow, result, tmp: Path) -> None:
-    """Global SHAP: mean |SHAP| per feature and per lever, lever bar chart and dependence plots."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    """Global SHAP: mean |SHAP| per feature and per lever, the lever chart and dependence plots."""
     import matplotlib.pyplot as plt
-
-    from churnmodel.explain import contributions, global_importance
-    from churnmodel.features.spec import safe_name
 
     sample = result.test_features.sample(n=min(5000, len(result.test_features)), random_state=0)
     contrib = contributions(result.model, sample)
@@ -327,34 +349,19 @@ def _log_explanations(mlflow, result, tmp: Path) -> None:
     mlflow.log_artifact(str(tmp / "shap_features.csv"), "explain")
     mlflow.log_artifact(str(tmp / "shap_levers.csv"), "explain")
     mlflow.log_metrics({f"shap_lever_{r.lever}": float(r.mean_abs_shap) for r in per_lever.itertuples()})
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    ordered = per_lever.iloc[::-1]
-    ax.barh(ordered["lever"], ordered["mean_abs_shap"])
-    ax.set_xlabel("mean |SHAP| (log-odds), test block sample")
-    ax.set_title("Risk by retention lever")
-    fig.tight_layout()
-    fig.savefig(tmp / "shap_levers.png")
-    plt.close(fig)
-    mlflow.log_artifact(str(tmp / "shap_levers.png"), "plots")
+    figures = {"shap_levers.png": plots.plot_levers(per_lever)}
     X = result.model.prepare(sample)
     for rank, feature in enumerate(per_feature["feature"].head(4), start=1):
         j = result.model.features.index(feature)
-        fig, ax = plt.subplots(figsize=(5, 3.5), dpi=100)
-        values = X[feature]
-        x = values.cat.codes.where(values.notna()) if isinstance(values.dtype, pd.CategoricalDtype) else values
-        ax.scatter(x, contrib[:, j], s=6, alpha=0.4)
-        ax.axhline(0, c="grey", ls=":")
-        ax.set_xlabel(feature)
-        ax.set_ylabel("SHAP (log-odds)")
-        ax.set_title(f"Dependence: {per_feature['label_en'].iloc[rank - 1][:50]}", fontsize=9)
-        fig.tight_layout()
-        path = tmp / f"dependence_{rank}_{safe_name(feature)}.png"  # a name, never a path
-        fig.savefig(path)
+        name = f"dependence_{rank}_{safe_name(feature)}.png"  # a name, never a path
+        figures[name] = plots.plot_dependence(X[feature], contrib[:, j], title=per_feature["label_en"].iloc[rank - 1])
+    for name, fig in figures.items():
+        fig.savefig(tmp / name, dpi=100)
         plt.close(fig)
-        mlflow.log_artifact(str(path), "plots")
+        mlflow.log_artifact(str(tmp / name), "plots")
 
 
-def _log_plots(mlflow, evaluate, result, tmp: Path) -> None:
+def _log_plots(mlflow, result, tmp: Path) -> None:
     import matplotlib.pyplot as plt
 
     test = result.predictions
@@ -363,15 +370,15 @@ def _log_plots(mlflow, evaluate, result, tmp: Path) -> None:
     if "baseline_probability" in test:
         curves["logistic baseline"] = test["baseline_probability"].to_numpy()
     figures = {
-        "roc.png": evaluate.plot_roc(y, curves),
-        "pr.png": evaluate.plot_pr(y, curves),
-        "calibration.png": evaluate.plot_calibration(y, test["probability"].to_numpy()),
-        "lift_gain.png": evaluate.plot_lift(y, curves),
-        "feature_importance.png": evaluate.plot_importance(result.model.booster, result.model.plan.info()),
+        "roc.png": plots.plot_roc(y, curves),
+        "pr.png": plots.plot_pr(y, curves),
+        "calibration.png": plots.plot_calibration(y, test["probability"].to_numpy()),
+        "lift_gain.png": plots.plot_lift(y, curves),
+        "feature_importance.png": plots.plot_importance(result.model.booster, result.model.plan.info()),
     }
-    figures["shap_summary.png"] = evaluate.plot_shap_summary(result.model, result.test_features)
+    figures["shap_summary.png"] = plots.plot_shap_summary(result.model, result.test_features)
     if result.survival is not None:
-        figures["survival.png"] = evaluate.plot_survival(result.survival.curves, list(result.survival.hazard.horizons), result.metrics)
+        figures["survival.png"] = plots.plot_survival(result.survival.curves, list(result.survival.hazard.horizons), result.metrics)
     for name, fig in figures.items():
         fig.savefig(tmp / name, dpi=100)
         plt.close(fig)

@@ -12,20 +12,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import GroupKFold
+from sklearn.pipeline import make_pipeline
 
+from churnmodel.booster import fit_booster, lgb_params
 from churnmodel.config import Config
-from churnmodel.errors import ConfigError, DataError
-from churnmodel.evaluate import (
-    binary_metrics,
-    campaign_threshold,
-    reference_distributions,
-    segment_metrics,
-    typical_values,
-)
-from churnmodel.features.spec import FeaturePlan
-from churnmodel.model import Calibrator, ChurnModel
+from churnmodel.errors import DataError
+from churnmodel.evaluate import binary_metrics, campaign_threshold, segment_metrics
+from churnmodel.features import FeaturePlan
+from churnmodel.linear import linear_preprocessor
+from churnmodel.model import Calibrator, ChurnModel, reference_statistics
 
 __all__ = ["Split", "TrainingResult", "fit_baseline", "split_by_time", "train"]
 
@@ -86,50 +87,8 @@ def split_by_time(labelled: pd.DataFrame, *, test_snapshots: int, valid_snapshot
     return Split(rows(train), rows(valid), rows(test), {"train": names(train), "valid": names(valid), "test": names(test)})
 
 
-def _lgb_params(config: Config, overrides: dict | None = None) -> dict:
-    p = config.train.lightgbm
-    params = {
-        "objective": "binary",
-        "learning_rate": p.learning_rate,
-        "num_leaves": p.num_leaves,
-        "max_depth": p.max_depth,
-        "min_child_samples": p.min_child_samples,
-        "feature_fraction": p.feature_fraction,
-        "bagging_fraction": p.bagging_fraction,
-        "bagging_freq": p.bagging_freq,
-        "lambda_l2": p.lambda_l2,
-        "seed": config.random_state,
-        "deterministic": True,
-        "force_col_wise": True,
-        "num_threads": config.train.n_jobs,
-        "verbosity": -1,
-    }
-    return {**params, **(overrides or {})}
-
-
-def _fit_booster(params: dict, X_train, y_train, X_valid, y_valid, *, rounds: int, patience: int,
-                 offsets: tuple[np.ndarray, np.ndarray] | None = None):
-    """LightGBM with early stopping; ``offsets`` (train, valid): fixed log-odds each row starts from."""
-    import lightgbm as lgb
-
-    train_set = lgb.Dataset(X_train, y_train, categorical_feature="auto", free_raw_data=False,
-                            init_score=None if offsets is None else offsets[0])
-    valid_set = lgb.Dataset(X_valid, y_valid, reference=train_set, init_score=None if offsets is None else offsets[1])
-    booster = lgb.train(
-        {**params, "metric": ["binary_logloss", "auc"]},
-        train_set,
-        num_boost_round=rounds,
-        valid_sets=[valid_set],
-        callbacks=[lgb.early_stopping(patience, first_metric_only=True, verbose=False)],
-    )
-    best = booster.best_iteration or rounds
-    # keep exactly the trees early stopping chose
-    return lgb.Booster(model_str=booster.model_to_string(num_iteration=best)), best
-
-
 def _tune(config: Config, X_train, y_train, X_valid, y_valid) -> dict:
-    import optuna
-    from sklearn.metrics import roc_auc_score
+    import optuna  # only when tuning: optuna is slow to import
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     lgbm = config.train.lightgbm
@@ -143,7 +102,7 @@ def _tune(config: Config, X_train, y_train, X_valid, y_valid) -> dict:
             "bagging_fraction": trial.suggest_float("bagging_fraction", 0.5, 1.0),
             "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 30.0, log=True),
         }
-        booster, _ = _fit_booster(_lgb_params(config, overrides), X_train, y_train, X_valid, y_valid,
+        booster, _ = fit_booster(lgb_params(config, overrides), X_train, y_train, X_valid, y_valid,
                                   rounds=lgbm.n_estimators, patience=lgbm.early_stopping_rounds)
         return roc_auc_score(y_valid, booster.predict(X_valid, raw_score=True))
 
@@ -156,20 +115,11 @@ def _tune(config: Config, X_train, y_train, X_valid, y_valid) -> dict:
 
 def fit_baseline(X: pd.DataFrame, y: np.ndarray, *, random_state: int):
     """Logistic regression on the same features (:func:`~churnmodel.linear.linear_preprocessor`)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-
-    from churnmodel.linear import linear_preprocessor
-
     model = make_pipeline(linear_preprocessor(X), LogisticRegression(C=0.1, max_iter=3000, random_state=random_state))
     return model.fit(X, y)
 
 
 def _group_cv(config: Config, X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, params: dict, rounds: int) -> dict[str, float]:
-    import lightgbm as lgb
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import GroupKFold
-
     scores = []
     for train_idx, test_idx in GroupKFold(n_splits=config.train.group_cv_folds).split(X, y, groups):
         if y[test_idx].min() == y[test_idx].max():
@@ -198,8 +148,8 @@ def train(frame: pd.DataFrame, plan: FeaturePlan, config: Config) -> TrainingRes
     y_train, y_valid, y_test = y[split.train], y[split.valid], y[split.test]
 
     tuned = _tune(config, X_train, y_train, X_valid, y_valid) if cfg.tuning.trials else {}
-    params = _lgb_params(config, tuned)
-    booster, best = _fit_booster(params, X_train, y_train, X_valid, y_valid,
+    params = lgb_params(config, tuned)
+    booster, best = fit_booster(params, X_train, y_train, X_valid, y_valid,
                                  rounds=cfg.lightgbm.n_estimators, patience=cfg.lightgbm.early_stopping_rounds)
     raw_valid = booster.predict(X_valid, raw_score=True)
     method = cfg.calibration
@@ -216,7 +166,7 @@ def train(frame: pd.DataFrame, plan: FeaturePlan, config: Config) -> TrainingRes
             "horizon_days": config.label.horizon_days, "label_source": config.label.source, "split": split.dates,
             "train_rows": len(split.train), "train_churn_rate": float(y_train.mean()),
         },
-        reference={**reference_distributions(X_train, p_train), "typical": typical_values(X_train.loc[y_train == 0])},
+        reference=reference_statistics(X_train, p_train, typical_rows=y_train == 0),
     )
     p_test = model.probabilities(X_test)
     test_rows = labelled.iloc[split.test]
@@ -245,9 +195,3 @@ def train(frame: pd.DataFrame, plan: FeaturePlan, config: Config) -> TrainingRes
     metrics.update(cv)
     segments = segment_metrics(predictions, top_share=cfg.top_share)
     return TrainingResult(model, split, predictions, metrics, segments, params, baseline, cv, X_test)
-
-
-def check_can_train(config: Config) -> None:
-    """Cheap checks that need no data, so a run fails before any work."""
-    if config.train.group_cv_folds == 1:
-        raise ConfigError("train.group_cv_folds: 1 fold is not cross-validation; use 0 (off) or at least 2")

@@ -1,51 +1,49 @@
-"""Point-in-time features: one declarative plan, engines that compute it, shared derivations.
+"""Point-in-time features: one declarative plan, one engine that computes it, shared derivations.
+
+The modules form one straight chain: :mod:`.plan` (the plan's types) -> :mod:`.spec` (resolving a
+plan from the config and the data, and the catalogue of columns) -> :mod:`.local` (the engine's
+primitives) -> :mod:`.derive` (features from primitives) -> this module (building frames).
 
 >>> from churnmodel import load_config, read_inputs                      # doctest: +SKIP
 >>> cfg = load_config("configs/partner_churn.yaml")                      # doctest: +SKIP
 >>> frame, plan = build_training_frame(read_inputs(cfg.data), cfg)        # doctest: +SKIP
 
 Every feature of a row ``(partner, snapshot)`` uses only what was known before ``snapshot``:
-events strictly before it, contracts signed by then, terminations that had happened.
+events strictly before it, contracts signed by then, terminations that had happened. The Spark
+engine (:mod:`churnmodel.spark`) runs the local one on each partner partition of a distributed log,
+with the network-wide facts (:class:`.local.Network`) computed by Spark.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
-import numpy as np
 import pandas as pd
 
 from churnmodel.config import Config
-from churnmodel.data import InputTables
-from churnmodel.errors import ConfigError, DataError
+from churnmodel.errors import DataError
 from churnmodel.features.derive import derive_features
-from churnmodel.features.spec import NETWORK_FEATURES, FeatureInfo, FeaturePlan, resolve_plan
+from churnmodel.features.local import Network, compute_primitives
+from churnmodel.features.plan import EventProfile, FeatureInfo, FeaturePlan, safe_name
+from churnmodel.features.spec import NETWORK_FEATURES, resolve_plan
+from churnmodel.labels import label_snapshots
+from churnmodel.validation import InputTables
 
 __all__ = [
-    "ENGINES",
     "NETWORK_FEATURES",
+    "EventProfile",
     "FeatureInfo",
     "FeaturePlan",
+    "Network",
     "build_features",
     "build_training_frame",
     "check_inputs",
     "check_tables",
     "item_gaps",
     "resolve_plan",
+    "safe_name",
     "unseen_inputs",
 ]
-
-
-def _local(events: pd.DataFrame, rows: pd.DataFrame, plan: FeaturePlan, network=None) -> Mapping[str, np.ndarray]:
-    from churnmodel.features.local import compute_primitives
-
-    return compute_primitives(events, rows, plan, network=network)
-
-
-#: Engines compute the plan's primitives for in-memory rows; everything after that is shared
-#: (:mod:`.derive`). The Spark engine (:mod:`.spark`) runs the local one on each partner partition
-#: of a distributed log, with the network-wide facts (:class:`.local.Network`) computed by Spark.
-ENGINES: dict[str, Callable[..., Mapping[str, np.ndarray]]] = {"local": _local}
 
 
 def check_inputs(plan: FeaturePlan, *, partners: pd.DataFrame, event_columns, contracts: pd.DataFrame | None,
@@ -57,18 +55,18 @@ def check_inputs(plan: FeaturePlan, *, partners: pd.DataFrame, event_columns, co
     per linked balance, the events of its types without an item id (:func:`item_gaps`).
     """
     problems = []
-    attrs = [a["name"] for a in plan.attributes if a["name"] not in partners.columns]
+    attrs = [a.name for a in plan.attributes if a.name not in partners.columns]
     if attrs:
         problems.append(f"{sources.get('partners', 'partners')}: missing partner column(s) {attrs} the model uses as "
                         f"features (found {sorted(map(str, partners.columns))}); add them, or retrain without them (features.attributes)")
-    items = sorted({b["item_column"] for b in plan.balances if b["item_column"] and b["item_column"] not in event_columns})
+    items = sorted({b.item_column for b in plan.balances if b.item_column and b.item_column not in event_columns})
     if items:
         problems.append(f"{sources.get('events', 'events')}: missing event column(s) {items} the model links open items "
                         "by (e.g. which holdback was released); add them, or retrain on a log without them")
     for b in plan.balances:
-        if (item_gaps or {}).get(b["name"]):
-            problems.append(f"{sources.get('events', 'events')}: column {b['item_column']!r}: {item_gaps[b['name']]:,} "
-                            f"{b['add']}/{b['subtract']} event(s) without an item id; the model matches them by id "
+        if (item_gaps or {}).get(b.name):
+            problems.append(f"{sources.get('events', 'events')}: column {b.item_column!r}: {item_gaps[b.name]:,} "
+                            f"{b.add}/{b.subtract} event(s) without an item id; the model matches them by id "
                             "(as in training): fill the ids, or retrain on this export")
     if plan.contracts and contracts is None:
         problems.append("the model uses contract features but the config has no data.contracts; add the contracts file "
@@ -87,9 +85,9 @@ def item_gaps(plan: FeaturePlan, events: pd.DataFrame) -> dict[str, int]:
     """Per balance linked by item id, how many of its opening/closing events have no id."""
     out = {}
     for b in plan.balances:
-        if b["item_column"] and b["item_column"] in events.columns:
-            linked = events["event_type"].isin([b["add"], b["subtract"]]).to_numpy()
-            out[b["name"]] = int((linked & events[b["item_column"]].isna().to_numpy()).sum())
+        if b.item_column and b.item_column in events.columns:
+            linked = events["event_type"].isin([b.add, b.subtract]).to_numpy()
+            out[b.name] = int((linked & events[b.item_column].isna().to_numpy()).sum())
     return out
 
 
@@ -104,25 +102,23 @@ def unseen_inputs(plan: FeaturePlan, tables: InputTables) -> list[str]:
         out.append(f"{tables.sources.get('events', 'events')}: {int(new.sum()):,} event(s) of {len(new)} type(s) unseen in "
                    f"training, ignored by the model: {shown}; retrain to use them")
     for a in plan.attributes:
-        if a["kind"] != "category" or a["name"] not in tables.partners.columns:
+        if a.kind != "category" or a.name not in tables.partners.columns:
             continue
-        values = tables.partners[a["name"]].dropna().astype("str")
-        unseen = values.loc[~values.isin(a["categories"])].value_counts()
+        values = tables.partners[a.name].dropna().astype("str")
+        unseen = values.loc[~values.isin(a.categories)].value_counts()
         if len(unseen):
             shown = ", ".join(f"{k!r} ({v:,})" for k, v in unseen.head(5).items())
-            out.append(f"{tables.sources.get('partners', 'partners')}: column {a['name']!r}: {int(unseen.sum()):,} partner(s) "
-                       f"with a value unseen in training, scored as missing: {shown}; known: {a['categories']}")
+            out.append(f"{tables.sources.get('partners', 'partners')}: column {a.name!r}: {int(unseen.sum()):,} partner(s) "
+                       f"with a value unseen in training, scored as missing: {shown}; known: {list(a.categories)}")
     return out
 
 
-def build_features(tables: InputTables, rows: pd.DataFrame, plan: FeaturePlan, *, engine: str = "local",
-                   network=None) -> pd.DataFrame:
+def build_features(tables: InputTables, rows: pd.DataFrame, plan: FeaturePlan, *,
+                   network: Network | None = None) -> pd.DataFrame:
     """Features for each ``(partner_id, snapshot)`` row; the rows' own columns come first, order kept.
 
     ``network``: a :class:`churnmodel.features.local.Network` when ``tables`` hold one partition of a
     larger event log (the network-wide revenue facts then come from the whole log)."""
-    if engine not in ENGINES:
-        raise ConfigError(f"engine must be one of {sorted(ENGINES)}, got {engine!r}")
     missing = {"partner_id", "snapshot"} - set(rows.columns)
     if missing:
         raise ValueError(f"rows need the columns partner_id and snapshot; missing {sorted(missing)}")
@@ -136,7 +132,7 @@ def build_features(tables: InputTables, rows: pd.DataFrame, plan: FeaturePlan, *
         raise DataError("rows.snapshot must be whole seconds (a cut-off between events); round it, e.g. to the day")
     check_inputs(plan, partners=tables.partners, event_columns=tables.events.columns, contracts=tables.contracts,
                  sources=tables.sources)  # item gaps: the callers check them once (a scan of the log)
-    prims = ENGINES[engine](tables.events, rows[["partner_id", "snapshot"]], plan, network)
+    prims = compute_primitives(tables.events, rows[["partner_id", "snapshot"]], plan, network=network)
     if len(rows) == 0:
         return rows.assign(**{c: pd.Series(dtype="float64") for c in plan.columns})
     features = derive_features(rows, prims, plan, tables.partners, tables.contracts)
@@ -145,8 +141,6 @@ def build_features(tables: InputTables, rows: pd.DataFrame, plan: FeaturePlan, *
 
 def build_training_frame(tables: InputTables, config: Config) -> tuple[pd.DataFrame, FeaturePlan]:
     """Snapshots with labels and features for every (partner, snapshot date) in the config's grid."""
-    from churnmodel.labels import label_snapshots
-
-    plan = resolve_plan(tables, config.features, config.label)
+    plan = resolve_plan(tables, config.features)
     rows = label_snapshots(tables, config)
     return build_features(tables, rows, plan), plan

@@ -16,17 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from churnmodel.features.spec import FeaturePlan
+from churnmodel.features.plan import FeaturePlan
+from churnmodel.times import DAY, seconds
 
-__all__ = ["DAY", "LocalPrimitives", "Network", "compute_primitives", "seconds", "strategic_core"]
-
-DAY = 86_400
-
-
-def seconds(values: pd.Series) -> np.ndarray:
-    """UTC timestamps as int64 whole seconds since the epoch (floor)."""
-    micros = values.astype("datetime64[us, UTC]").array.asi8
-    return np.floor_divide(micros, 1_000_000)
+__all__ = ["LocalPrimitives", "Network", "compute_primitives", "strategic_core"]
 
 
 def _key(kind: str, event_type: str, lo: int | None, hi: int) -> str:
@@ -54,11 +47,11 @@ class LocalPrimitives(Mapping):
         all_t = pd.Index(plan.event_types).get_indexer(t_uniques)[t_codes]
         all_ts = seconds(events["timestamp"])
         all_amount = events["amount"].to_numpy(dtype=np.float64, na_value=np.nan)
-        if plan.segments:
+        if plan.segments is not None:
             if network is None:
-                is_revenue = all_t == plan.event_types.index(plan.segments["revenue_type"])
+                is_revenue = all_t == plan.event_types.index(plan.segments.revenue_type)
                 network = _network(p_codes, p_uniques, is_revenue, all_ts, all_amount, snaps, plan)
-            window = plan.segments["revenue_window_days"]
+            window = plan.segments.revenue_window_days
             self.eager[f"net_sum|{window}"], self.eager[f"net_core|{window}"] = network.lookup(rows["partner_id"], snaps[row_j])
         all_p = universe.get_indexer(p_uniques)[p_codes]
         mask = (all_p >= 0) & (all_t >= 0) & (all_ts < snaps[-1])
@@ -109,9 +102,9 @@ class LocalPrimitives(Mapping):
         del cells
         now = self._cut(0)
         for score in plan.scores:
-            _scores(self.eager, score["event_type"], plan, ev_p, ev_t, ts, amount, row_p, snaps[row_j])
+            _scores(self.eager, score.event_type, plan, ev_p, ev_t, ts, amount, row_p, snaps[row_j])
         for balance in plan.balances:
-            items = events[balance["item_column"]].to_numpy()[keep] if balance["item_column"] else None
+            items = events[balance.item_column].to_numpy()[keep] if balance.item_column else None
             _balance(self, balance, plan, items, ev_p, ev_t, ts, amount, row_p, row_j, snaps, now)
 
     def _cut(self, offset_days: int) -> np.ndarray:
@@ -253,9 +246,9 @@ def _scores(out, name, plan, ev_p, ev_t, ts, amount, row_p, row_s) -> None:
 
 def _balance(prims, balance, plan, items, ev_p, ev_t, ts, amount, row_p, row_j, snaps, now) -> None:
     """Open items (opened, not yet closed) at each snapshot and the age of the oldest."""
-    name = balance["name"]
-    add, sub = plan.event_types.index(balance["add"]), plan.event_types.index(balance["subtract"])
-    by_amount = balance["measure"] == "amount"
+    name = balance.name
+    add, sub = plan.event_types.index(balance.add), plan.event_types.index(balance.subtract)
+    by_amount = balance.measure == "amount"
     R, P = len(row_p), prims._counts.shape[2]
     if items is not None:
         level, oldest = _linked_balance(add, sub, by_amount, items, ev_p, ev_t, ts, amount, row_p, row_j, snaps, P)
@@ -321,8 +314,8 @@ def _fifo_amount_balance(prims, balance, add, ev_p, ev_t, ts, amount, row_p, row
     Outstanding = withheld - released before s; the oldest open withholding is the first whose
     running total of withheld amounts exceeds what has been released.
     """
-    level = prims[_key("sum", balance["add"], None, 0)] - prims[_key("sum", balance["subtract"], None, 0)]
-    released = prims[_key("sum", balance["subtract"], None, 0)]
+    level = prims[_key("sum", balance.add, None, 0)] - prims[_key("sum", balance.subtract, None, 0)]
+    released = prims[_key("sum", balance.subtract, None, 0)]
     sel = (ev_t == add) & ~np.isnan(amount)
     p, when, value = ev_p[sel], ts[sel].astype(np.float64), amount[sel]
     order = np.lexsort((when, p))
@@ -386,7 +379,7 @@ def strategic_core(revenue: np.ndarray, core_share: float) -> tuple[float, np.nd
 
 def _network(p_codes, p_uniques, is_revenue, all_ts, all_amount, snaps, plan) -> Network:
     seg = plan.segments
-    window = seg["revenue_window_days"]
+    window = seg.revenue_window_days
     sel = np.flatnonzero(is_revenue & (all_ts < snaps[-1]) & ~np.isnan(all_amount))
     cuts = np.unique(np.concatenate([snaps - window * DAY, snaps]))
     NB = len(cuts) + 1
@@ -398,7 +391,7 @@ def _network(p_codes, p_uniques, is_revenue, all_ts, all_amount, snaps, plan) ->
     core_ids, core_snaps = [], []
     for j, s in enumerate(snaps):
         k0, k1 = np.searchsorted(cuts, [s - window * DAY, s])
-        net_sum[j], in_core = strategic_core(cum[:, k1] - cum[:, k0], seg["strategic_core_share"])
+        net_sum[j], in_core = strategic_core(cum[:, k1] - cum[:, k0], seg.strategic_core_share)
         core_ids.append(np.asarray(p_uniques)[in_core])
         core_snaps.append(np.full(int(in_core.sum()), s, dtype=np.int64))
     core = pd.DataFrame({"partner_id": np.concatenate(core_ids) if core_ids else [], "snapshot": np.concatenate(core_snaps) if core_snaps else []})

@@ -1,24 +1,35 @@
-"""The feature plan: one declarative list of features, resolved once from the config and the data.
+"""Resolving the feature plan: from the ``features:`` config and the data to one declarative list.
 
-The plan fixes what the data looked like at training time (event types, which carry amounts, item
-links, attribute categories, where history starts) so that scoring builds exactly the same columns.
-Every feature carries metadata: a readable name in English and Russian, a unit and its retention lever.
-Engines (local numpy, Spark) compute the plan's *primitives*; :mod:`.derive` turns them into features.
+:func:`resolve_plan` fixes what the data looked like at training time (event types, which carry
+amounts, item links, attribute categories, where history starts) in a :class:`.plan.FeaturePlan`,
+and names every feature column with its metadata (the catalogue below): a readable name in English
+and Russian, a unit and its retention lever. Engines (local numpy, Spark) compute the plan's
+*primitives*; :mod:`.derive` turns them into features.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from dataclasses import asdict, dataclass, field, replace
+import difflib
+from dataclasses import replace
 
 import pandas as pd
 
-from churnmodel.config import FeaturesConfig, LabelConfig
-from churnmodel.data import InputTables
+from churnmodel.config import FeaturesConfig
 from churnmodel.errors import ConfigError
+from churnmodel.features.plan import (
+    Attribute,
+    Balance,
+    EventProfile,
+    FeatureInfo,
+    FeaturePlan,
+    Ratio,
+    ScoredType,
+    Segments,
+    safe_name,
+)
+from churnmodel.validation import InputTables
 
-__all__ = ["TYPE_DEFAULTS", "EventProfile", "FeatureInfo", "FeaturePlan", "resolve_plan"]
+__all__ = ["CONTRACT_FEATURES", "NETWORK_FEATURES", "TYPE_DEFAULTS", "base_infos", "ratio_infos", "resolve_plan"]
 
 # event type -> (lever, unit of amount or None, amounts add up?, English label, Russian label)
 TYPE_DEFAULTS: dict[str, tuple[str, str | None, bool, str, str]] = {
@@ -53,216 +64,113 @@ _DEFAULT_RATIOS = (
 NETWORK_FEATURES = ("revenue_share", "segment")
 
 
-def safe_name(event_type: str) -> str:
-    """A column-name-safe form of an event type (LightGBM rejects some characters)."""
-    return re.sub(r"[^0-9A-Za-z_]+", "_", event_type).strip("_") or "type"
+def _event_types(profile: EventProfile, cfg: FeaturesConfig) -> list[str]:
+    present = list(profile.types)
+    if cfg.event_types is None:
+        types = present
+    else:
+        missing = sorted(set(cfg.event_types) - set(present))
+        if missing:
+            raise ConfigError(f"features.event_types: {missing} do not occur in the events; types present: {present}")
+        types = list(cfg.event_types)
+    names = [safe_name(t) for t in types]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"features.event_types: {types} give clashing column names {names}; rename the types")
+    return types
 
 
-@dataclass(frozen=True)
-class FeatureInfo:
-    name: str
-    kind: str
-    lever: str
-    unit: str
-    label_en: str
-    label_ru: str
+def _check_type(path: str, event_type: str, types: list[str]) -> None:
+    if event_type not in types:
+        raise ConfigError(f"{path}: event type {event_type!r} is not among the feature event types {types}")
 
 
-@dataclass(frozen=True)
-class FeaturePlan:
-    """Everything needed to build the same feature columns again, JSON-serialisable."""
-
-    event_types: tuple[str, ...]
-    amount_types: tuple[str, ...]
-    additive_types: tuple[str, ...]
-    windows: tuple[int, ...]
-    aggregations: tuple[str, ...]
-    recency: bool
-    lifetime_rate: bool
-    trends: tuple[tuple[int, int], ...]
-    ratios: tuple[dict, ...]
-    balances: tuple[dict, ...]
-    scores: tuple[dict, ...]
-    segments: dict
-    contracts: bool
-    attributes: tuple[dict, ...]
-    history_start: str
-    levers: dict[str, str]
-    units: dict[str, str]
-    labels: dict[str, tuple[str, str]]
-    features: tuple[FeatureInfo, ...] = field(default=())
-
-    @property
-    def columns(self) -> list[str]:
-        return [f.name for f in self.features]
-
-    def info(self) -> pd.DataFrame:
-        """Feature metadata as a frame: name, kind, lever, unit, label_en, label_ru."""
-        return pd.DataFrame([asdict(f) for f in self.features])
-
-    def intervals(self) -> list[tuple[int | None, int]]:
-        """(lo, hi) day offsets back from a snapshot: events in [s - lo, s - hi); lo None = all history."""
-        wanted: set[tuple[int | None, int]] = {(w, 0) for w in self.windows}
-        for recent, prior in self.trends:
-            wanted |= {(recent, 0), (recent + prior, recent)}
-        seg = self.segments
-        if seg:
-            wanted.add((seg["revenue_window_days"], 0))
-        wanted.add((None, 0))
-        return sorted(wanted, key=lambda x: (x[0] is None, x[0] or 0, x[1]))
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, indent=1, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> FeaturePlan:
-        raw = json.loads(text)
-        raw["features"] = tuple(FeatureInfo(**f) for f in raw["features"])
-        raw["trends"] = tuple(tuple(t) for t in raw["trends"])
-        raw["labels"] = {k: tuple(v) for k, v in raw["labels"].items()}
-        for key in ("event_types", "amount_types", "additive_types", "windows", "aggregations", "ratios", "balances", "scores", "attributes"):
-            raw[key] = tuple(raw[key])
-        return cls(**raw)
+def _balances(cfg: FeaturesConfig, profile: EventProfile, types: list[str], amount_types: list[str],
+              levers: dict[str, str], labels: dict[str, tuple[str, str]]) -> list[Balance]:
+    """The configured balances (or the standard ones that fit the data), linked by item id where every
+    opening and closing event carries one, else first in, first out."""
+    if cfg.balances is None:
+        balances = [
+            Balance(n, a, s, m, lv, en, ru, age_en, age_ru, "item_id")
+            for n, a, s, m, lv, en, ru, age_en, age_ru in _DEFAULT_BALANCES
+            if a in types and s in types and (m == "count" or (a in amount_types and s in amount_types))
+        ]
+    else:
+        balances = []
+        for i, b in enumerate(cfg.balances):
+            _check_type(f"features.balances.{i}.add", b.add, types)
+            _check_type(f"features.balances.{i}.subtract", b.subtract, types)
+            if b.measure == "amount":
+                for side, t in (("add", b.add), ("subtract", b.subtract)):
+                    if t not in amount_types:
+                        raise ConfigError(f"features.balances.{i}.{side}: {t!r} has no amounts; use measure: count")
+            (add_en, add_ru), (sub_en, sub_ru) = labels[b.add], labels[b.subtract]
+            balances.append(Balance(
+                b.name, b.add, b.subtract, b.measure, b.lever or levers[b.add],
+                f"open balance of {add_en} minus {sub_en}", f"остаток: {add_ru} минус {sub_ru}",
+                f"days the oldest open item ({add_en}) has been open", f"дней открыт самый старый элемент ({add_ru})",
+                b.item_column))
+    return [replace(b, item_column=b.item_column if b.item_column and profile.filled(b.item_column, [b.add, b.subtract]) else None)
+            for b in balances]
 
 
-@dataclass(frozen=True)
-class EventProfile:
-    """What the plan needs to know about an event log: its types, which carry amounts, which optional
-    columns are filled for which types, and when it starts. Small, whatever the log's size."""
-
-    types: tuple[str, ...]
-    amount_counts: dict[str, int]
-    missing: dict[str, dict[str, int]]  # optional column -> event type -> rows without a value
-    first_timestamp: pd.Timestamp
-
-    @classmethod
-    def of(cls, events: pd.DataFrame) -> EventProfile:
-        """The profile of an in-memory event log (canonical columns)."""
-        by_type = events.groupby("event_type", observed=True)
-        extra = [c for c in events.columns if c not in ("partner_id", "timestamp", "event_type", "amount")]
-        return cls(
-            types=tuple(sorted(events["event_type"].unique())),
-            amount_counts={str(k): int(v) for k, v in by_type["amount"].count().items()},
-            missing={c: {str(k): int(v) for k, v in events[c].isna().groupby(events["event_type"], observed=True).sum().items()} for c in extra},
-            first_timestamp=events["timestamp"].min(),
-        )
-
-    def filled(self, column: str, types: list[str]) -> bool:
-        """Whether every event of these types has a value in ``column``."""
-        return column in self.missing and all(self.missing[column].get(t, 0) == 0 for t in types)
+def _ratios(cfg: FeaturesConfig, types: list[str]) -> list[Ratio]:
+    if cfg.ratios is not None:
+        return [Ratio(r.name, r.numerator, r.denominator, r.lever, f"{r.numerator} / {r.denominator}",
+                      f"{r.numerator} / {r.denominator}") for r in cfg.ratios]
+    middle = cfg.windows[len(cfg.windows) // 2]
+    return [Ratio(n, f"{safe_name(a)}__count_{middle}d", f"{safe_name(b)}__count_{middle}d", lv, f"{en}, last {middle} days",
+                  f"{ru} за {middle} дн.")
+            for n, a, b, lv, en, ru in _DEFAULT_RATIOS if a in types and b in types and "count" in cfg.aggregations]
 
 
-def resolve_plan(tables: InputTables, cfg: FeaturesConfig, label: LabelConfig | None = None, *,
-                 profile: EventProfile | None = None) -> FeaturePlan:
+def _scores(cfg: FeaturesConfig, types: list[str], amount_types: list[str]) -> list[ScoredType]:
+    if cfg.scores is None:
+        return [ScoredType("nps_response", 7.0)] if "nps_response" in amount_types else []
+    scores = []
+    for i, sc in enumerate(cfg.scores):
+        _check_type(f"features.scores.{i}.event_type", sc.event_type, types)
+        if sc.event_type not in amount_types:
+            raise ConfigError(f"features.scores.{i}.event_type: {sc.event_type!r} has no amounts to score")
+        scores.append(ScoredType(sc.event_type, sc.detractor_below))
+    return scores
+
+
+def resolve_plan(tables: InputTables, cfg: FeaturesConfig, *, profile: EventProfile | None = None) -> FeaturePlan:
     """Fix the feature list for these inputs and this ``features:`` config.
 
     ``profile``: the event log's :class:`EventProfile` when the log is not in ``tables.events``
     (computed by another engine); by default it is taken from ``tables.events``.
     """
-    del label  # reserved: label-dependent features would go here
     profile = profile if profile is not None else EventProfile.of(tables.events)
-    present = list(profile.types)
-    if cfg.event_types is not None:
-        missing = sorted(set(cfg.event_types) - set(present))
-        if missing:
-            raise ConfigError(f"features.event_types: {missing} do not occur in the events; types present: {present}")
-        types = list(cfg.event_types)
-    else:
-        types = present
-    names = [safe_name(t) for t in types]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"features.event_types: {types} give clashing column names {names}; rename the types")
+    types = _event_types(profile, cfg)
     amount_types = [t for t in types if profile.amount_counts.get(t, 0) > 0]
     levers = {t: TYPE_DEFAULTS.get(t, ("profile",))[0] for t in types} | {t: v for t, v in cfg.levers.items() if t in types}
-    units = {t: TYPE_DEFAULTS[t][1] or "amount" for t in amount_types if t in TYPE_DEFAULTS}
-    units = {t: units.get(t, "amount") for t in amount_types} | {t: v for t, v in cfg.amount_units.items() if t in amount_types}
-    additive = [t for t in amount_types if TYPE_DEFAULTS.get(t, (None, None, True))[2]]
-    labels = {t: (TYPE_DEFAULTS[t][3], TYPE_DEFAULTS[t][4]) if t in TYPE_DEFAULTS else (t.replace("_", " "), t.replace("_", " ")) for t in types}
-
-    def check_type(path: str, event_type: str) -> None:
-        if event_type not in types:
-            raise ConfigError(f"{path}: event type {event_type!r} is not among the feature event types {types}")
-
-    if cfg.balances is None:
-        balances = [
-            {"name": n, "add": a, "subtract": s, "measure": m, "lever": lv, "label_en": en, "label_ru": ru,
-             "age_en": age_en, "age_ru": age_ru}
-            for n, a, s, m, lv, en, ru, age_en, age_ru in _DEFAULT_BALANCES
-            if a in types and s in types and (m == "count" or (a in amount_types and s in amount_types))
-        ]
-        item_column = "item_id"
-    else:
-        balances = []
-        for i, b in enumerate(cfg.balances):
-            check_type(f"features.balances.{i}.add", b.add)
-            check_type(f"features.balances.{i}.subtract", b.subtract)
-            if b.measure == "amount":
-                for side, t in (("add", b.add), ("subtract", b.subtract)):
-                    if t not in amount_types:
-                        raise ConfigError(f"features.balances.{i}.{side}: {t!r} has no amounts; use measure: count")
-            lever = b.lever or levers[b.add]
-            balances.append({"name": b.name, "add": b.add, "subtract": b.subtract, "measure": b.measure, "lever": lever,
-                             "label_en": f"open balance of {labels[b.add][0]} minus {labels[b.subtract][0]}",
-                             "label_ru": f"остаток: {labels[b.add][1]} минус {labels[b.subtract][1]}",
-                             "age_en": f"days the oldest open item ({labels[b.add][0]}) has been open",
-                             "age_ru": f"дней открыт самый старый элемент ({labels[b.add][1]})", "item_column": b.item_column})
-        item_column = None
-    for b in balances:
-        column = b.pop("item_column", item_column)
-        linked = column is not None and profile.filled(column, [b["add"], b["subtract"]])
-        b["item_column"] = column if linked else None
-
-    middle = cfg.windows[len(cfg.windows) // 2]
-    if cfg.ratios is None:
-        ratios = [
-            {"name": n, "numerator": f"{safe_name(a)}__count_{middle}d", "denominator": f"{safe_name(b)}__count_{middle}d",
-             "lever": lv, "label_en": f"{en}, last {middle} days", "label_ru": f"{ru} за {middle} дн."}
-            for n, a, b, lv, en, ru in _DEFAULT_RATIOS if a in types and b in types and "count" in cfg.aggregations
-        ]
-    else:
-        ratios = [{"name": r.name, "numerator": r.numerator, "denominator": r.denominator, "lever": r.lever,
-                   "label_en": f"{r.numerator} / {r.denominator}", "label_ru": f"{r.numerator} / {r.denominator}"} for r in cfg.ratios]
-    if cfg.scores is None:
-        scores = [{"event_type": "nps_response", "detractor_below": 7.0}] if "nps_response" in amount_types else []
-    else:
-        scores = []
-        for i, sc in enumerate(cfg.scores):
-            check_type(f"features.scores.{i}.event_type", sc.event_type)
-            if sc.event_type not in amount_types:
-                raise ConfigError(f"features.scores.{i}.event_type: {sc.event_type!r} has no amounts to score")
-            scores.append({"event_type": sc.event_type, "detractor_below": sc.detractor_below})
-
+    units = {t: (TYPE_DEFAULTS[t][1] if t in TYPE_DEFAULTS else None) or "amount" for t in amount_types}
+    units |= {t: v for t, v in cfg.amount_units.items() if t in amount_types}
+    labels = {t: (TYPE_DEFAULTS[t][3], TYPE_DEFAULTS[t][4]) if t in TYPE_DEFAULTS else (t.replace("_", " "),) * 2 for t in types}
     seg = cfg.segments
-    segments = seg.model_dump() if seg.revenue_type in amount_types else {}
-    attributes = _resolve_attributes(tables, cfg)
-    history_start = profile.first_timestamp.floor("D").isoformat()
     plan = FeaturePlan(
-        event_types=tuple(types), amount_types=tuple(amount_types), additive_types=tuple(additive),
+        event_types=tuple(types), amount_types=tuple(amount_types),
+        additive_types=tuple(t for t in amount_types if TYPE_DEFAULTS.get(t, (None, None, True))[2]),
         windows=tuple(cfg.windows), aggregations=tuple(cfg.aggregations), recency=cfg.recency,
         lifetime_rate=cfg.lifetime_rate, trends=tuple((t.recent_days, t.prior_days) for t in cfg.trends),
-        ratios=tuple(ratios), balances=tuple(balances), scores=tuple(scores), segments=segments,
-        contracts=cfg.contracts and tables.contracts is not None, attributes=tuple(attributes),
-        history_start=history_start, levers=levers, units=units, labels=labels,
+        ratios=tuple(_ratios(cfg, types)), balances=tuple(_balances(cfg, profile, types, amount_types, levers, labels)),
+        scores=tuple(_scores(cfg, types, amount_types)),
+        segments=Segments(**seg.model_dump()) if seg.revenue_type in amount_types else None,
+        contracts=cfg.contracts and tables.contracts is not None, attributes=tuple(_resolve_attributes(tables, cfg)),
+        history_start=profile.first_timestamp.floor("D").isoformat(), levers=levers, units=units, labels=labels,
     )
-    from churnmodel.features.derive import base_infos, ratio_infos
-
     base = base_infos(plan)
     known = {f.name for f in base}
-    for i, r in enumerate(ratios):
+    for i, r in enumerate(plan.ratios):
         for side in ("numerator", "denominator"):
-            if r[side] not in known:
-                near = sorted(known, key=lambda n: -_similarity(n, r[side]))[:3]
-                raise ConfigError(f"features.ratios.{i}.{side}: no feature named {r[side]!r}; similar: {near}")
+            if getattr(r, side) not in known:
+                near = sorted(known, key=lambda n: -difflib.SequenceMatcher(None, n, getattr(r, side)).ratio())[:3]
+                raise ConfigError(f"features.ratios.{i}.{side}: no feature named {getattr(r, side)!r}; similar: {near}")
     return replace(plan, features=(*base, *ratio_infos(plan)))
 
 
-def _similarity(a: str, b: str) -> float:
-    import difflib
-
-    return difflib.SequenceMatcher(None, a, b).ratio()
-
-
-def _resolve_attributes(tables: InputTables, cfg: FeaturesConfig) -> list[dict]:
+def _resolve_attributes(tables: InputTables, cfg: FeaturesConfig) -> list[Attribute]:
     p = tables.partners
     reserved = {"partner_id", "joined_at", "churned_at"}
     extra = [c for c in p.columns if c not in reserved]
@@ -277,10 +185,94 @@ def _resolve_attributes(tables: InputTables, cfg: FeaturesConfig) -> list[dict]:
     for col in chosen:
         values = p[col]
         if pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_numeric_dtype(values.dtype):
-            out.append({"name": col, "kind": "numeric", "categories": []})
+            out.append(Attribute(col, "numeric"))
         elif pd.api.types.is_datetime64_any_dtype(values.dtype):
             continue  # dates are not attributes; send them as events
         else:
-            cats = sorted(str(v) for v in values.dropna().unique())
-            out.append({"name": col, "kind": "category", "categories": cats})
+            out.append(Attribute(col, "category", tuple(sorted(str(v) for v in values.dropna().unique()))))
     return out
+
+
+# --------------------------------------------------------------------------- the catalogue of columns
+
+
+#: The contract columns: (name, unit, English label, Russian label).
+CONTRACT_FEATURES = (
+    ("contract__active", "count", "active contracts", "действующие контракты"),
+    ("contract__value", "money per month", "monthly value of active contracts", "ежемесячная стоимость действующих контрактов"),
+    ("contract__days_to_end", "days", "days to the scheduled end of the contract", "дней до планового окончания контракта"),
+    ("contract__days_since_start", "days", "days since the current contract started", "дней с начала текущего контракта"),
+    ("contract__signed_total", "count", "contracts signed so far", "подписано контрактов всего"),
+)
+
+
+def _windowed(plan: FeaturePlan, t: str):
+    """(name, kind, unit, label_en, label_ru, window) for each windowed aggregate of type t."""
+    n, (en, ru) = safe_name(t), plan.labels[t]
+    unit = plan.units.get(t, "amount")
+    for w in plan.windows:
+        if "count" in plan.aggregations:
+            yield f"{n}__count_{w}d", "count", "count", f"{en}: number in the last {w} days", f"{ru}: количество за {w} дн."
+        if t in plan.amount_types:
+            if "sum" in plan.aggregations and t in plan.additive_types:
+                yield f"{n}__sum_{w}d", "sum", unit, f"{en}: total ({unit}), last {w} days", f"{ru}: сумма за {w} дн."
+            if "mean" in plan.aggregations:
+                yield f"{n}__mean_{w}d", "mean", unit, f"{en}: average ({unit}), last {w} days", f"{ru}: среднее за {w} дн."
+            if "max" in plan.aggregations:
+                yield f"{n}__max_{w}d", "max", unit, f"{en}: largest ({unit}), last {w} days", f"{ru}: максимум за {w} дн."
+
+
+def base_infos(plan: FeaturePlan) -> list[FeatureInfo]:
+    """Metadata of every feature except ratios, in column order."""
+    infos = [FeatureInfo("tenure_days", "tenure", "profile", "days", "days since joining", "дней с начала сотрудничества")]
+    for t in plan.event_types:
+        n, lever, (en, ru) = safe_name(t), plan.levers[t], plan.labels[t]
+        infos += [FeatureInfo(name, kind, lever, unit, le, lr) for name, kind, unit, le, lr in _windowed(plan, t)]
+        if plan.recency:
+            infos.append(FeatureInfo(f"{n}__days_since_last", "recency", lever, "days", f"days since the last of {en}", f"дней с последнего события: {ru}"))
+        if plan.lifetime_rate:
+            infos.append(FeatureInfo(f"{n}__per_month", "rate", lever, "per month", f"{en} per month since joining", f"{ru}: в среднем в месяц"))
+        for r, p in plan.trends:
+            infos.append(FeatureInfo(
+                f"{n}__trend_{r}v{p}d", "trend", lever, "change -1..+1",
+                f"{en}: change, last {r} days vs the {p} before", f"{ru}: изменение, {r} дн. к предыдущим {p} дн."))
+            if plan.segments is not None and t == plan.segments.revenue_type:
+                infos.append(FeatureInfo(
+                    f"{n}__amount_trend_{r}v{p}d", "trend", lever, "change -1..+1",
+                    f"{en}: change in value, last {r} days vs the {p} before", f"{ru}: изменение суммы, {r} дн. к предыдущим {p} дн."))
+    for b in plan.balances:
+        unit = plan.units.get(b.add, "amount") if b.measure == "amount" else "count"
+        infos.append(FeatureInfo(b.name, "balance", b.lever, unit, b.label_en, b.label_ru))
+        infos.append(FeatureInfo(f"{b.name}__oldest_days", "balance_age", b.lever, "days", b.age_en, b.age_ru))
+    for sc in plan.scores:
+        t = sc.event_type
+        n, lever, (en, ru) = safe_name(t), plan.levers[t], plan.labels[t]
+        unit = plan.units.get(t, "score")
+        infos.append(FeatureInfo(f"{n}__last", "score_last", lever, unit, f"{en}: last score", f"{ru}: последняя оценка"))
+        infos.append(FeatureInfo(f"{n}__change", "score_change", lever, unit, f"{en}: change from the previous score", f"{ru}: изменение к предыдущей оценке"))
+        if sc.detractor_below is not None:
+            thr = sc.detractor_below
+            infos.append(FeatureInfo(f"{n}__detractor", "score_flag", lever, "flag",
+                                     f"{en}: detractor (last score below {thr:g})", f"{ru}: критик (последняя оценка ниже {thr:g})"))
+    if plan.contracts:
+        # contract state is context (timing of the renewal decision), not a lever in itself
+        infos += [FeatureInfo(name, "contract", "profile", unit, en, ru) for name, unit, en, ru in CONTRACT_FEATURES]
+    if plan.segments is not None:
+        w = plan.segments.revenue_window_days
+        infos.append(FeatureInfo("revenue_share", "network", "mutual_value", "share",
+                                 f"share of network revenue, last {w} days", f"доля в выручке сети за {w} дн."))
+        infos.append(FeatureInfo("segment", "segment", "profile", "category",
+                                 "segment (strategic / prospective / transactional)", "сегмент (стратегический / перспективный / транзакционный)"))
+    taken = {f.name for f in infos}
+    for a in plan.attributes:
+        if a.name in taken:
+            raise ConfigError(f"partner column {a.name!r} clashes with a feature name; rename it or leave it out of features.attributes")
+        lever = "loyalty" if any(w in a.name.lower() for w in ("loyal", "tier", "status")) else "profile"
+        unit = "category" if a.kind == "category" else "value"
+        infos.append(FeatureInfo(a.name, "attribute", lever, unit, a.name.replace("_", " "), a.name.replace("_", " ")))
+    return infos
+
+
+def ratio_infos(plan: FeaturePlan) -> list[FeatureInfo]:
+    """Metadata of the ratio features (they come last: they are computed from the others)."""
+    return [FeatureInfo(r.name, "ratio", r.lever or "profile", "ratio", r.label_en, r.label_ru) for r in plan.ratios]

@@ -1,0 +1,222 @@
+"""Config sections about the data: where the inputs are (``data``), what churn is (``label``), when
+snapshots are taken (``snapshots``) and which features are built (``features``)."""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from churnmodel.config.base import CANONICAL_COLUMNS, Lever, Strict
+
+__all__ = ["BalanceConfig", "ColumnsConfig", "DataConfig", "FeaturesConfig", "LabelConfig", "RatioConfig", "ScoredEventConfig",
+           "SegmentConfig", "SnapshotConfig", "TrendConfig"]
+
+
+def _column_map(table: str):
+    canonical = CANONICAL_COLUMNS[table]
+
+    def check(mapping: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(mapping) - set(canonical))
+        if unknown:
+            raise ValueError(
+                f"unknown column(s) {unknown} for {table}; the keys are the package's column "
+                f"names, allowed: {sorted(canonical)}; the values are the names in your file"
+            )
+        return {**{name: name for name in canonical}, **mapping}
+
+    return check
+
+
+class ColumnsConfig(Strict):
+    """Map the package's column names (keys) to the names in your files (values)."""
+
+    partners: dict[str, str] = Field(default_factory=dict, validate_default=True)
+    events: dict[str, str] = Field(default_factory=dict, validate_default=True)
+    contracts: dict[str, str] = Field(default_factory=dict, validate_default=True)
+
+    _p = field_validator("partners")(_column_map("partners"))
+    _e = field_validator("events")(_column_map("events"))
+    _c = field_validator("contracts")(_column_map("contracts"))
+
+
+class DataConfig(Strict):
+    """Where the inputs are and how to read them (``data:`` section)."""
+
+    partners: Path
+    events: Path
+    contracts: Path | None = None
+    columns: ColumnsConfig = Field(default_factory=ColumnsConfig)
+    naive_timezone: str = Field(
+        default="UTC", description="Time zone assumed for timestamps written without an offset."
+    )
+    csv_delimiter: str = Field(
+        default="auto",
+        pattern=r"^(auto|.)$",
+        description="A single character, or 'auto' to take the most frequent of , ; tab | in the header line.",
+    )
+    csv_encoding: str = "utf-8"
+    unknown_partners: Literal["error", "drop"] = Field(
+        default="error",
+        description="Events whose partner_id is not in the partners table: fail, or drop with a counted warning.",
+    )
+    signed_amount_types: list[str] = Field(
+        default_factory=list,
+        description="Event types whose amount may be negative (refunds, credit notes). All others must be >= 0.",
+    )
+    extracted_at: datetime.date | None = Field(
+        default=None,
+        description="When the export was taken: nothing after it is known. Default: the day after the latest date in the inputs.",
+    )
+
+    @field_validator("naive_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'UTC' or 'Europe/Moscow'") from None
+        return value
+
+    def resolve_paths(self, base: Path) -> DataConfig:
+        """Return a copy whose relative input paths are taken relative to ``base``."""
+        update = {
+            key: (base / path) if not path.is_absolute() else path
+            for key in ("partners", "events", "contracts")
+            if (path := getattr(self, key)) is not None
+        }
+        return self.model_copy(update=update)
+
+
+class LabelConfig(Strict):
+    """What counts as churn, and how far ahead to predict it (``label:`` section)."""
+
+    source: Literal["churned_at", "contracts", "inactivity"] = Field(
+        default="churned_at",
+        description="churned_at: the partners table; contracts: the last contract ends with no new one within "
+        "grace_days; inactivity: no event of activity_types for inactive_days.",
+    )
+    horizon_days: int = Field(default=90, gt=0, description="Label 1 if churn falls in (snapshot, snapshot + horizon].")
+    grace_days: int = Field(default=30, ge=0, description="contracts: a new contract within this many days is a renewal.")
+    inactive_days: int = Field(default=90, gt=0, description="inactivity: silence this long is churn (dated when it fires).")
+    activity_types: list[str] | None = Field(default=None, description="inactivity: event types that count; null = all.")
+    horizons: list[int] | None = Field(
+        default=None,
+        description="Days, e.g. [30, 90, 180, 365]: also fit a discrete-time hazard model giving a survival curve and "
+        "p_churn_<h>d per horizon (monotone in h). null = the single-horizon model only.",
+    )
+
+    @field_validator("horizons")
+    @classmethod
+    def _sorted_horizons(cls, value: list[int] | None) -> list[int] | None:
+        if value is None:
+            return value
+        if not value or any(h <= 0 for h in value):
+            raise ValueError(f"horizons must be positive numbers of days, got {value}")
+        if any(b <= a for a, b in itertools.pairwise(value)):
+            raise ValueError(f"horizons must be strictly increasing, got {value}")
+        return value
+
+
+class SnapshotConfig(Strict):
+    """The snapshot grid (``snapshots:`` section)."""
+
+    freq: str = Field(default="MS", description="pandas frequency: MS (month starts), W-MON, QS, ...")
+    start: datetime.date | None = Field(default=None, description="Default: first grid date a full longest window after the first event.")
+    end: datetime.date | None = Field(default=None, description="Default: data.extracted_at.")
+
+    @field_validator("freq")
+    @classmethod
+    def _known_freq(cls, value: str) -> str:
+        import pandas as pd
+
+        try:
+            offset = pd.tseries.frequencies.to_offset(value)
+        except ValueError:
+            raise ValueError(f"unknown frequency {value!r}; use a pandas frequency such as MS, W-MON or QS") from None
+        if pd.Timestamp("2024-01-01") + offset <= pd.Timestamp("2024-01-01"):
+            raise ValueError(f"frequency {value!r} does not move forward")
+        return value
+
+
+class TrendConfig(Strict):
+    recent_days: int = Field(gt=0)
+    prior_days: int = Field(gt=0)
+
+
+class RatioConfig(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_]+$")
+    numerator: str = Field(description="A feature name, e.g. complaint__count_90d")
+    denominator: str
+    lever: Lever | None = None
+
+
+class BalanceConfig(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_]+$")
+    add: str = Field(description="Event type that opens an item (ticket_opened, holdback_withheld).")
+    subtract: str = Field(description="Event type that closes one (ticket_resolved, holdback_released).")
+    measure: Literal["count", "amount"] = "count"
+    item_column: str | None = Field(
+        default="item_id",
+        description="Events column linking an opening to its closing; if absent, items close first-in first-out.",
+    )
+    lever: Lever | None = None
+
+
+class ScoredEventConfig(Strict):
+    event_type: str
+    detractor_below: float | None = Field(default=7.0, description="A last score below this flags a detractor.")
+
+
+class SegmentConfig(Strict):
+    """Seed segments: strategic (large share of revenue), prospective (new, growing), transactional (the rest)."""
+
+    revenue_type: str = "order"
+    revenue_window_days: int = Field(default=365, gt=0)
+    strategic_min_share: float = Field(default=0.20, gt=0, le=1, description="A partner with this share of network revenue is strategic.")
+    strategic_core_share: float = Field(
+        default=0.50, ge=0, le=1,
+        description="The largest partners that together make this share of network revenue are strategic too (0 = off).",
+    )
+    prospective_max_tenure_days: int = Field(default=365, ge=0)
+    prospective_min_growth: float = Field(default=1.25, gt=0, description="Or: revenue growth (recent vs prior rate) at least this, within 2x the tenure limit.")
+
+
+class FeaturesConfig(Strict):
+    """Which features to build (``features:`` section); the defaults suit any event log."""
+
+    windows: list[int] = Field(default=[30, 90, 365], min_length=1)
+    event_types: list[str] | None = Field(default=None, description="null = every event type in the data.")
+    aggregations: list[Literal["count", "sum", "mean", "max"]] = Field(default=["count", "sum", "mean", "max"])
+    recency: bool = True
+    lifetime_rate: bool = True
+    trends: list[TrendConfig] = Field(default_factory=lambda: [TrendConfig(recent_days=30, prior_days=90)])
+    ratios: list[RatioConfig] | None = Field(default=None, description="null = the standard ratios that fit the data.")
+    balances: list[BalanceConfig] | None = Field(default=None, description="null = the standard balances that fit the data.")
+    scores: list[ScoredEventConfig] | None = Field(default=None, description="null = nps_response if present.")
+    segments: SegmentConfig = Field(default_factory=SegmentConfig)
+    contracts: bool = True
+    attributes: list[str] | Literal["auto"] = Field(default="auto", description="Partner columns to use; auto = all extra columns.")
+    levers: dict[str, Lever] = Field(default_factory=dict, description="event type -> lever, for types without a default.")
+    amount_units: dict[str, str] = Field(default_factory=dict, description="event type -> unit of its amount.")
+
+    def lookback_days(self) -> int:
+        """The longest stretch of history any feature looks back over (windows, trends, revenue window)."""
+        spans = [*self.windows, *(t.recent_days + t.prior_days for t in self.trends), self.segments.revenue_window_days]
+        return max(spans)
+
+    @field_validator("windows")
+    @classmethod
+    def _sorted_windows(cls, value: list[int]) -> list[int]:
+        if any(w <= 0 for w in value):
+            raise ValueError(f"windows must be positive numbers of days, got {value}")
+        if value != sorted(set(value)):
+            raise ValueError(f"windows must be strictly increasing, e.g. [30, 90, 365]; got {value}")
+        return value
+
+

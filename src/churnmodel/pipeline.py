@@ -1,0 +1,418 @@
+"""The application layer: the flow of every command, the same for the CLI, notebooks, benchmarks and tests.
+
+Each function takes a config (a :class:`~churnmodel.config.Config`, or the path of a YAML file and
+``--set`` style overrides) and optionally tables already in memory, runs the stages and returns a
+result object. Paths are taken here and only here (the edge): inputs are read, outputs written
+atomically, after checking that no output path is an input. ``churnmodel <command>`` calls exactly
+one of these functions and prints its result, so a notebook that calls :func:`fit` and :func:`score`
+gets the model and the scored list the command line gets from the same config.
+
+>>> from churnmodel import pipeline                                                  # doctest: +SKIP
+>>> trained = pipeline.fit("configs/partner_churn.yaml")                             # doctest: +SKIP
+>>> run = pipeline.score("configs/partner_churn.yaml", as_of="2026-01-01", model=trained.model)  # doctest: +SKIP
+>>> run.scores.head()                                                                # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from churnmodel.config import Config, load_config
+from churnmodel.data import read_features, read_inputs, summarize
+from churnmodel.errors import ConfigError, DataError
+from churnmodel.explain import explain_partner
+from churnmodel.features import FeaturePlan, build_features, build_training_frame, check_tables
+from churnmodel.labels import churn_spells, data_end, observation_end
+from churnmodel.model import ChurnModel
+from churnmodel.outputs import atomic_write, check_output, check_outputs, write_frame
+from churnmodel.report import partner_retention_rate, render_report
+from churnmodel.score import ScoreResult, drift_warnings, score_features
+from churnmodel.score import score as score_partners
+from churnmodel.simulate import SimulationResult, write_simulation
+from churnmodel.simulate import simulate as simulate_partners
+from churnmodel.survival import SurvivalResult, add_survival
+from churnmodel.times import TIMESTAMP_DTYPE, utc, utc_series
+from churnmodel.tracking import TrainSummary, check_tracking, log_training, resolve_model
+from churnmodel.train import TrainingResult, train
+from churnmodel.validation import InputTables
+
+__all__ = [
+    "Explanation",
+    "FeaturesRun",
+    "FitResult",
+    "ScoreRun",
+    "Simulated",
+    "Validation",
+    "explain",
+    "features",
+    "fit",
+    "score",
+    "simulate",
+    "validate",
+]
+
+#: Called with a stage's description; returns a context manager around the stage (the CLI shows a spinner).
+Status = Callable[[str], contextlib.AbstractContextManager]
+ConfigLike = Config | str | Path
+
+
+def _quiet(_: str) -> contextlib.AbstractContextManager:
+    return contextlib.nullcontext()
+
+
+def _config(config: ConfigLike, overrides: Sequence[str]) -> Config:
+    if isinstance(config, Config):
+        if overrides:
+            raise ConfigError("overrides apply to a config file; pass the path, or change the Config with model_copy")
+        return config
+    if isinstance(config, str | Path):
+        return load_config(config, overrides)
+    raise TypeError(f"config must be a Config or the path of a YAML file, got {type(config).__name__}")
+
+
+def _check_outputs(cfg: Config, *outputs: Path | None, read: Path | None = None) -> None:
+    """Outputs are never the configured inputs, the config file, a table given to ``read``, or each other."""
+    inputs = {p: f"data.{name}" for name in ("partners", "events", "contracts") if (p := getattr(cfg.data, name)) is not None}
+    if cfg.source is not None:
+        inputs[cfg.source] = "the config file"
+    if read is not None:
+        inputs[Path(read)] = "the feature table read"
+    check_outputs(outputs, inputs=inputs)
+
+
+# --------------------------------------------------------------------------- validate
+
+
+@dataclass(frozen=True)
+class Validation:
+    tables: InputTables
+    facts: dict  # partners, active, churned, events, first/last event, contracts, events per type
+    warnings: tuple[str, ...]
+
+
+def validate(config: ConfigLike, overrides: Sequence[str] = ()) -> Validation:
+    """Read the inputs and check them against the data contract (a DataError lists every problem)."""
+    cfg = _config(config, overrides)
+    tables = read_inputs(cfg.data)
+    return Validation(tables, summarize(tables), tables.warnings)
+
+
+# --------------------------------------------------------------------------- features
+
+
+@dataclass(frozen=True)
+class FeaturesRun:
+    plan: FeaturePlan
+    summary: dict  # rows, partners, snapshots, features, labelled, churn_rate, censored
+    frame: pd.DataFrame | None = None  # None when built on Spark (the frame is the Parquet folder written)
+    warnings: tuple[str, ...] = ()
+    written: tuple[Path, ...] = ()
+
+
+def _frame_summary(frame: pd.DataFrame, plan: FeaturePlan) -> dict:
+    labelled = frame.loc[~frame["censored"]]
+    return {"rows": len(frame), "partners": int(frame["partner_id"].nunique()), "snapshots": int(frame["snapshot"].nunique()),
+            "features": len(plan.columns), "labelled": len(labelled), "censored": int(frame["censored"].sum()),
+            "churn_rate": float(labelled["label"].mean()) if len(labelled) else 0.0}
+
+
+def features(config: ConfigLike, overrides: Sequence[str] = (), *, tables: InputTables | None = None, engine: str | None = None,
+             out: Path | None = None, metadata: Path | None = None, status: Status = _quiet) -> FeaturesRun:
+    """Point-in-time features and labels for every (partner, snapshot date); written to ``out`` (and the
+    feature metadata to ``metadata``) when given. With ``engine="spark"``, ``out`` is a Parquet folder."""
+    cfg = _config(config, overrides)
+    use = _engine(engine, cfg)
+    _check_outputs(cfg, out, metadata)
+    if use == "spark":
+        if out is None:
+            raise ConfigError("engine spark writes the feature table as Parquet parts: give an output folder (--out)")
+        return _features_on_spark(cfg, out, metadata, status)
+    for target in (out, metadata):
+        if target is not None:
+            check_output(target)
+    if tables is None:
+        with status("reading inputs"):
+            tables = read_inputs(cfg.data)
+    with status("building features"):
+        frame, plan = build_training_frame(tables, cfg)
+    written = tuple(write_frame(f, p) for f, p in ((frame, out), (plan.info(), metadata)) if p is not None)
+    return FeaturesRun(plan, _frame_summary(frame, plan), frame, tables.warnings, written)
+
+
+def _features_on_spark(cfg: Config, out: Path, metadata: Path | None, status: Status) -> FeaturesRun:
+    from churnmodel import spark
+
+    _check_spark_output(out)
+    if metadata is not None:
+        check_output(metadata)
+    inputs = _spark_inputs(cfg, status)
+    with status("building features on Spark"):
+        sframe, plan = spark.training_frame(inputs, cfg)
+        spark.write_parquet(sframe, out)
+    written = [out]
+    if metadata is not None:
+        written.append(write_frame(plan.info(), metadata))
+    return FeaturesRun(plan, spark.frame_summary(inputs.spark.read.parquet(str(out)), plan), None, tuple(inputs.warnings), tuple(written))
+
+
+# --------------------------------------------------------------------------- fit
+
+
+@dataclass(frozen=True)
+class FitResult:
+    config: Config
+    model: ChurnModel  # with its hazard model when label.horizons is set
+    metrics: dict[str, float]  # test block (and survival) metrics
+    training: TrainingResult  # split, test predictions, per-segment metrics, baseline
+    survival: SurvivalResult | None = None
+    tracking: TrainSummary | None = None  # the MLflow run and registered version, when tracked
+    warnings: tuple[str, ...] = ()
+
+
+def fit(config: ConfigLike, overrides: Sequence[str] = (), *, tables: InputTables | None = None, engine: str | None = None,
+        track: bool = True, promote: bool = False, summary: Path | None = None, status: Status = _quiet) -> FitResult:
+    """Train the calibrated churn model out of time, the hazard model when ``label.horizons`` is set,
+    and (``track``) log both to MLflow, register the model and promote it when it beats the champion
+    (``promote``: whatever its AUC). ``summary``: also write run id, model URI, version and metrics as JSON."""
+    cfg = _config(config, overrides)
+    if summary is not None and not Path(summary).parent.is_dir():
+        raise ConfigError(f"--summary: folder {Path(summary).parent} does not exist")
+    _check_outputs(cfg, summary)
+    if summary is not None and not track:
+        raise ConfigError("a training summary describes the tracked run; leave track on to write one")
+    if track:
+        check_tracking(cfg.tracking.uri, timeout=cfg.tracking.timeout_seconds)  # before any work
+    frame, plan, tables, events_summary, warnings = _training_frame(cfg, tables, _engine(engine, cfg), status)
+    with status("training"):
+        result = train(frame, plan, cfg)
+    if cfg.label.horizons:
+        latest = None if events_summary is None else pd.Timestamp(events_summary["last"])
+        until = observation_end(data_end(tables, cfg.data.extracted_at, latest_event=latest), cfg.label)
+        with status(f"survival: hazard model for horizons {cfg.label.horizons} and the Cox baseline"):
+            result = add_survival(result, frame, cfg, observed_until=until)
+    info = None
+    if track:
+        with status("logging to MLflow"):
+            info = log_training(result, config=cfg, tables=tables, promote=promote, events_summary=events_summary)
+        if summary is not None:
+            atomic_write(summary, lambda tmp: tmp.write_text(info.to_json() + "\n"))
+    return FitResult(cfg, result.model, result.metrics, result, result.survival, info, warnings)
+
+
+def _training_frame(cfg: Config, tables: InputTables | None, engine: str, status: Status):
+    """(frame, plan, tables, events summary, warnings): local, or built on Spark and fitted on the driver."""
+    if engine == "spark":
+        from churnmodel import spark
+
+        inputs = _spark_inputs(cfg, status)
+        with status("building features on Spark"):
+            sframe, plan = spark.training_frame(inputs, cfg)
+            frame = spark.to_pandas(sframe, plan)
+        return frame, plan, inputs.dimensions(), spark.event_summary(inputs.events), tuple(inputs.warnings)
+    if tables is None:
+        with status("reading inputs"):
+            tables = read_inputs(cfg.data)
+    with status("building features"):
+        frame, plan = build_training_frame(tables, cfg)
+    return frame, plan, tables, None, tables.warnings
+
+
+# --------------------------------------------------------------------------- score
+
+
+@dataclass(frozen=True)
+class ScoreRun:
+    as_of: pd.Timestamp
+    model_label: str  # "NAME VERSION" of a registered model, else its URI or folder
+    summary: dict  # partners, expected_churners, high_risk, revenue_at_risk
+    scores: pd.DataFrame | None  # the ranked list (None on Spark: it is the Parquet folder written)
+    drift: pd.DataFrame  # feature, psi; "(score)" is the score distribution
+    warnings: tuple[str, ...] = ()
+    prr: float | None = None  # Partner Retention Rate over the year to as_of (when the inputs were read)
+    written: tuple[Path, ...] = ()
+
+    def report(self, *, config: Config, lang: str = "en") -> str:
+        """The analyst report of this run as a self-contained HTML page."""
+        if self.scores is None:
+            raise ValueError("the ranked list is not in memory (Spark); read it back to render a report")
+        return render_report(self.scores, self.drift, as_of=self.as_of, prr=self.prr if self.prr is not None else float("nan"),
+                             horizon_days=config.label.horizon_days, bands=config.score.bands.model_dump(),
+                             drift_warn=config.score.drift_warn, model_label=self.model_label, lang=lang)
+
+
+def score(config: ConfigLike, overrides: Sequence[str] = (), *, as_of, model: ChurnModel | str | None = None,
+          tables: InputTables | None = None, features: pd.DataFrame | Path | None = None, lang: str = "en",
+          strict: bool = False, engine: str | None = None, out: Path | None = None, report: Path | None = None,
+          progress: Callable[[int, int], None] | None = None, status: Status = _quiet) -> ScoreRun:
+    """Score every partner active at ``as_of``: probability, risk band, revenue at risk, survival
+    columns, drivers and actions, and the drift against the training data.
+
+    ``model``: a model in memory, a URI (models:/NAME@champion, runs:/...) or folder; default the
+    configured name's champion. ``features``: score this precomputed feature table (a frame, or a
+    .parquet/.csv file written by :func:`features`) instead of building features. ``out``: write the
+    ranked list (.csv, .parquet, .xlsx; with Spark a Parquet folder); ``report``: the HTML report.
+    ``strict``: stop before writing when drift exceeds ``score.drift_fail``."""
+    cfg = _config(config, overrides)
+    when = utc(as_of)
+    use = _engine(engine, cfg)
+    if lang not in ("en", "ru"):
+        raise ConfigError(f"lang must be 'en' or 'ru', got {lang!r}")
+    _check_outputs(cfg, out, report, read=features if isinstance(features, str | Path) else None)
+    if use == "spark" and features is not None:
+        raise ConfigError("--features scores an in-memory table; leave it out with engine spark")
+    if out is not None:
+        check_output(out) if use == "local" else _check_spark_output(out)
+    if report is not None and (Path(report).suffix.lower() != ".html" or not Path(report).parent.is_dir()):
+        raise ConfigError(f"--report {report}: expected an .html file in an existing folder")
+    churn_model, name, version = resolve_model(cfg, model)
+    label = f"{name} {version}".strip()
+    if use == "spark":
+        return _score_on_spark(cfg, churn_model, name, version, when, out, report, lang=lang, strict=strict, status=status)
+    if tables is None and (features is None or report is not None):
+        with status("reading inputs"):
+            tables = read_inputs(cfg.data)
+    if features is None:
+        result = score_partners(churn_model, tables, as_of=when, config=cfg, lang=lang, model_name=name, model_version=version,
+                                progress=progress)
+    else:
+        frame = read_features(features) if isinstance(features, str | Path) else features
+        result = score_features(churn_model, frame, config=cfg, lang=lang, model_name=name, model_version=version, progress=progress)
+    warnings = (*(tables.warnings if tables is not None else ()), *result.warnings, *drift_warnings(result.drift, cfg, strict=strict))
+    prr = _retention_rate(tables, cfg, when) if tables is not None else None
+    run = ScoreRun(when, label, _score_summary(result), result.scores, result.drift, tuple(warnings), prr)
+    written = []
+    if report is not None:
+        page = run.report(config=cfg, lang=lang)
+        written.append(atomic_write(report, lambda tmp: tmp.write_text(page, encoding="utf-8")))
+    if out is not None:
+        written.insert(0, write_frame(result.scores, out))
+    return ScoreRun(when, label, run.summary, run.scores, run.drift, run.warnings, prr, tuple(written))
+
+
+def _retention_rate(tables: InputTables, cfg: Config, when: pd.Timestamp) -> float:
+    return partner_retention_rate(churn_spells(tables, cfg.label, end=when), when)
+
+
+def _score_summary(result: ScoreResult) -> dict:
+    s = result.scores
+    return {"partners": len(s), "expected_churners": float(s["churn_probability"].sum()),
+            "high_risk": int((s["risk_band"] == "high").sum()), "revenue_at_risk": float(s["revenue_at_risk"].sum())}
+
+
+def _score_on_spark(cfg: Config, model: ChurnModel, name: str, version: str, when: pd.Timestamp, out: Path | None,
+                    report: Path | None, *, lang: str, strict: bool, status: Status) -> ScoreRun:
+    """Features and scores on Spark; the ranked list is written as a folder of Parquet parts (with its
+    report, or neither: nothing half-written)."""
+    import shutil
+
+    from churnmodel import spark
+
+    if out is None:
+        raise ConfigError("engine spark writes the ranked list as Parquet parts: give an output folder (--out)")
+    inputs = _spark_inputs(cfg, status)
+    label = f"{name} {version}".strip()
+    with status("scoring on Spark"):
+        frame = spark.scoring_frame(inputs, model.plan, cfg, when)
+        scores, drift = spark.score(model, frame, config=cfg, lang=lang, model_name=name, model_version=version)
+        warnings = drift_warnings(drift, cfg, strict=strict)
+        spark.write_parquet(scores, out)
+    written_frame = inputs.spark.read.parquet(str(out))
+    tables = inputs.dimensions()
+    run = ScoreRun(when, label, spark.score_summary(written_frame), None, drift, (*inputs.warnings, *warnings),
+                   _retention_rate(tables, cfg, when), (out,))
+    if report is None:
+        return run
+    try:  # the report needs the list in memory: fine for the ranked list of one run
+        local = spark.collect(written_frame.orderBy("rank"))
+        local = local.assign(as_of=utc_series(local["as_of"]), scored_at=utc_series(local["scored_at"]))
+        page = ScoreRun(when, label, run.summary, local, drift, run.warnings, run.prr).report(config=cfg, lang=lang)
+        atomic_write(report, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)  # nothing half-written: the list goes with its report
+        raise
+    return ScoreRun(when, label, run.summary, None, drift, run.warnings, run.prr, (out, Path(report)))
+
+
+# --------------------------------------------------------------------------- explain
+
+
+@dataclass(frozen=True)
+class Explanation:
+    partner: str
+    as_of: pd.Timestamp
+    horizon_days: int
+    table: pd.DataFrame  # kind, rank, feature, name, value, typical, points, lever, action
+    probability: float
+    base_rate: float
+
+
+def explain(config: ConfigLike, overrides: Sequence[str] = (), *, as_of, partner: str, model: ChurnModel | str | None = None,
+            tables: InputTables | None = None, lang: str = "en", horizon: int | None = None) -> Explanation:
+    """One partner's risk drivers at ``as_of``, their retention levers and what to do; ``horizon``
+    (one of ``label.horizons``): the churn risk within that many days, from the hazard model."""
+    cfg = _config(config, overrides)
+    when = utc(as_of)
+    churn_model, _, _ = resolve_model(cfg, model)
+    if tables is None:
+        tables = read_inputs(cfg.data)
+    known = tables.partners.set_index("partner_id")
+    if partner not in known.index:
+        near = ", ".join(repr(p) for p in difflib.get_close_matches(partner, list(known.index), n=3))
+        raise DataError(f"--partner {partner!r} is not in {tables.sources.get('partners', 'partners')}"
+                        + (f"; similar ids: {near}" if near else ""))
+    if known.loc[partner, "joined_at"] > when:
+        raise DataError(f"--partner {partner!r} joined on {known.loc[partner, 'joined_at'].date()}, after --as-of {when.date()}")
+    rows = pd.DataFrame({"partner_id": [partner], "snapshot": pd.Series([when]).astype(TIMESTAMP_DTYPE)})
+    check_tables(churn_model.plan, tables)
+    table = explain_partner(churn_model, build_features(tables, rows, churn_model.plan), config=cfg.explain, lang=lang, horizon=horizon)
+    days = horizon or churn_model.metadata.get("horizon_days", cfg.label.horizon_days)
+    return Explanation(partner, when, days, table, table.attrs["churn_probability"], table.attrs["base_rate"])
+
+
+# --------------------------------------------------------------------------- simulate
+
+
+@dataclass(frozen=True)
+class Simulated:
+    result: SimulationResult
+    written: tuple[Path, ...] = field(default=())
+
+
+def simulate(*, partners: int, months: int, random_state: int, start: str = "2023-01-01", out: Path | None = None,
+             events_format: str = "parquet") -> Simulated:
+    """Simulated partner histories with their ground truth; written to the folder ``out`` when given."""
+    if events_format not in ("parquet", "csv"):
+        raise ConfigError(f"events format must be 'parquet' or 'csv', got {events_format!r}")
+    result = simulate_partners(partners, months, start=start, random_state=random_state)
+    written = tuple(write_simulation(result, out, events_format=events_format)) if out is not None else ()
+    return Simulated(result, written)
+
+
+# --------------------------------------------------------------------------- engines
+
+
+def _engine(option: str | None, cfg: Config) -> str:
+    if option is not None and option not in ("local", "spark"):
+        raise ConfigError(f"engine must be 'local' or 'spark', got {option!r}")
+    return option or cfg.engine
+
+
+def _check_spark_output(out: Path) -> None:
+    """Fail before any Spark work if the Parquet folder could not be written (cluster URIs are Spark's to check)."""
+    if "://" not in str(out) and not Path(out).parent.is_dir():
+        raise DataError(f"output folder does not exist: {Path(out).parent} (create it first, or choose another path)")
+
+
+def _spark_inputs(cfg: Config, status: Status):
+    from churnmodel import spark
+
+    with status("starting Spark"):
+        session = spark.session(cfg.spark)
+    with status("reading inputs on Spark"):
+        return spark.read_inputs(session, cfg.data)

@@ -1,0 +1,113 @@
+"""The words the product shows, in English and Russian, in one catalogue: segments, retention levers,
+the action per lever, and the labels of the console and report.
+
+The retention material behind the product names the segments (strategic, prospective,
+transactional), the levers (regular communication, transparency, mutual value, conflict resolution,
+loyalty programmes, partner development, NPS follow-up, responsiveness) and what to do about each.
+Config (``explain.actions``, ``explain.lever_names``) can replace any of these texts lever by lever.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ACTIONS", "CONSOLE", "LANGS", "LEVER_NAMES", "REPORT", "SEGMENT_LABELS"]
+
+#: Languages every text exists in.
+LANGS = ("en", "ru")
+
+#: Segment -> (English, Russian).
+SEGMENT_LABELS = {
+    "strategic": ("strategic", "стратегический"),
+    "prospective": ("prospective", "перспективный"),
+    "transactional": ("transactional", "транзакционный"),
+}
+
+#: Lever -> (English, Russian) name.
+LEVER_NAMES = {
+    "responsiveness": ("Responsiveness", "Оперативность"),
+    "communication": ("Communication", "Коммуникация"),
+    "transparency": ("Transparency", "Прозрачность"),
+    "mutual_value": ("Mutual value", "Взаимная выгода"),
+    "conflict": ("Conflict resolution", "Урегулирование конфликтов"),
+    "development": ("Partner development", "Развитие партнёра"),
+    "loyalty": ("Loyalty programme", "Программа лояльности"),
+    "satisfaction": ("Satisfaction (NPS)", "Удовлетворённость (NPS)"),
+    "profile": ("Profile", "Профиль"),
+}
+
+#: Lever -> (English, Russian) retention action.
+ACTIONS = {
+    "responsiveness": (
+        "Escalate and clear the open ticket backlog with a dated plan; name an owner for each open item.",
+        "Эскалировать и разобрать накопившиеся обращения по плану с датами; назначить ответственного за каждое."),
+    "communication": (
+        "Schedule a quarterly business review or a personal meeting with the partner's decision maker.",
+        "Назначить квартальную бизнес-встречу (QBR) или личную встречу с руководителем партнёра."),
+    "transparency": (
+        "Explain withheld amounts and the payment schedule; release the holdbacks that are due.",
+        "Объяснить удержанные суммы и график платежей; вернуть удержания, срок которых наступил."),
+    "mutual_value": (
+        "Propose mutual value: a joint project, data sharing or a volume bonus.",
+        "Предложить взаимную выгоду: совместный проект, обмен данными или бонус за объём."),
+    "conflict": (
+        "Run the conflict-resolution routine: acknowledge the issue, make a fair proposal, document the agreement.",
+        "Запустить процедуру урегулирования: признать проблему, предложить справедливое решение, зафиксировать договорённость."),
+    "development": (
+        "Invite to training and partner events.",
+        "Пригласить на обучение и партнёрские мероприятия."),
+    "loyalty": (
+        "Offer the next loyalty programme tier or status.",
+        "Предложить следующий уровень программы лояльности или статус."),
+    "satisfaction": (
+        "Follow up the NPS detractor: call, understand the reason, agree a fix.",
+        "Отработать оценку критика NPS: позвонить, выяснить причину, согласовать исправление."),
+}
+
+#: The console's words (``churnmodel explain``), per language.
+CONSOLE = {
+    "en": {"partner": "Partner", "probability": "churn probability within {days} days", "base": "base rate",
+           "protective": "protects", "context": "context", "typical": "typical"},
+    "ru": {"partner": "Партнёр", "probability": "вероятность ухода в ближайшие {days} дней", "base": "базовый уровень",
+           "protective": "защищает", "context": "контекст", "typical": "обычно"},
+}
+
+#: The analyst report's words, per language.
+REPORT = {
+    "en": {
+        "title": "Partner churn risk", "as_of": "as of", "scored": "Partners scored", "expected": "Expected churners",
+        "horizon": "next {h} days", "rar": "Revenue at risk", "prr": "Partner Retention Rate, last 12 months",
+        "prr_note": "partners active a year ago and still active now, x 100", "bands": "Risk bands",
+        "distribution": "Churn probability distribution", "top": "Top partners by revenue at risk",
+        "segment": "By segment", "lever": "By retention lever (first driver)", "drift": "Drift against the training data",
+        "psi_ok": "no input shifted beyond PSI {w}", "psi_bad": "{n} input(s) shifted beyond PSI {w}",
+        "cols": {"rank": "#", "partner_id": "Partner", "churn_probability": "Churn prob.", "risk_band": "Band",
+                 "segment": "Segment", "revenue_at_risk": "Revenue at risk", "driver_1": "Main driver",
+                 "action_1": "Action", "partners": "Partners", "expected": "Expected churners",
+                 "lever_1": "Lever", "feature": "Input", "psi": "PSI", "share": "Share"},
+        "model": "Model", "score_psi": "score distribution PSI", "footer": "Probabilities are calibrated; drivers are exact SHAP contributions in probability points.",
+        "high": "high", "medium": "medium", "low": "low",
+        "curves": "When will they leave: risk curves of the top partners",
+        "curves_note": "Probability of having left within each horizon (hazard model); a steep start means act this month, "
+                       "a slow climb means a drift over the year.",
+        "days": "days from {d}", "left": "probability of having left", "median": "Median months to churn",
+        "beyond": "more than {m}",
+    },
+    "ru": {
+        "title": "Риск ухода партнёров", "as_of": "на", "scored": "Оценено партнёров", "expected": "Ожидаемый отток",
+        "horizon": "в ближайшие {h} дн.", "rar": "Выручка под риском", "prr": "Коэффициент удержания партнёров за 12 месяцев",
+        "prr_note": "партнёры, активные год назад и активные сейчас, x 100", "bands": "Уровни риска",
+        "distribution": "Распределение вероятности ухода", "top": "Партнёры с наибольшей выручкой под риском",
+        "segment": "По сегментам", "lever": "По рычагам удержания (главный фактор)", "drift": "Сдвиг данных относительно обучения",
+        "psi_ok": "ни один признак не сдвинулся больше PSI {w}", "psi_bad": "признаков со сдвигом больше PSI {w}: {n}",
+        "cols": {"rank": "№", "partner_id": "Партнёр", "churn_probability": "Вероятность", "risk_band": "Уровень",
+                 "segment": "Сегмент", "revenue_at_risk": "Выручка под риском", "driver_1": "Главный фактор",
+                 "action_1": "Действие", "partners": "Партнёров", "expected": "Ожидаемый отток",
+                 "lever_1": "Рычаг", "feature": "Признак", "psi": "PSI", "share": "Доля"},
+        "model": "Модель", "score_psi": "PSI распределения оценок", "footer": "Вероятности откалиброваны; факторы — точные вклады SHAP в процентных пунктах.",
+        "high": "высокий", "medium": "средний", "low": "низкий",
+        "curves": "Когда уйдут: кривые риска партнёров с наибольшей выручкой под риском",
+        "curves_note": "Вероятность уйти в пределах каждого горизонта (модель рисков); крутой старт — действовать в этом месяце, "
+                       "медленный рост — отдаление в течение года.",
+        "days": "дней от {d}", "left": "вероятность ухода", "median": "Медиана месяцев до ухода",
+        "beyond": "больше {m}",
+    },
+}

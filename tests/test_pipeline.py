@@ -1,0 +1,139 @@
+"""The application layer: notebooks (Python) and the command line run one pipeline and get one answer."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from churnmodel import pipeline
+from churnmodel.cli import app
+from churnmodel.errors import ConfigError, DataError
+from conftest import REPO
+
+runner = CliRunner()
+AS_OF = "2025-07-01"
+
+
+@pytest.fixture(scope="module")
+def small_project(tmp_path_factory):
+    """A small simulated network with a config that also fits the hazard model (two horizons)."""
+    root = tmp_path_factory.mktemp("project")
+    pipeline.simulate(partners=500, months=30, random_state=5, start="2023-01-01", out=root / "data")
+    config = root / "configs" / "churn.yaml"
+    config.parent.mkdir()
+    config.write_text("data:\n  partners: ../data/partners.csv\n  events: ../data/events.parquet\n  contracts: ../data/contracts.csv\n"
+                      "random_state: 3\nlabel:\n  horizons: [90, 180]\ntrain:\n  bootstrap: 0\n  hazard_folds: 2\n")
+    return config
+
+
+@pytest.mark.slow
+def test_python_and_command_line_give_identical_models_and_scored_lists(small_project, tmp_path):
+    from churnmodel.tracking import load_churn_model
+
+    cli = subprocess.run([sys.executable, "-m", "churnmodel", "train", "--config", str(small_project)],
+                         capture_output=True, text=True, timeout=600)
+    assert cli.returncode == 0, cli.stderr
+    fitted = pipeline.fit(small_project)  # what a notebook calls
+    assert fitted.tracking.registered_version == "2" and fitted.survival is not None
+    cli_model = load_churn_model("models:/partner-churn/1", tracking_uri=fitted.config.tracking.uri)
+    assert cli_model.to_texts() == fitted.model.to_texts()  # the same files: booster, hazard model, model.json
+
+    out = tmp_path / "scores.parquet"
+    result = runner.invoke(app, ["score", "--config", str(small_project), "--as-of", AS_OF, "--out", str(out),
+                                 "--model", "models:/partner-churn/1"])
+    assert result.exit_code == 0, result.output
+    run = pipeline.score(small_project, as_of=AS_OF, model="models:/partner-churn/1")
+    from_cli = pd.read_parquet(out)
+    assert {"p_churn_90d", "p_churn_180d", "expected_months_active", "median_months_to_churn", "driver_1"} <= set(from_cli.columns)
+    pd.testing.assert_frame_equal(from_cli, run.scores)
+    # the model in memory scores the same list (only the model's label differs)
+    in_memory = pipeline.score(small_project, as_of=AS_OF, model=fitted.model).scores
+    pd.testing.assert_frame_equal(in_memory.drop(columns=["model_name", "model_version"]),
+                                  run.scores.drop(columns=["model_name", "model_version"]))
+
+
+def test_model_follows_scikit_learn_classifier_conventions(sample_training):
+    from sklearn.calibration import CalibrationDisplay
+    from sklearn.metrics import roc_auc_score
+
+    _, _, result, _ = sample_training
+    model, X, y = result.model, result.test_features, result.predictions["label"].to_numpy()
+    proba = model.predict_proba(X)
+    assert proba.shape == (len(X), 2) and np.allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(proba[:, 1], result.predictions["probability"].to_numpy())
+    assert list(model.classes_) == [0, 1] and model.n_features_in_ == len(model.features)
+    assert list(model.feature_names_in_) == model.features
+    assert roc_auc_score(y, model.predict_proba(X)[:, 1]) == pytest.approx(result.metrics["auc"])
+    display = CalibrationDisplay.from_estimator(model, X, y, n_bins=5)
+    assert len(display.prob_pred) > 0 and display.estimator_name == "ChurnModel"
+    assert set(np.unique(model.predict(X))) <= {0, 1}
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+def test_config_is_a_config_or_a_path(tmp_path):
+    from churnmodel import load_config
+    from conftest import write_project
+
+    config = write_project(tmp_path)
+    with pytest.raises(ConfigError, match="overrides apply to a config file"):
+        pipeline.fit(load_config(config), ["train.bootstrap=0"])
+    with pytest.raises(TypeError, match="config must be a Config or the path"):
+        pipeline.validate(42)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("flag", ["--out", "--report"])
+def test_an_output_path_that_is_an_input_is_refused(tmp_path, flag):
+    from conftest import write_project
+
+    config = write_project(tmp_path)
+    before = (tmp_path / "events.csv").read_bytes()
+    target = tmp_path / "events.csv"
+    args = ["score", "--config", str(config), "--as-of", "2024-04-01", "--model", str(tmp_path / "no-model")]
+    args += ["--out", str(target)] if flag == "--out" else ["--out", str(tmp_path / "s.csv"), "--report", str(config)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "is an input" in result.output and "nothing was written" in result.output
+    assert (tmp_path / "events.csv").read_bytes() == before and not (tmp_path / "s.csv").exists()
+
+
+def test_the_same_path_for_two_outputs_is_refused(tmp_path):
+    from conftest import write_project
+
+    config = write_project(tmp_path)
+    result = runner.invoke(app, ["features", "--config", str(config), "--out", str(tmp_path / "f.csv"),
+                                 "--metadata", str(tmp_path / "f.csv")])
+    assert result.exit_code == 2 and "two outputs" in result.output
+    assert not (tmp_path / "f.csv").exists()
+
+
+def test_one_cross_validation_fold_is_a_config_error(tmp_path):
+    from conftest import write_project
+
+    config = write_project(tmp_path, extra_yaml="train:\n  group_cv_folds: 1\n")
+    with pytest.raises(ConfigError, match=r"train.group_cv_folds: 1 fold is not cross-validation"):
+        pipeline.validate(config)
+
+
+def test_features_and_validate_return_what_the_commands_print(tmp_path):
+    from conftest import write_project
+
+    config = write_project(tmp_path)
+    checked = pipeline.validate(config)
+    assert checked.facts["partners"] == 3 and checked.facts["events"] == 5
+    with pytest.raises(DataError, match="history"):  # three tiny partners: too little history for the default windows
+        pipeline.features(config, tables=checked.tables)
+
+
+def test_the_public_api_is_the_application_layer():
+    import churnmodel
+
+    for name in ("fit", "score", "explain", "features", "validate", "simulate"):
+        assert getattr(churnmodel, name) is getattr(pipeline, name), name
+    assert (REPO / "src" / "churnmodel" / "pipeline.py").is_file()
