@@ -1,8 +1,9 @@
 """Multi-horizon risk: time and quality of the hazard model against the Cox baseline. Prints figures.
 
-Simulates partners (default 6,000 x 36 months), builds the training frame, trains the single-horizon
-model, then the survival stage (out-of-time fit, partner folds with a Cox baseline each, final fit)
-and scores every active partner. Nothing is asserted.
+Simulates partners (default 6,000 x 36 months) and runs what ``churnmodel train`` runs (the
+application layer, without MLflow): the training frame, the single-horizon model, then the survival
+stage (out-of-time fit, partner folds with a Cox baseline each, final fit), each stage timed through
+the pipeline's status hook; then scores every active partner. Nothing is asserted.
 
     .venv/bin/python benchmarks/bench_survival.py [--partners 6000] [--months 36] [--folds 3] [--seed 3]
 """
@@ -10,6 +11,7 @@ and scores every active partner. Nothing is asserted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import resource
 import tempfile
 import time
@@ -18,15 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from churnmodel import pipeline
 from churnmodel.cli import tune_allocator
-from churnmodel.config import load_config
-from churnmodel.data import read_inputs
-from churnmodel.features import build_training_frame
-from churnmodel.labels import data_end, observation_end
-from churnmodel.score import score
-from churnmodel.simulate import simulate, write_simulation
-from churnmodel.survival import add_survival
-from churnmodel.train import train
 
 
 def main() -> None:
@@ -37,28 +32,30 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=3, help="the simulator's random_state")
     args = parser.parse_args()
     tune_allocator()
+    stages: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def timed(stage: str):
+        start = time.perf_counter()
+        yield
+        stages[stage.split(":")[0]] = time.perf_counter() - start
+
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        write_simulation(simulate(args.partners, args.months, random_state=args.seed), root / "sim")
+        pipeline.simulate(partners=args.partners, months=args.months, random_state=args.seed, out=root / "sim")
         (root / "c.yaml").write_text(
             "data:\n  partners: sim/partners.csv\n  events: sim/events.parquet\n  contracts: sim/contracts.csv\n"
             f"random_state: 7\nlabel:\n  horizons: [30, 90, 180, 365]\ntrain:\n  bootstrap: 0\n  hazard_folds: {args.folds}\n")
-        cfg = load_config(root / "c.yaml")
-        tables = read_inputs(cfg.data)
-        frame, plan = build_training_frame(tables, cfg)
-        start = time.perf_counter()
-        single = train(frame, plan, cfg)
-        t_single = time.perf_counter() - start
-        start = time.perf_counter()
-        until = observation_end(data_end(tables, cfg.data.extracted_at), cfg.label)
-        result = add_survival(single, frame, cfg, observed_until=until)
-        t_survival = time.perf_counter() - start
+        tables = pipeline.validate(root / "c.yaml").tables
+        result = pipeline.fit(root / "c.yaml", tables=tables, track=False, status=timed)
         as_of = pd.Timestamp(tables.events["timestamp"].max()).ceil("D")
         start = time.perf_counter()
-        scores = score(result.model, tables, as_of=as_of, config=cfg).scores
+        scores = pipeline.score(root / "c.yaml", as_of=as_of, model=result.model, tables=tables).scores
         t_score = time.perf_counter() - start
+    plan, t_single, t_survival = result.model.plan, stages["training"], stages["survival"]
     m = result.metrics
-    print(f"{args.partners:,} partners x {args.months} months (simulator seed {args.seed}): {len(frame):,} snapshot rows, {len(plan.columns)} features")
+    print(f"{args.partners:,} partners x {args.months} months (simulator seed {args.seed}): {len(plan.columns)} features; "
+          f"features {stages['building features']:.1f} s")
     print(f"single-horizon model {t_single:.1f} s; survival stage ({args.folds} folds + out of time + final) {t_survival:.1f} s; "
           f"scoring {len(scores):,} partners with curves {t_score:.1f} s; peak RSS "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")

@@ -117,26 +117,6 @@ def test_features_bad_inputs_exit_2_and_write_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "events.csv", "partners.csv"]
 
 
-@pytest.mark.slow
-def test_train_command_end_to_end_writes_a_summary(tmp_path):
-    summary = tmp_path / "summary.json"
-    result = run("train", "--config", "configs/partner_churn.yaml", "--set", f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
-                 "--set", "train.bootstrap=100", "--set", "train.hazard_folds=2", "--summary", str(summary))
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "ROC AUC" in result.stdout and "models:/partner-churn/1 (champion)" in result.stdout
-    import json
-
-    info = json.loads(summary.read_text())
-    assert set(info) == {"run_id", "experiment_id", "model_uri", "registered_name", "registered_version", "promoted",
-                         "champion_version", "metrics"}
-    assert info["model_uri"] == "models:/partner-churn/1" and info["metrics"]["test_auc"] > info["metrics"]["baseline_auc"]
-    # the sample config asks for horizons: the hazard model, its Cox baseline and the survival plot are logged
-    assert {"hazard_c_index", "cox_c_index", "hazard_ibs", "hazard_oot_auc_90d", "single_oot_auc_90d"} <= set(info["metrics"])
-    assert "survival, out of fold" in result.stdout
-    artifacts = {p.name for p in tmp_path.rglob("*") if p.is_file()}
-    assert {"survival.png", "hazard.txt"} <= artifacts
-
-
 @pytest.mark.parametrize(
     ("setting", "match"),
     [

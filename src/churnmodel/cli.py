@@ -6,6 +6,7 @@ Exit status: 0 ok, 2 bad input (config, data, arguments), 1 unexpected failure.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import traceback
@@ -50,9 +51,8 @@ def _engine(option: str | None) -> str | None:
     return option
 
 
-def _warn(messages) -> None:
-    for message in messages:
-        _err.print(f"[yellow]warning:[/] {message}", highlight=False)
+def _warn(message: str) -> None:
+    _err.print(f"[yellow]warning:[/] {message}", highlight=False)
 
 
 def tune_allocator() -> bool:
@@ -112,7 +112,8 @@ def validate(config: ConfigOption, set_: SetOption = None) -> None:
     for name, count in facts["event_types"].items():
         table.add_row(f"  {name}", f"{count:,}")
     _out.print(table)
-    _warn(run.warnings)
+    for message in run.warnings:
+        _warn(message)
     _out.print(f"[green]OK[/] inputs match the data contract ({len(run.warnings)} warning(s)).")
 
 
@@ -128,8 +129,7 @@ def features(
     """Build point-in-time features and labels for every (partner, snapshot date)."""
     from churnmodel import pipeline
 
-    run = pipeline.features(config, set_ or (), engine=_engine(engine), out=out, metadata=metadata, status=_err.status)
-    _warn(run.warnings)
+    run = pipeline.features(config, set_ or (), engine=_engine(engine), out=out, metadata=metadata, status=_err.status, warn=_warn)
     n = run.summary
     _out.print(f"{n['rows']:,} rows ({n['partners']:,} partners x {n['snapshots']} snapshots), {n['features']} features; "
                f"{n['labelled']:,} labelled rows, churn rate {n['churn_rate']:.1%}, {n['censored']:,} censored; "
@@ -148,8 +148,7 @@ def train(
     """Train a calibrated LightGBM churn model, evaluate it out of time and track it in MLflow."""
     from churnmodel import pipeline
 
-    run = pipeline.fit(config, set_ or (), engine=_engine(engine), promote=promote, summary=summary, status=_err.status)
-    _warn(run.warnings)
+    run = pipeline.fit(config, set_ or (), engine=_engine(engine), promote=promote, summary=summary, status=_err.status, warn=_warn)
     _out.print(_metrics_table(run))
 
 
@@ -227,12 +226,16 @@ def score(
     when = _check_lang_and_date(lang, as_of)
     if engine == "spark" and features is not None:
         raise typer.BadParameter("--features scores an in-memory table; leave it out with --engine spark", param_hint="--features")
-    with Progress(console=_err, transient=True, disable=not _err.is_terminal) as bar:
+    with Progress(console=_err, transient=True, disable=not _err.is_terminal) as bar:  # one live display: stages update it
         task = bar.add_task("scoring", total=None)
+
+        def stage(text: str):
+            bar.update(task, description=text)
+            return contextlib.nullcontext()
+
         run = pipeline.score(config, set_ or (), as_of=when, model=model, features=features, lang=lang, strict=strict,
-                             engine=_engine(engine), out=out, report=report, status=_err.status,
-                             progress=lambda done, total: bar.update(task, completed=done, total=total))
-    _warn(run.warnings)
+                             engine=_engine(engine), out=out, report=report, status=stage, warn=_warn,
+                             progress=lambda done, total: bar.update(task, description="scoring", completed=done, total=total))
     s = run.summary
     _out.print(f"scored {s['partners']:,} partners at {when.date()}: expected churners {s['expected_churners']:,.1f}, "
                f"high risk {s['high_risk']:,}, revenue at risk {s['revenue_at_risk']:,.0f}; wrote {out}"
@@ -266,10 +269,7 @@ def simulate(
 
     if events_format not in ("parquet", "csv"):
         raise typer.BadParameter(f"expected 'parquet' or 'csv', got {events_format!r}", param_hint="--events-format")
-    try:
-        run = pipeline.simulate(partners=partners, months=months, random_state=seed, start=start, out=out, events_format=events_format)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--start") from None
+    run = pipeline.simulate(partners=partners, months=months, random_state=seed, start=start, out=out, events_format=events_format)
     result = run.result
     churners = int(result.partners["churned_at"].notna().sum())
     _out.print(

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import difflib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -27,19 +26,26 @@ from churnmodel.config import Config, load_config
 from churnmodel.data import read_features, read_inputs, summarize
 from churnmodel.errors import ConfigError, DataError
 from churnmodel.explain import explain_partner
-from churnmodel.features import FeaturePlan, build_features, build_training_frame, check_tables
-from churnmodel.labels import churn_spells, data_end, observation_end
+from churnmodel.features import (
+    build_features,
+    build_training_frame,
+    check_tables,
+    frame_summary,
+)
+from churnmodel.labels import data_end, observation_end
 from churnmodel.model import ChurnModel
 from churnmodel.outputs import atomic_write, check_output, check_outputs, write_frame
-from churnmodel.report import partner_retention_rate, render_report
-from churnmodel.score import ScoreResult, drift_warnings, score_features
+from churnmodel.report import retention_rate
+from churnmodel.runs import Explanation, FeaturesRun, FitResult, ScoreRun, Simulated, Validation
+from churnmodel.score import check_drift, drift_warnings, score_features, score_summary
 from churnmodel.score import score as score_partners
-from churnmodel.simulate import SimulationResult, write_simulation
 from churnmodel.simulate import simulate as simulate_partners
-from churnmodel.survival import SurvivalResult, add_survival
+from churnmodel.simulate import write_simulation
+from churnmodel.survival import add_survival
+from churnmodel.texts import LANGS
 from churnmodel.times import TIMESTAMP_DTYPE, utc, utc_series
-from churnmodel.tracking import TrainSummary, check_tracking, log_training, resolve_model
-from churnmodel.train import TrainingResult, train
+from churnmodel.tracking import check_tracking, log_training, resolve_model
+from churnmodel.train import train
 from churnmodel.validation import InputTables
 
 __all__ = [
@@ -59,11 +65,25 @@ __all__ = [
 
 #: Called with a stage's description; returns a context manager around the stage (the CLI shows a spinner).
 Status = Callable[[str], contextlib.AbstractContextManager]
+#: Called with each warning as it arises (the CLI prints it at once); results also carry them all.
+Warn = Callable[[str], None]
 ConfigLike = Config | str | Path
 
 
 def _quiet(_: str) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
+
+
+def _ignore(_: str) -> None:
+    return None
+
+
+def _read(cfg: Config, status: Status, warn: Warn) -> InputTables:
+    with status("reading inputs"):
+        tables = read_inputs(cfg.data)
+    for message in tables.warnings:
+        warn(message)
+    return tables
 
 
 def _config(config: ConfigLike, overrides: Sequence[str]) -> Config:
@@ -89,13 +109,6 @@ def _check_outputs(cfg: Config, *outputs: Path | None, read: Path | None = None)
 # --------------------------------------------------------------------------- validate
 
 
-@dataclass(frozen=True)
-class Validation:
-    tables: InputTables
-    facts: dict  # partners, active, churned, events, first/last event, contracts, events per type
-    warnings: tuple[str, ...]
-
-
 def validate(config: ConfigLike, overrides: Sequence[str] = ()) -> Validation:
     """Read the inputs and check them against the data contract (a DataError lists every problem)."""
     cfg = _config(config, overrides)
@@ -106,24 +119,8 @@ def validate(config: ConfigLike, overrides: Sequence[str] = ()) -> Validation:
 # --------------------------------------------------------------------------- features
 
 
-@dataclass(frozen=True)
-class FeaturesRun:
-    plan: FeaturePlan
-    summary: dict  # rows, partners, snapshots, features, labelled, churn_rate, censored
-    frame: pd.DataFrame | None = None  # None when built on Spark (the frame is the Parquet folder written)
-    warnings: tuple[str, ...] = ()
-    written: tuple[Path, ...] = ()
-
-
-def _frame_summary(frame: pd.DataFrame, plan: FeaturePlan) -> dict:
-    labelled = frame.loc[~frame["censored"]]
-    return {"rows": len(frame), "partners": int(frame["partner_id"].nunique()), "snapshots": int(frame["snapshot"].nunique()),
-            "features": len(plan.columns), "labelled": len(labelled), "censored": int(frame["censored"].sum()),
-            "churn_rate": float(labelled["label"].mean()) if len(labelled) else 0.0}
-
-
 def features(config: ConfigLike, overrides: Sequence[str] = (), *, tables: InputTables | None = None, engine: str | None = None,
-             out: Path | None = None, metadata: Path | None = None, status: Status = _quiet) -> FeaturesRun:
+             out: Path | None = None, metadata: Path | None = None, status: Status = _quiet, warn: Warn = _ignore) -> FeaturesRun:
     """Point-in-time features and labels for every (partner, snapshot date); written to ``out`` (and the
     feature metadata to ``metadata``) when given. With ``engine="spark"``, ``out`` is a Parquet folder."""
     cfg = _config(config, overrides)
@@ -132,26 +129,25 @@ def features(config: ConfigLike, overrides: Sequence[str] = (), *, tables: Input
     if use == "spark":
         if out is None:
             raise ConfigError("engine spark writes the feature table as Parquet parts: give an output folder (--out)")
-        return _features_on_spark(cfg, out, metadata, status)
+        return _features_on_spark(cfg, out, metadata, status, warn)
     for target in (out, metadata):
         if target is not None:
             check_output(target)
     if tables is None:
-        with status("reading inputs"):
-            tables = read_inputs(cfg.data)
+        tables = _read(cfg, status, warn)
     with status("building features"):
         frame, plan = build_training_frame(tables, cfg)
     written = tuple(write_frame(f, p) for f, p in ((frame, out), (plan.info(), metadata)) if p is not None)
-    return FeaturesRun(plan, _frame_summary(frame, plan), frame, tables.warnings, written)
+    return FeaturesRun(plan, frame_summary(frame, plan), frame, tables.warnings, written)
 
 
-def _features_on_spark(cfg: Config, out: Path, metadata: Path | None, status: Status) -> FeaturesRun:
+def _features_on_spark(cfg: Config, out: Path, metadata: Path | None, status: Status, warn: Warn) -> FeaturesRun:
     from churnmodel import spark
 
     _check_spark_output(out)
     if metadata is not None:
         check_output(metadata)
-    inputs = _spark_inputs(cfg, status)
+    inputs = _spark_inputs(cfg, status, warn)
     with status("building features on Spark"):
         sframe, plan = spark.training_frame(inputs, cfg)
         spark.write_parquet(sframe, out)
@@ -164,19 +160,9 @@ def _features_on_spark(cfg: Config, out: Path, metadata: Path | None, status: St
 # --------------------------------------------------------------------------- fit
 
 
-@dataclass(frozen=True)
-class FitResult:
-    config: Config
-    model: ChurnModel  # with its hazard model when label.horizons is set
-    metrics: dict[str, float]  # test block (and survival) metrics
-    training: TrainingResult  # split, test predictions, per-segment metrics, baseline
-    survival: SurvivalResult | None = None
-    tracking: TrainSummary | None = None  # the MLflow run and registered version, when tracked
-    warnings: tuple[str, ...] = ()
-
-
 def fit(config: ConfigLike, overrides: Sequence[str] = (), *, tables: InputTables | None = None, engine: str | None = None,
-        track: bool = True, promote: bool = False, summary: Path | None = None, status: Status = _quiet) -> FitResult:
+        track: bool = True, promote: bool = False, summary: Path | None = None, status: Status = _quiet,
+        warn: Warn = _ignore) -> FitResult:
     """Train the calibrated churn model out of time, the hazard model when ``label.horizons`` is set,
     and (``track``) log both to MLflow, register the model and promote it when it beats the champion
     (``promote``: whatever its AUC). ``summary``: also write run id, model URI, version and metrics as JSON."""
@@ -188,7 +174,7 @@ def fit(config: ConfigLike, overrides: Sequence[str] = (), *, tables: InputTable
         raise ConfigError("a training summary describes the tracked run; leave track on to write one")
     if track:
         check_tracking(cfg.tracking.uri, timeout=cfg.tracking.timeout_seconds)  # before any work
-    frame, plan, tables, events_summary, warnings = _training_frame(cfg, tables, _engine(engine, cfg), status)
+    frame, plan, tables, events_summary, warnings = _training_frame(cfg, tables, _engine(engine, cfg), status, warn)
     with status("training"):
         result = train(frame, plan, cfg)
     if cfg.label.horizons:
@@ -205,19 +191,20 @@ def fit(config: ConfigLike, overrides: Sequence[str] = (), *, tables: InputTable
     return FitResult(cfg, result.model, result.metrics, result, result.survival, info, warnings)
 
 
-def _training_frame(cfg: Config, tables: InputTables | None, engine: str, status: Status):
+def _training_frame(cfg: Config, tables: InputTables | None, engine: str, status: Status, warn: Warn):
     """(frame, plan, tables, events summary, warnings): local, or built on Spark and fitted on the driver."""
     if engine == "spark":
         from churnmodel import spark
 
-        inputs = _spark_inputs(cfg, status)
+        if tables is not None:
+            raise ConfigError("engine spark reads the inputs itself (the event log stays on Spark); leave tables out")
+        inputs = _spark_inputs(cfg, status, warn)
         with status("building features on Spark"):
             sframe, plan = spark.training_frame(inputs, cfg)
             frame = spark.to_pandas(sframe, plan)
         return frame, plan, inputs.dimensions(), spark.event_summary(inputs.events), tuple(inputs.warnings)
     if tables is None:
-        with status("reading inputs"):
-            tables = read_inputs(cfg.data)
+        tables = _read(cfg, status, warn)
     with status("building features"):
         frame, plan = build_training_frame(tables, cfg)
     return frame, plan, tables, None, tables.warnings
@@ -226,30 +213,10 @@ def _training_frame(cfg: Config, tables: InputTables | None, engine: str, status
 # --------------------------------------------------------------------------- score
 
 
-@dataclass(frozen=True)
-class ScoreRun:
-    as_of: pd.Timestamp
-    model_label: str  # "NAME VERSION" of a registered model, else its URI or folder
-    summary: dict  # partners, expected_churners, high_risk, revenue_at_risk
-    scores: pd.DataFrame | None  # the ranked list (None on Spark: it is the Parquet folder written)
-    drift: pd.DataFrame  # feature, psi; "(score)" is the score distribution
-    warnings: tuple[str, ...] = ()
-    prr: float | None = None  # Partner Retention Rate over the year to as_of (when the inputs were read)
-    written: tuple[Path, ...] = ()
-
-    def report(self, *, config: Config, lang: str = "en") -> str:
-        """The analyst report of this run as a self-contained HTML page."""
-        if self.scores is None:
-            raise ValueError("the ranked list is not in memory (Spark); read it back to render a report")
-        return render_report(self.scores, self.drift, as_of=self.as_of, prr=self.prr if self.prr is not None else float("nan"),
-                             horizon_days=config.label.horizon_days, bands=config.score.bands.model_dump(),
-                             drift_warn=config.score.drift_warn, model_label=self.model_label, lang=lang)
-
-
 def score(config: ConfigLike, overrides: Sequence[str] = (), *, as_of, model: ChurnModel | str | None = None,
           tables: InputTables | None = None, features: pd.DataFrame | Path | None = None, lang: str = "en",
           strict: bool = False, engine: str | None = None, out: Path | None = None, report: Path | None = None,
-          progress: Callable[[int, int], None] | None = None, status: Status = _quiet) -> ScoreRun:
+          progress: Callable[[int, int], None] | None = None, status: Status = _quiet, warn: Warn = _ignore) -> ScoreRun:
     """Score every partner active at ``as_of``: probability, risk band, revenue at risk, survival
     columns, drivers and actions, and the drift against the training data.
 
@@ -261,8 +228,7 @@ def score(config: ConfigLike, overrides: Sequence[str] = (), *, as_of, model: Ch
     cfg = _config(config, overrides)
     when = utc(as_of)
     use = _engine(engine, cfg)
-    if lang not in ("en", "ru"):
-        raise ConfigError(f"lang must be 'en' or 'ru', got {lang!r}")
+    _check_lang(lang)
     _check_outputs(cfg, out, report, read=features if isinstance(features, str | Path) else None)
     if use == "spark" and features is not None:
         raise ConfigError("--features scores an in-memory table; leave it out with engine spark")
@@ -273,19 +239,21 @@ def score(config: ConfigLike, overrides: Sequence[str] = (), *, as_of, model: Ch
     churn_model, name, version = resolve_model(cfg, model)
     label = f"{name} {version}".strip()
     if use == "spark":
-        return _score_on_spark(cfg, churn_model, name, version, when, out, report, lang=lang, strict=strict, status=status)
+        return _score_on_spark(cfg, churn_model, name, version, when, out, report, lang=lang, strict=strict, status=status, warn=warn)
     if tables is None and (features is None or report is not None):
-        with status("reading inputs"):
-            tables = read_inputs(cfg.data)
+        tables = _read(cfg, status, warn)
     if features is None:
         result = score_partners(churn_model, tables, as_of=when, config=cfg, lang=lang, model_name=name, model_version=version,
                                 progress=progress)
     else:
         frame = read_features(features) if isinstance(features, str | Path) else features
         result = score_features(churn_model, frame, config=cfg, lang=lang, model_name=name, model_version=version, progress=progress)
-    warnings = (*(tables.warnings if tables is not None else ()), *result.warnings, *drift_warnings(result.drift, cfg, strict=strict))
-    prr = _retention_rate(tables, cfg, when) if tables is not None else None
-    run = ScoreRun(when, label, _score_summary(result), result.scores, result.drift, tuple(warnings), prr)
+    warnings = (*(tables.warnings if tables is not None else ()),
+                *_warned(warn, (*result.warnings, *drift_warnings(result.drift, cfg))))
+    if strict:
+        check_drift(result.drift, cfg)
+    prr = retention_rate(tables, cfg.label, when) if tables is not None else None
+    run = ScoreRun(when, label, score_summary(result.scores), result.scores, result.drift, tuple(warnings), prr)
     written = []
     if report is not None:
         page = run.report(config=cfg, lang=lang)
@@ -295,18 +263,14 @@ def score(config: ConfigLike, overrides: Sequence[str] = (), *, as_of, model: Ch
     return ScoreRun(when, label, run.summary, run.scores, run.drift, run.warnings, prr, tuple(written))
 
 
-def _retention_rate(tables: InputTables, cfg: Config, when: pd.Timestamp) -> float:
-    return partner_retention_rate(churn_spells(tables, cfg.label, end=when), when)
-
-
-def _score_summary(result: ScoreResult) -> dict:
-    s = result.scores
-    return {"partners": len(s), "expected_churners": float(s["churn_probability"].sum()),
-            "high_risk": int((s["risk_band"] == "high").sum()), "revenue_at_risk": float(s["revenue_at_risk"].sum())}
+def _warned(warn: Warn, messages: Sequence[str]) -> tuple[str, ...]:
+    for message in messages:
+        warn(message)
+    return tuple(messages)
 
 
 def _score_on_spark(cfg: Config, model: ChurnModel, name: str, version: str, when: pd.Timestamp, out: Path | None,
-                    report: Path | None, *, lang: str, strict: bool, status: Status) -> ScoreRun:
+                    report: Path | None, *, lang: str, strict: bool, status: Status, warn: Warn) -> ScoreRun:
     """Features and scores on Spark; the ranked list is written as a folder of Parquet parts (with its
     report, or neither: nothing half-written)."""
     import shutil
@@ -315,23 +279,26 @@ def _score_on_spark(cfg: Config, model: ChurnModel, name: str, version: str, whe
 
     if out is None:
         raise ConfigError("engine spark writes the ranked list as Parquet parts: give an output folder (--out)")
-    inputs = _spark_inputs(cfg, status)
+    inputs = _spark_inputs(cfg, status, warn)
     label = f"{name} {version}".strip()
     with status("scoring on Spark"):
         frame = spark.scoring_frame(inputs, model.plan, cfg, when)
         scores, drift = spark.score(model, frame, config=cfg, lang=lang, model_name=name, model_version=version)
-        warnings = drift_warnings(drift, cfg, strict=strict)
+        warnings = _warned(warn, drift_warnings(drift, cfg))
+        if strict:
+            check_drift(drift, cfg)
         spark.write_parquet(scores, out)
     written_frame = inputs.spark.read.parquet(str(out))
-    tables = inputs.dimensions()
-    run = ScoreRun(when, label, spark.score_summary(written_frame), None, drift, (*inputs.warnings, *warnings),
-                   _retention_rate(tables, cfg, when), (out,))
+    run = ScoreRun(when, label, spark.score_summary(written_frame), None, drift, (*inputs.warnings, *warnings), None, (out,))
     if report is None:
         return run
     try:  # the report needs the list in memory: fine for the ranked list of one run
         local = spark.collect(written_frame.orderBy("rank"))
         local = local.assign(as_of=utc_series(local["as_of"]), scored_at=utc_series(local["scored_at"]))
-        page = ScoreRun(when, label, run.summary, local, drift, run.warnings, run.prr).report(config=cfg, lang=lang)
+        # an inactivity label needs the event log, which stays on Spark: no retention rate then
+        prr = None if cfg.label.source == "inactivity" else retention_rate(inputs.dimensions(), cfg.label, when)
+        run = ScoreRun(when, label, run.summary, None, drift, run.warnings, prr, (out,))
+        page = ScoreRun(when, label, run.summary, local, drift, run.warnings, prr).report(config=cfg, lang=lang)
         atomic_write(report, lambda tmp: tmp.write_text(page, encoding="utf-8"))
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)  # nothing half-written: the list goes with its report
@@ -342,22 +309,13 @@ def _score_on_spark(cfg: Config, model: ChurnModel, name: str, version: str, whe
 # --------------------------------------------------------------------------- explain
 
 
-@dataclass(frozen=True)
-class Explanation:
-    partner: str
-    as_of: pd.Timestamp
-    horizon_days: int
-    table: pd.DataFrame  # kind, rank, feature, name, value, typical, points, lever, action
-    probability: float
-    base_rate: float
-
-
 def explain(config: ConfigLike, overrides: Sequence[str] = (), *, as_of, partner: str, model: ChurnModel | str | None = None,
             tables: InputTables | None = None, lang: str = "en", horizon: int | None = None) -> Explanation:
     """One partner's risk drivers at ``as_of``, their retention levers and what to do; ``horizon``
     (one of ``label.horizons``): the churn risk within that many days, from the hazard model."""
     cfg = _config(config, overrides)
     when = utc(as_of)
+    _check_lang(lang)
     churn_model, _, _ = resolve_model(cfg, model)
     if tables is None:
         tables = read_inputs(cfg.data)
@@ -378,23 +336,25 @@ def explain(config: ConfigLike, overrides: Sequence[str] = (), *, as_of, partner
 # --------------------------------------------------------------------------- simulate
 
 
-@dataclass(frozen=True)
-class Simulated:
-    result: SimulationResult
-    written: tuple[Path, ...] = field(default=())
-
-
 def simulate(*, partners: int, months: int, random_state: int, start: str = "2023-01-01", out: Path | None = None,
              events_format: str = "parquet") -> Simulated:
     """Simulated partner histories with their ground truth; written to the folder ``out`` when given."""
     if events_format not in ("parquet", "csv"):
         raise ConfigError(f"events format must be 'parquet' or 'csv', got {events_format!r}")
-    result = simulate_partners(partners, months, start=start, random_state=random_state)
+    try:
+        result = simulate_partners(partners, months, start=start, random_state=random_state)
+    except ValueError as exc:  # the simulator checks its arguments: start is the one a user types
+        raise ConfigError(f"--start {start!r}: {exc}") from None
     written = tuple(write_simulation(result, out, events_format=events_format)) if out is not None else ()
     return Simulated(result, written)
 
 
 # --------------------------------------------------------------------------- engines
+
+
+def _check_lang(lang: str) -> None:
+    if lang not in LANGS:
+        raise ConfigError(f"lang must be one of {list(LANGS)}, got {lang!r}")
 
 
 def _engine(option: str | None, cfg: Config) -> str:
@@ -409,10 +369,12 @@ def _check_spark_output(out: Path) -> None:
         raise DataError(f"output folder does not exist: {Path(out).parent} (create it first, or choose another path)")
 
 
-def _spark_inputs(cfg: Config, status: Status):
+def _spark_inputs(cfg: Config, status: Status, warn: Warn):
     from churnmodel import spark
 
     with status("starting Spark"):
         session = spark.session(cfg.spark)
     with status("reading inputs on Spark"):
-        return spark.read_inputs(session, cfg.data)
+        inputs = spark.read_inputs(session, cfg.data)
+    _warned(warn, inputs.warnings)
+    return inputs

@@ -9,9 +9,12 @@ import io
 import numpy as np
 import pandas as pd
 
+from churnmodel.config import LabelConfig
+from churnmodel.labels import churn_spells
 from churnmodel.texts import REPORT, SEGMENT_LABELS
+from churnmodel.validation import InputTables
 
-__all__ = ["partner_retention_rate", "render_report"]
+__all__ = ["partner_retention_rate", "render_report", "retention_rate"]
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Roboto,Arial,sans-serif;margin:24px;color:#222;max-width:1200px}
@@ -29,6 +32,11 @@ def partner_retention_rate(spells: pd.DataFrame, as_of: pd.Timestamp, *, days: i
     at_start = spells.loc[(spells["start"] <= start) & (spells["end"].isna() | (spells["end"] > start)), "partner_id"].unique()
     still = spells.loc[(spells["start"] <= as_of) & (spells["end"].isna() | (spells["end"] > as_of)), "partner_id"].unique()
     return 100.0 * len(np.intersect1d(at_start, still)) / len(at_start) if len(at_start) else float("nan")
+
+
+def retention_rate(tables: InputTables, label: LabelConfig, as_of: pd.Timestamp, *, days: int = 365) -> float:
+    """:func:`partner_retention_rate` of the inputs, with churn as ``label`` defines it."""
+    return partner_retention_rate(churn_spells(tables, label, end=as_of), as_of, days=days)
 
 
 def _png(fig) -> str:
@@ -109,7 +117,7 @@ def render_report(scores: pd.DataFrame, drift: pd.DataFrame, *, as_of: pd.Timest
         (t["scored"], f"{len(scores):,}", ""),
         (t["expected"], f"{scores['churn_probability'].sum():,.1f}", t["horizon"].format(h=horizon_days)),
         (t["rar"], f"{scores['revenue_at_risk'].sum():,.0f}", t["horizon"].format(h=horizon_days)),
-        (t["prr"], f"{prr:.1f}%", t["prr_note"]),
+        (t["prr"], f"{prr:.1f}%" if prr == prr else "—", t["prr_note"]),  # NaN: not known (an inactivity label on Spark)
     ]
     card_html = "".join(f'<div class="card"><small>{html.escape(a)}</small><b>{html.escape(b)}</b><small>{html.escape(c)}</small></div>'
                         for a, b, c in cards)

@@ -24,8 +24,8 @@ from churnmodel.model import ChurnModel
 from churnmodel.times import TIMESTAMP_DTYPE, utc
 from churnmodel.validation import InputTables
 
-__all__ = ["ScoreResult", "active_rows", "drift_report", "drift_warnings", "population_stability", "rank_columns", "rank_scores", "reason_columns",
-           "score", "score_features", "score_frame"]
+__all__ = ["ScoreResult", "active_rows", "check_drift", "drift_report", "drift_warnings", "population_stability", "rank_columns", "rank_scores", "reason_columns",
+           "score", "score_features", "score_frame", "score_summary"]
 
 
 @dataclass
@@ -83,18 +83,23 @@ def drift_report(model: ChurnModel, X: pd.DataFrame, probability: np.ndarray) ->
     return pd.DataFrame(rows, columns=["feature", "psi"]).sort_values("psi", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def drift_warnings(drift: pd.DataFrame, config: Config, *, strict: bool) -> list[str]:
-    """A warning on drift above score.drift_warn; with ``strict`` a DataError above score.drift_fail."""
+def drift_warnings(drift: pd.DataFrame, config: Config) -> list[str]:
+    """A warning when an input or the score drifted beyond ``score.drift_warn`` (PSI)."""
     if not len(drift) or drift["psi"].iloc[0] <= config.score.drift_warn:
         return []
     worst = drift.iloc[0]
     score_psi = drift.loc[drift["feature"] == "(score)", "psi"].sum()
-    if strict and worst["psi"] > config.score.drift_fail:
-        raise DataError(f"drift: PSI {worst['psi']:.2f} for {worst['feature']!r} exceeds score.drift_fail "
-                        f"{config.score.drift_fail}; the data no longer looks like the training data. Nothing was written")
     shifted = int((drift["psi"] > config.score.drift_warn).sum())
     return [f"drift: {shifted} input(s) with PSI > {config.score.drift_warn} (largest {worst['feature']} {worst['psi']:.2f}); "
             f"score PSI {score_psi:.2f}"]
+
+
+def check_drift(drift: pd.DataFrame, config: Config) -> None:
+    """Raise a DataError when drift exceeds ``score.drift_fail`` (``--strict``), before anything is written."""
+    if len(drift) and drift["psi"].iloc[0] > config.score.drift_fail:
+        worst = drift.iloc[0]
+        raise DataError(f"drift: PSI {worst['psi']:.2f} for {worst['feature']!r} exceeds score.drift_fail "
+                        f"{config.score.drift_fail}; the data no longer looks like the training data. Nothing was written")
 
 
 def _bands(p: np.ndarray, config: Config) -> np.ndarray:
@@ -137,7 +142,7 @@ def _score_chunk(model: ChurnModel, frame: pd.DataFrame, config: Config, lang: s
     reasons = pd.DataFrame("", index=base.index, columns=columns)
     if candidates.any():
         explained = explain(model, frame.loc[candidates], config=config.explain, lang=lang)
-        reasons.loc[candidates, columns] = explained[columns].to_numpy()
+        reasons.loc[candidates, columns] = explained.reindex(columns=columns, fill_value="").to_numpy()
     return pd.concat([base, reasons], axis=1).assign(_explained=candidates), X
 
 
@@ -222,3 +227,9 @@ def score(
     result = _run(chunks, len(rows), model, config, lang, model_name, model_version, progress)
     result.warnings = tuple(unseen_inputs(model.plan, tables))
     return result
+
+
+def score_summary(s: pd.DataFrame) -> dict:
+    """Partners, expected churners, high-risk partners and revenue at risk of a ranked list."""
+    return {"partners": len(s), "expected_churners": float(s["churn_probability"].sum()),
+            "high_risk": int((s["risk_band"] == "high").sum()), "revenue_at_risk": float(s["revenue_at_risk"].sum())}

@@ -39,6 +39,7 @@ __all__ = [
     "build_training_frame",
     "check_inputs",
     "check_tables",
+    "frame_summary",
     "item_gaps",
     "resolve_plan",
     "safe_name",
@@ -144,3 +145,11 @@ def build_training_frame(tables: InputTables, config: Config) -> tuple[pd.DataFr
     plan = resolve_plan(tables, config.features)
     rows = label_snapshots(tables, config)
     return build_features(tables, rows, plan), plan
+
+
+def frame_summary(frame: pd.DataFrame, plan: FeaturePlan) -> dict:
+    """Rows, partners, snapshots, features, labelled and censored rows and the churn rate of a training frame."""
+    labelled = frame.loc[~frame["censored"]]
+    return {"rows": len(frame), "partners": int(frame["partner_id"].nunique()), "snapshots": int(frame["snapshot"].nunique()),
+            "features": len(plan.columns), "labelled": len(labelled), "censored": int(frame["censored"].sum()),
+            "churn_rate": float(labelled["label"].mean()) if len(labelled) else 0.0}

@@ -26,6 +26,33 @@ def _key(kind: str, t: str, lo, hi) -> str:
     return f"{kind}|{t}|{'all' if lo is None else lo}|{hi}"
 
 
+def _event_type_features(put, t: str, plan: FeaturePlan, prims, s: np.ndarray, observed_months: np.ndarray) -> None:
+    """Windowed aggregates, recency, lifetime rate and trends of one event type."""
+    n = safe_name(t)
+    for w in plan.windows:
+        if "count" in plan.aggregations:
+            put(f"{n}__count_{w}d", prims[_key("count", t, w, 0)])
+        if t in plan.amount_types:
+            total, nn = prims[_key("sum", t, w, 0)], prims[_key("nn", t, w, 0)]
+            if "sum" in plan.aggregations and t in plan.additive_types:
+                put(f"{n}__sum_{w}d", total)
+            if "mean" in plan.aggregations:
+                put(f"{n}__mean_{w}d", np.where(nn > 0, total / np.where(nn > 0, nn, 1), np.nan))
+            if "max" in plan.aggregations:
+                put(f"{n}__max_{w}d", prims[_key("max", t, w, 0)])
+    if plan.recency:
+        put(f"{n}__days_since_last", (s - prims[f"last|{t}"]) / DAY)
+    if plan.lifetime_rate:
+        put(f"{n}__per_month", prims[_key("count", t, None, 0)] / observed_months)
+    for r, p in plan.trends:
+        recent = prims[_key("count", t, r, 0)] / r
+        prior = prims[_key("count", t, r + p, r)] / p
+        put(f"{n}__trend_{r}v{p}d", _rate_change(recent, prior))
+        if plan.segments is not None and t == plan.segments.revenue_type:
+            put(f"{n}__amount_trend_{r}v{p}d", _rate_change(
+                prims[_key("sum", t, r, 0)] / r, prims[_key("sum", t, r + p, r)] / p))
+
+
 def derive_features(
     rows: pd.DataFrame,
     prims: dict[str, np.ndarray],
@@ -53,29 +80,7 @@ def derive_features(
     observed_months = np.maximum((s - np.maximum(joined, history)) / (MONTH_DAYS * DAY), 1.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         for t in plan.event_types:
-            n = safe_name(t)
-            for w in plan.windows:
-                if "count" in plan.aggregations:
-                    put(f"{n}__count_{w}d", prims[_key("count", t, w, 0)])
-                if t in plan.amount_types:
-                    total, nn = prims[_key("sum", t, w, 0)], prims[_key("nn", t, w, 0)]
-                    if "sum" in plan.aggregations and t in plan.additive_types:
-                        put(f"{n}__sum_{w}d", total)
-                    if "mean" in plan.aggregations:
-                        put(f"{n}__mean_{w}d", np.where(nn > 0, total / np.where(nn > 0, nn, 1), np.nan))
-                    if "max" in plan.aggregations:
-                        put(f"{n}__max_{w}d", prims[_key("max", t, w, 0)])
-            if plan.recency:
-                put(f"{n}__days_since_last", (s - prims[f"last|{t}"]) / DAY)
-            if plan.lifetime_rate:
-                put(f"{n}__per_month", prims[_key("count", t, None, 0)] / observed_months)
-            for r, p in plan.trends:
-                recent = prims[_key("count", t, r, 0)] / r
-                prior = prims[_key("count", t, r + p, r)] / p
-                put(f"{n}__trend_{r}v{p}d", _rate_change(recent, prior))
-                if plan.segments is not None and t == plan.segments.revenue_type:
-                    put(f"{n}__amount_trend_{r}v{p}d", _rate_change(
-                        prims[_key("sum", t, r, 0)] / r, prims[_key("sum", t, r + p, r)] / p))
+            _event_type_features(put, t, plan, prims, s, observed_months)
         for b in plan.balances:
             put(b.name, prims[f"bal|{b.name}"])
             put(f"{b.name}__oldest_days", (s - prims[f"oldest|{b.name}"]) / DAY)

@@ -1,0 +1,88 @@
+"""What the application layer returns: one result object per command, the same for the CLI and Python.
+
+Each carries what its command prints and writes: the facts of the inputs, the feature frame and
+plan, the fitted model with its metrics and MLflow run, the ranked list with drift and the report's
+inputs, one partner's explanation, the simulated tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from churnmodel.config import Config
+from churnmodel.features import FeaturePlan
+from churnmodel.model import ChurnModel
+from churnmodel.report import render_report
+from churnmodel.simulate import SimulationResult
+from churnmodel.survival import SurvivalResult
+from churnmodel.tracking import TrainSummary
+from churnmodel.train import TrainingResult
+from churnmodel.validation import InputTables
+
+__all__ = ["Explanation", "FeaturesRun", "FitResult", "ScoreRun", "Simulated", "Validation"]
+
+
+@dataclass(frozen=True)
+class Validation:
+    tables: InputTables
+    facts: dict  # partners, active, churned, events, first/last event, contracts, events per type
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FeaturesRun:
+    plan: FeaturePlan
+    summary: dict  # rows, partners, snapshots, features, labelled, churn_rate, censored
+    frame: pd.DataFrame | None = None  # None when built on Spark (the frame is the Parquet folder written)
+    warnings: tuple[str, ...] = ()
+    written: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class FitResult:
+    config: Config
+    model: ChurnModel  # with its hazard model when label.horizons is set
+    metrics: dict[str, float]  # test block (and survival) metrics
+    training: TrainingResult  # split, test predictions, per-segment metrics, baseline
+    survival: SurvivalResult | None = None
+    tracking: TrainSummary | None = None  # the MLflow run and registered version, when tracked
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ScoreRun:
+    as_of: pd.Timestamp
+    model_label: str  # "NAME VERSION" of a registered model, else its URI or folder
+    summary: dict  # partners, expected_churners, high_risk, revenue_at_risk
+    scores: pd.DataFrame | None  # the ranked list (None on Spark: it is the Parquet folder written)
+    drift: pd.DataFrame  # feature, psi; "(score)" is the score distribution
+    warnings: tuple[str, ...] = ()
+    prr: float | None = None  # Partner Retention Rate over the year to as_of (when the inputs were read)
+    written: tuple[Path, ...] = ()
+
+    def report(self, *, config: Config, lang: str = "en") -> str:
+        """The analyst report of this run as a self-contained HTML page."""
+        if self.scores is None:
+            raise ValueError("the ranked list is not in memory (Spark); read it back to render a report")
+        return render_report(self.scores, self.drift, as_of=self.as_of, prr=self.prr if self.prr is not None else float("nan"),
+                             horizon_days=config.label.horizon_days, bands=config.score.bands.model_dump(),
+                             drift_warn=config.score.drift_warn, model_label=self.model_label, lang=lang)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    partner: str
+    as_of: pd.Timestamp
+    horizon_days: int
+    table: pd.DataFrame  # kind, rank, feature, name, value, typical, points, lever, action
+    probability: float
+    base_rate: float
+
+
+@dataclass(frozen=True)
+class Simulated:
+    result: SimulationResult
+    written: tuple[Path, ...] = field(default=())
