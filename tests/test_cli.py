@@ -121,7 +121,7 @@ def test_features_bad_inputs_exit_2_and_write_nothing(tmp_path):
     ("setting", "match"),
     [
         ("train.lightgbm.num_leavs=8", r"train.lightgbm.num_leavs: unknown key"),
-        ("train.calibration=platt", r"train.calibration: Input should be 'auto', 'isotonic', 'sigmoid' or 'none'"),
+        ("train.calibration=platt", r"train.calibration: Input should be 'auto', 'sigmoid', 'beta', 'isotonic' or 'none'"),
         ("label.horizon_days=0", r"label.horizon_days: Input should be greater than 0"),
         ("train.top_share=2", r"train.top_share: Input should be less than 1"),
     ],

@@ -2,6 +2,8 @@
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from churnmodel.config import Config, LabelConfig, SnapshotConfig
 from churnmodel.data import validate_tables
@@ -44,12 +46,11 @@ def test_churned_at_source_boundaries_and_censoring():
     assert got == {
         ("p1", "02-01"): (0, False),  # churn 03-15 is after 02-01 + 30d = 03-02
         ("p1", "03-01"): (1, False),  # 03-15 in (03-01, 03-31]
-        ("p2", "02-01"): (0, False),  # joined exactly at the snapshot: active
+        # p2 joined exactly at the 02-01 snapshot: nothing before it is known, so no row there (t < s everywhere)
         ("p2", "03-01"): (0, False),
         ("p2", "04-01"): (0, False),  # 04-01 + 30d = 05-01 <= data end 05-15: observed
         ("p2", "05-01"): (None, True),  # 05-31 > 05-15: censored, kept for scoring
-        ("p3", "03-01"): (0, False),
-        ("p3", "04-01"): (0, False),
+        ("p3", "04-01"): (0, False),  # p3 joined exactly at 03-01: first row at 04-01
         ("p3", "05-01"): (None, True),
         ("p4", "02-01"): (0, False),
         ("p4", "03-01"): (1, False),  # churn exactly at snapshot + horizon counts (closed interval)
@@ -88,7 +89,7 @@ def test_contracts_source_renewal_grace_termination_and_rejoin():
         ("p1", "02-01"): (0, False),
         ("p1", "03-01"): (0, False),
         ("p1", "04-01"): (1, False),  # terminated 04-10
-        ("p1", "06-01"): (0, False),  # back, starting exactly at the snapshot
+        # back with a contract starting exactly at 06-01: rows from the next snapshot on (t < s)
         ("p1", "07-01"): (0, False),
         ("p1", "08-01"): (0, False),  # churn 09-01 is after 08-31; 08-01 + 30 + 20 = 09-20 <= 10-01: known
     }
@@ -161,3 +162,66 @@ def test_grid_unit_does_not_matter():
     ns = make_snapshots(spells, GRID.as_unit("ns"), horizon_days=30, end=END)
     pd.testing.assert_frame_equal(us, ns)
     assert len(us) == 4
+
+
+# --------------------------------------------------------------------------- one boundary: history is t < s
+
+
+def _inactivity_frame(event_days, *, inactive_days=45):
+    """Features and labels of one partner joined 2023-01-01 with orders on the given days (midnight UTC,
+    as in date-only exports, so some fall exactly on a month-start snapshot)."""
+    from churnmodel.features import build_training_frame
+
+    stamps = [(pd.Timestamp("2023-01-01") + pd.Timedelta(days=int(d))).isoformat() for d in sorted(event_days)]
+    t = tables({"partner_id": ["p"], "joined_at": ["2023-01-01"]},
+               {"partner_id": ["p"] * len(stamps), "timestamp": stamps, "event_type": ["order"] * len(stamps)})
+    cfg = Config.model_validate({
+        "data": {"partners": "p", "events": "e", "extracted_at": "2024-06-01"},
+        "label": {"source": "inactivity", "inactive_days": inactive_days, "horizon_days": 30},
+        "snapshots": {"start": "2023-02-01"},
+        "features": {"windows": [30, 90], "trends": [], "aggregations": ["count"]},
+    })
+    frame, _ = build_training_frame(t, cfg)
+    return frame
+
+
+@pytest.mark.parametrize(("seconds", "row_at_snapshot"), [(-1, True), (0, False), (1, False)],
+                         ids=["just before", "exactly at", "just after"])
+def test_an_event_at_the_snapshot_instant_belongs_to_its_future(seconds, row_at_snapshot):
+    """A lapsed partner (silent since 2023-01-02) orders around the 2023-06-01 snapshot: only an order
+    strictly before it makes the partner active there, and then the features see that order too."""
+    from churnmodel.features import build_training_frame
+
+    s = ts("2023-06-01")
+    when = (s + pd.Timedelta(seconds=seconds)).tz_localize(None).isoformat()
+    t = tables({"partner_id": ["p"], "joined_at": ["2023-01-01"]},
+               {"partner_id": ["p", "p"], "timestamp": ["2023-01-02", when], "event_type": ["order", "order"]})
+    cfg = Config.model_validate({
+        "data": {"partners": "p", "events": "e", "extracted_at": "2024-01-01"},
+        "label": {"source": "inactivity", "inactive_days": 45, "horizon_days": 30},
+        "snapshots": {"start": "2023-02-01"}, "features": {"windows": [30], "trends": [], "aggregations": ["count"]},
+    })
+    frame, _ = build_training_frame(t, cfg)
+    at = frame.loc[frame["snapshot"] == s]
+    assert (len(at) == 1) is row_at_snapshot
+    if row_at_snapshot:
+        assert at["order__count_30d"].iloc[0] == 1 and at["order__days_since_last"].iloc[0] < 1 / 24
+    after = frame.loc[frame["snapshot"] == ts("2023-07-01")]
+    assert len(after) == 1 and after["order__days_since_last"].iloc[0] <= 30 + 1 / 86_400  # a month later: active, the order seen
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=500), min_size=1, max_size=12))
+def test_rows_labels_and_features_agree_on_the_boundary(event_days):
+    """Whatever the event days (many exactly on snapshots): a row exists at s only if the features at s
+    show activity (joining or an order) within ``inactive_days`` before s, and its label agrees with
+    the next row's existence."""
+    frame = _inactivity_frame(event_days)
+    for r in frame.itertuples():
+        recent = min(r.order__days_since_last if r.order__days_since_last == r.order__days_since_last else float("inf"),
+                     r.tenure_days)
+        assert recent < 45, (r.snapshot, recent)
+    # a label of 0 (observed, no churn within 30 days) means the partner is still active 30 days later:
+    # on a monthly grid the next snapshot row exists when it is less than 30 days away and inside the data
+    for r in frame.loc[(frame["label"] == 1)].itertuples():
+        assert pd.notna(r.churn_date) and r.snapshot < r.churn_date <= r.snapshot + pd.Timedelta(days=30)

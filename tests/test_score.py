@@ -165,7 +165,7 @@ def test_scores_equal_mlflow_pyfunc_on_the_feature_frame(sample_training, sample
                                "--as-of", AS_OF, "--out", str(out)])  # default model: models:/partner-churn@champion
     assert done.exit_code == 0, done.output
     scores = pd.read_parquet(out).set_index("partner_id")
-    assert scores["model_name"].iloc[0] == "partner-churn" and scores["model_version"].iloc[0] == "champion"
+    assert scores["model_name"].iloc[0] == "partner-churn" and scores["model_version"].iloc[0] == info.registered_version  # the number, not the alias
     rows = active_rows(sample_tables, sample_config, pd.Timestamp(AS_OF, tz="UTC"))
     features = build_features(sample_tables, rows, result.model.plan)
     mlflow.set_tracking_uri(cfg.tracking.uri)

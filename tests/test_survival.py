@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from churnmodel import pipeline
 from churnmodel.cli import app
 from churnmodel.errors import DataError
 from churnmodel.explain import horizon_points
@@ -151,8 +152,14 @@ def test_every_scored_partner_has_a_monotone_curve(survival_model, sample_tables
     assert scores["expected_months_active"].between(0, 12).all()
     crossed = scores["p_churn_365d"] >= 0.5
     assert scores.loc[~crossed, "median_months_to_churn"].isna().all() and scores.loc[crossed, "median_months_to_churn"].between(0, 12).all()
-    # the single-horizon probability and the hazard's 90-day probability rank partners alike
-    assert np.corrcoef(scores["churn_probability"].rank(), scores["p_churn_90d"].rank())[0, 1] > 0.8
+    # one answer per horizon: the headline is the curve at label.horizon_days, in every output format
+    from churnmodel.outputs import write_frame
+
+    for suffix, read in ((".csv", pd.read_csv), (".parquet", pd.read_parquet), (".xlsx", pd.read_excel)):
+        back = read(write_frame(scores, tmp_path / f"s{suffix}"))
+        q = back[["p_churn_30d", "churn_probability", "p_churn_180d", "p_churn_365d"]].to_numpy(dtype=np.float64)
+        assert (np.diff(q, axis=1) >= -1e-12).all(), suffix  # ordered across every probability column
+        np.testing.assert_allclose(back["churn_probability"], back["p_churn_90d"], rtol=0, atol=1e-12)
 
 
 def test_report_shows_the_risk_curves_of_the_top_partners(survival_model, sample_tables, tmp_path):
@@ -166,16 +173,25 @@ def test_report_shows_the_risk_curves_of_the_top_partners(survival_model, sample
     assert "Когда уйдут: кривые риска" in page and "Медиана месяцев до ухода" in page and "365 дн." in page
     top = pd.read_csv(out).head(10)
     assert all(str(pid) in page for pid in top["partner_id"])
+    # the top-partners table and the risk-curve table print the same 90-day number for the same partner
+    import re
+
+    first = top.iloc[0]
+    shown = f"{first['churn_probability']:.1%}"
+    assert shown == f"{first['p_churn_90d']:.1%}"
+    rows = re.findall(r"<tr>(.*?)</tr>", page)
+    both = [r for r in rows if f">{first['partner_id']}<" in r]
+    assert len(both) >= 2 and all(f">{shown}<" in r for r in both[:2])
 
 
-def test_explanations_for_a_chosen_horizon(survival_model, sample_training, tmp_path):
+def test_explanations_for_a_chosen_horizon(survival_model, sample_training, sample_tables, tmp_path):
     from churnmodel.explain import explain_partner
 
     result, cfg = survival_model
     row = sample_training[0].iloc[[100]]
     points, p, p0 = horizon_points(result.model, row, 365)
     np.testing.assert_allclose(points.sum(axis=1), p - p0, atol=1e-9)
-    np.testing.assert_allclose(p, result.model.hazard.curve(result.model.prepare(row))[:, -1], atol=1e-12)
+    np.testing.assert_allclose(p, result.model.curve(result.model.prepare(row))[:, -1], atol=1e-12)  # the curve as shown: anchored
     # the columns line up: with the linear weight at 0, the first horizon's points are the booster's
     # TreeSHAP values of interval 1 (the contract end's interval columns folded into contract__days_to_end), rescaled
     model = copy.copy(result.model)
@@ -198,6 +214,14 @@ def test_explanations_for_a_chosen_horizon(survival_model, sample_training, tmp_
                               "--partner", partner, "--horizon", "180"])
     assert out.exit_code == 0, out.output
     assert "churn probability within 180 days" in out.output
+    # explain without --horizon explains the headline, the scored list's number, and adds up to it
+    from churnmodel.score import score
+
+    scored = score(result.model, sample_tables, as_of=AS_OF, config=cfg).scores.set_index("partner_id")
+    pid = scored.index[0]
+    one = pipeline.explain(cfg, as_of=AS_OF, partner=pid, model=result.model, tables=sample_tables)
+    assert one.horizon_days == 90 and one.probability == pytest.approx(scored.loc[pid, "churn_probability"], abs=1e-12)
+    assert one.probability == pytest.approx(scored.loc[pid, "p_churn_90d"], abs=1e-12)
 
 
 @pytest.mark.slow

@@ -136,6 +136,8 @@ def test_aliases_candidate_and_champion(logged, sample_tables):
     client = _client(cfg)
     name = cfg.tracking.model_name
     assert summary.promoted and str(client.get_model_version_by_alias(name, "champion").version) == summary.registered_version
+    same = log_training(result, config=cfg, tables=sample_tables)  # margin 0: an identical retrain is not strictly better
+    assert not same.promoted and same.champion_version == summary.registered_version
     strict = _with(cfg, promote_margin=0.5)  # the same model can never beat itself by 0.5 AUC
     second = log_training(result, config=strict, tables=sample_tables)
     assert not second.promoted and second.champion_version == summary.registered_version

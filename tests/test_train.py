@@ -33,23 +33,43 @@ def test_split_refuses_too_little_history():
         split_by_time(grid(12), test_snapshots=2, valid_snapshots=2, purge_days=200)
 
 
-@pytest.mark.parametrize("method", ["isotonic", "sigmoid", "none"])
-def test_calibrator_matches_scikit_learn(method):
+@pytest.mark.parametrize("method", ["isotonic", "sigmoid", "beta", "none"])
+def test_calibrator_matches_scikit_learn_keeps_the_ranking_and_never_says_0_or_1(method):
     from sklearn.isotonic import IsotonicRegression
     from sklearn.linear_model import LogisticRegression
+
+    from churnmodel.model import EPS, ISOTONIC_BLEND
 
     rng = np.random.default_rng(0)
     raw = rng.normal(-2, 1.5, 3000)
     y = (rng.random(3000) < 1 / (1 + np.exp(-(0.7 * raw - 0.5)))).astype(int)
     cal = Calibrator.fit(raw, y, method=method)
     probe = np.linspace(-8, 5, 50)
-    if method == "isotonic":
-        expected = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(raw, y).predict(probe)
+    sigmoid = LogisticRegression(C=1e6, max_iter=1000).fit(raw.reshape(-1, 1), y).predict_proba(probe.reshape(-1, 1))[:, 1]
+    if method == "isotonic":  # the isotonic steps, blended with a little of the sigmoid so that no two scores tie
+        steps = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(raw, y).predict(probe)
+        np.testing.assert_allclose(cal(probe), (1 - ISOTONIC_BLEND) * steps + ISOTONIC_BLEND * sigmoid, atol=1e-9)
     elif method == "sigmoid":
-        expected = LogisticRegression(C=1e6, max_iter=1000).fit(raw.reshape(-1, 1), y).predict_proba(probe.reshape(-1, 1))[:, 1]
-    else:
-        expected = 1 / (1 + np.exp(-probe))
-    np.testing.assert_allclose(cal(probe), expected, atol=1e-9)
+        np.testing.assert_allclose(cal(probe), sigmoid, atol=1e-9)
+    elif method == "none":
+        np.testing.assert_allclose(cal(probe), 1 / (1 + np.exp(-probe)), atol=1e-9)
+    extreme = np.array([-1e6, -800.0, -40.0, 0.0, 40.0, 800.0, 1e6])
+    p = cal(np.concatenate([probe, extreme]))
+    assert (p >= EPS).all() and (p <= 1 - EPS).all()  # never exactly 0 or 1, even far out
+    assert (np.diff(cal(probe)) > 0).all()  # strictly increasing: calibration never ties two scores
+    assert Calibrator.from_dict(cal.__dict__) == cal
+    old = {k: v for k, v in cal.__dict__.items() if k != "c"}  # model.json written before beta calibration existed
+    assert Calibrator.from_dict(old).method == method
+
+
+def test_calibration_keeps_the_ranking_on_the_sample(sample_training):
+    from sklearn.metrics import roc_auc_score
+
+    _, _, result, _ = sample_training
+    y, p = result.predictions["label"].to_numpy(), result.predictions["probability"].to_numpy()
+    raw = result.model.booster.predict(result.test_features, raw_score=True)
+    assert not ((p == 0) | (p == 1)).any()
+    assert roc_auc_score(y, p) >= roc_auc_score(y, raw) - 0.001
 
 
 def test_sample_model_beats_the_baseline_and_is_calibrated(sample_training):
@@ -61,7 +81,7 @@ def test_sample_model_beats_the_baseline_and_is_calibrated(sample_training):
     assert m["lift_top"] > 3 and m["emp"] > 0
     assert set(result.segments["segment"]) <= {"strategic", "prospective", "transactional"}
     assert result.split.dates["test"] == ["2025-08-01", "2025-09-01", "2025-10-01"]
-    assert result.model.metadata["calibration"] == "sigmoid"  # fewer than 500 validation churners
+    assert result.model.metadata["calibration"] == "sigmoid"  # auto: Platt scaling (benchmarks/bench_calibration.py)
 
 
 def test_same_config_twice_gives_identical_predictions(sample_training):

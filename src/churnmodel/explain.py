@@ -22,7 +22,7 @@ from scipy.special import expit
 
 from churnmodel.config import ExplainConfig
 from churnmodel.errors import ConfigError, DataError
-from churnmodel.hazard import curve_from_hazards
+from churnmodel.hazard import anchor_curve, curve_from_hazards
 from churnmodel.model import ChurnModel
 from churnmodel.texts import CONSOLE, LANGS
 
@@ -90,8 +90,10 @@ def horizon_points(model, frame: pd.DataFrame, horizon: int) -> tuple[np.ndarray
     linear = np.zeros((len(X), F))
     linear[:, [features.index(n) for n in hazard.linear.features]] = hazard.linear.contributions(X)
     source = [features.index(c) for c in hazard.countdowns for _ in range(2)]  # the design columns after the interval's
+    anchor = hazard.horizons.index(model.headline_horizon) if model.headline_horizon is not None else None
+    intervals = K if anchor is None else max(K, anchor + 1)  # the base curve up to the anchor too
     phis, z, z0 = [], [], []
-    for k in range(K):
+    for k in range(intervals):
         contrib = hazard.booster.predict(hazard.expanded(X, k), pred_contrib=True)
         trees = contrib[:, :F].copy()
         for j, f in enumerate(source):
@@ -103,7 +105,13 @@ def horizon_points(model, frame: pd.DataFrame, horizon: int) -> tuple[np.ndarray
         z.append(rest + phi.sum(axis=1))
         z0.append(rest)
     h, h0 = expit(np.column_stack(z)), expit(np.column_stack(z0))
-    p, p0 = curve_from_hazards(h)[:, -1], curve_from_hazards(h0)[:, -1]
+    curve, curve0 = curve_from_hazards(h), curve_from_hazards(h0)
+    if anchor is not None:  # the model's curve is anchored on churn_probability: so is its explanation
+        base_raw = float(model.booster.predict(X.iloc[:1], pred_contrib=True)[0, -1])
+        curve = anchor_curve(curve, model.probabilities(X), anchor)
+        curve0 = anchor_curve(curve0, model.calibrator(np.full(len(X), base_raw)), anchor)
+    p, p0 = curve[:, K - 1], curve0[:, K - 1]
+    h = h[:, :K]
     raw = np.zeros((len(X), F))
     for k in range(K):
         others = np.prod(np.delete(1.0 - h, k, axis=1), axis=1)
@@ -162,6 +170,8 @@ def explain(model: ChurnModel, frame: pd.DataFrame, *, config: ExplainConfig | N
     """One row per input row: probability, base rate, top drivers with levers and actions, protective factor.
 
     ``frame`` is a feature frame (``partner_id`` and ``snapshot`` columns are carried over if present).
+    The drivers add up to the churn probability (with a hazard model, also the survival curve's value at
+    the headline horizon: the curve is anchored there).
     """
     cfg = config or ExplainConfig()
     if lang not in LANGS:
@@ -255,7 +265,7 @@ def explain_partner(model: ChurnModel, features: pd.DataFrame, *, config: Explai
     cfg = config or ExplainConfig()
     if len(features) != 1:
         raise ValueError(f"explain_partner takes one row, got {len(features)}")
-    if horizon is None:
+    if horizon is None or horizon == model.headline_horizon:  # the headline: the churn model's own number
         points, p, p0 = probability_points(model, contributions(model, features, route=cfg.route))
     else:
         points, p, p0 = horizon_points(model, features, horizon)

@@ -34,6 +34,7 @@ __all__ = [
     "DAYS_PER_MONTH",
     "INTERVAL_FEATURE",
     "HazardModel",
+    "anchor_curve",
     "curve_from_hazards",
     "horizon_columns",
     "horizon_frame",
@@ -186,10 +187,28 @@ def horizon_columns(horizons) -> list[str]:
     return [f"p_churn_{h}d" for h in horizons] + ["expected_months_active", "median_months_to_churn"]
 
 
-def horizon_frame(hazard: HazardModel, X: pd.DataFrame) -> pd.DataFrame:
+def anchor_curve(curve: np.ndarray, p: np.ndarray, index: int) -> np.ndarray:
+    """The curve rescaled in cumulative hazard so that its ``index``-th horizon equals ``p``:
+    ``S'(t) = S(t) ** c`` with ``c = log(1 - p) / log(S(t_index))``. Still a survival curve (it never
+    rises; churn probabilities never fall with the horizon), its shape over the horizons kept; the
+    anchored horizon's value is ``p`` exactly.
+
+    >>> anchor_curve(np.array([[0.1, 0.28]]), np.array([0.2]), 0).round(4)
+    array([[0.2   , 0.5013]])"""
+    survival = np.clip(1.0 - np.asarray(curve, dtype=np.float64), 1e-300, 1.0)
+    log_at = np.log(survival[:, index])
+    p = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0 - 1e-15)
+    c = np.where(log_at < 0, np.log1p(-p) / np.where(log_at < 0, log_at, -1.0), 1.0)
+    out = 1.0 - survival ** c[:, None]
+    out[:, index] = p
+    return np.maximum.accumulate(out, axis=1)  # exact ties at the anchor stay ordered after rounding
+
+
+def horizon_frame(hazard: HazardModel, X: pd.DataFrame, *, curve: np.ndarray | None = None) -> pd.DataFrame:
     """The :func:`horizon_columns` of prepared feature rows ``X``: churn within each horizon, then the
-    expected and median months to churn (rounded to 2 decimals), on ``X``'s index."""
-    curve = hazard.curve(X)
+    expected and median months to churn (rounded to 2 decimals), on ``X``'s index. ``curve``: the
+    curve to describe (default: the hazard model's own)."""
+    curve = hazard.curve(X) if curve is None else curve
     expected, median = months_to_churn(curve, hazard.horizons)
     names = horizon_columns(hazard.horizons)
     return pd.DataFrame({**dict(zip(names[:-2], curve.T, strict=True)), names[-2]: np.round(expected, 2),

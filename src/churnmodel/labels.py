@@ -1,7 +1,10 @@
 """Snapshots and labels: who was active at each snapshot date, and did they churn within the horizon.
 
-A relationship is a list of *spells* (start, end): the partner is active at snapshot ``s`` when
-``start <= s < end``; ``end`` is the churn date (NaT while it goes on). Three ways to get spells
+One boundary everywhere: what a row at snapshot ``s`` knows is what happened strictly *before* ``s``
+(features use events ``t < s``). A relationship is a list of *spells* (start, end): the partner is
+active at snapshot ``s`` when ``start < s < end`` (:func:`active_at`); ``end`` is the churn date (NaT
+while it goes on). An event or a joining stamped exactly at ``s`` belongs to the future of ``s``, for
+the row set and labels as for the features. Three ways to get spells
 (``label.source``):
 
 - ``churned_at``: one spell per partner, ``[joined_at, churned_at)``.
@@ -26,7 +29,7 @@ from churnmodel.errors import ConfigError, DataError
 from churnmodel.times import TIMESTAMP_DTYPE, utc
 from churnmodel.validation import InputTables
 
-__all__ = ["churn_spells", "data_end", "label_snapshots", "make_snapshots", "observation_end", "snapshot_dates"]
+__all__ = ["active_at", "churn_spells", "data_end", "label_snapshots", "make_snapshots", "observation_end", "snapshot_dates"]
 
 _DAY = pd.Timedelta(days=1)
 
@@ -131,6 +134,11 @@ def _from_micros(values: np.ndarray) -> pd.Series:
     return pd.Series(values.astype(np.int64).view("datetime64[us]")).dt.tz_localize("UTC")
 
 
+def active_at(spells: pd.DataFrame, when: pd.Timestamp) -> np.ndarray:
+    """Which spells are going on at ``when``: begun strictly before it, not ended by it."""
+    return ((spells["start"] < when) & (spells["end"].isna() | (spells["end"] > when))).to_numpy()
+
+
 def make_snapshots(
     spells: pd.DataFrame,
     dates: pd.DatetimeIndex,
@@ -143,7 +151,7 @@ def make_snapshots(
     grid = dates.as_unit("us").asi8
     starts = _micros(spells["start"])
     ends = _micros(spells["end"])
-    first = np.searchsorted(grid, starts, side="left")
+    first = np.searchsorted(grid, starts, side="right")  # the first snapshot strictly after the start
     open_ended = ends == np.iinfo(np.int64).min
     last = np.where(open_ended, len(grid), np.searchsorted(grid, ends, side="left"))
     counts = np.maximum(last - first, 0)

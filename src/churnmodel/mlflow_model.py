@@ -11,7 +11,6 @@ import mlflow
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-from churnmodel.hazard import horizon_frame
 from churnmodel.model import ChurnModel
 
 
@@ -24,7 +23,7 @@ class ChurnPyfunc(PythonModel):
         X = self.model.prepare(frame)
         out = pd.DataFrame({"churn_probability": self.model.probabilities(X)}, index=frame.index)
         if self.model.hazard is not None:
-            out = pd.concat([out, horizon_frame(self.model.hazard, X)], axis=1)
+            out = pd.concat([out, self.model.horizon_frame(X, probability=out['churn_probability'].to_numpy())], axis=1)
         return out
 
 

@@ -12,6 +12,7 @@ bins, category shares, typical values) travel with the model for drift checks an
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 import re
@@ -21,59 +22,97 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from churnmodel.booster import checked_booster
 from churnmodel.errors import DataError
 from churnmodel.features import FeaturePlan
-from churnmodel.hazard import HazardModel
+from churnmodel.hazard import HazardModel, anchor_curve, horizon_frame
 
-__all__ = ["Calibrator", "ChurnModel", "reference_statistics"]
+__all__ = ["CALIBRATION_METHODS", "EPS", "ISOTONIC_BLEND", "Calibrator", "ChurnModel", "numeric_reference", "reference_statistics"]
 
 FORMAT_VERSION = 3  # 2: model.json carries the SHA-256 of booster.txt; 3: the hazard model stacks a linear score
 _SAFE_NAME = re.compile(r"(?!.*\.\.)[^/\\\x00-\x1f\x7f]{1,200}")
 
 
+#: Calibrated probabilities stay inside (EPS, 1 - EPS): never exactly 0 or 1.
+EPS = 1e-9
+#: Isotonic calibration is blended with this share of the sigmoid fit, so that it stays strictly
+#: increasing: the isotonic steps no longer collapse the ranking into ties (no AUC lost to calibration).
+ISOTONIC_BLEND = 0.05
+CALIBRATION_METHODS = ("sigmoid", "beta", "isotonic", "none")
+
+
+def _expit(z: np.ndarray) -> np.ndarray:
+    return np.clip(expit(np.asarray(z, dtype=np.float64)), EPS, 1.0 - EPS)
+
+
+def _beta_design(raw: np.ndarray) -> np.ndarray:
+    """Beta calibration's inputs (Kull et al. 2017): log s and -log(1 - s) of s = sigmoid(raw)."""
+    raw = np.asarray(raw, dtype=np.float64)
+    return np.column_stack([-np.logaddexp(0.0, -raw), np.logaddexp(0.0, raw)])
+
+
 @dataclass(frozen=True)
 class Calibrator:
-    """Maps raw log-odds to calibrated probabilities: isotonic (a step/linear table), sigmoid (a, b) or identity."""
+    """Maps raw log-odds to calibrated probabilities, strictly increasing and inside (0, 1).
+
+    ``sigmoid``: Platt scaling ``sigmoid(a * raw + b)``. ``beta``: beta calibration
+    ``sigmoid(a * log s - c * log(1 - s) + b)`` with ``s = sigmoid(raw)`` and ``a, c >= 0`` (it can bend
+    where Platt cannot; falls back to Platt when a weight would be negative). ``isotonic``: the isotonic
+    step function (x, y) blended with :data:`ISOTONIC_BLEND` of the sigmoid fit. ``none``: sigmoid(raw)."""
 
     method: str
     x: tuple[float, ...] = ()
     y: tuple[float, ...] = ()
     a: float = 1.0
     b: float = 0.0
+    c: float = 0.0
 
     @classmethod
     def fit(cls, raw: np.ndarray, y: np.ndarray, *, method: str) -> Calibrator:
         """Fit with scikit-learn on (raw log-odds, label); keep only the numbers."""
-        if method == "isotonic":
-            from sklearn.isotonic import IsotonicRegression
+        from sklearn.linear_model import LogisticRegression
 
-            iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y)
-            return cls("isotonic", tuple(map(float, iso.X_thresholds_)), tuple(map(float, iso.y_thresholds_)))
-        if method == "sigmoid":
-            from sklearn.linear_model import LogisticRegression
-
-            lr = LogisticRegression(C=1e6, max_iter=1000).fit(raw.reshape(-1, 1), y)
-            return cls("sigmoid", a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]))
+        if method not in CALIBRATION_METHODS:
+            raise ValueError(f"calibration must be one of {CALIBRATION_METHODS}, got {method!r}")
         if method == "none":
             return cls("none")
-        raise ValueError(f"calibration must be 'isotonic', 'sigmoid' or 'none', got {method!r}")
+        lr = LogisticRegression(C=1e6, max_iter=1000).fit(np.reshape(raw, (-1, 1)), y)
+        a, b = float(lr.coef_[0, 0]), float(lr.intercept_[0])
+        if method == "sigmoid":
+            return cls("sigmoid", a=a, b=b)
+        if method == "beta":
+            beta = LogisticRegression(C=1e6, max_iter=1000).fit(_beta_design(raw), y)
+            wa, wc = float(beta.coef_[0, 0]), float(beta.coef_[0, 1])
+            if wa < 0 or wc < 0:  # not monotone: Platt scaling is the beta family's monotone member
+                return cls("beta", a=a, b=b, c=a)
+            return cls("beta", a=wa, b=float(beta.intercept_[0]), c=wc)
+        from sklearn.isotonic import IsotonicRegression
+
+        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y)
+        return cls("isotonic", tuple(map(float, iso.X_thresholds_)), tuple(map(float, iso.y_thresholds_)), a=a, b=b)
 
     @classmethod
     def from_dict(cls, data: dict) -> Calibrator:
         """The inverse of ``__dict__`` (as stored in model.json), type-checked."""
-        cal = cls(str(data["method"]), tuple(map(float, data["x"])), tuple(map(float, data["y"])), float(data["a"]), float(data["b"]))
-        if cal.method not in ("isotonic", "sigmoid", "none") or len(cal.x) != len(cal.y):
+        cal = cls(str(data["method"]), tuple(map(float, data["x"])), tuple(map(float, data["y"])), float(data["a"]),
+                  float(data["b"]), float(data.get("c", 0.0)))
+        if cal.method not in CALIBRATION_METHODS or len(cal.x) != len(cal.y):
             raise ValueError(f"calibrator {cal.method!r} with {len(cal.x)} x and {len(cal.y)} y values")
         return cal
 
     def __call__(self, raw: np.ndarray) -> np.ndarray:
-        if self.method == "isotonic":
-            return np.interp(raw, self.x, self.y)  # what IsotonicRegression.predict does, clipped at the ends
+        raw = np.asarray(raw, dtype=np.float64)
         if self.method == "sigmoid":
-            return 1.0 / (1.0 + np.exp(-(self.a * raw + self.b)))
-        return 1.0 / (1.0 + np.exp(-raw))
+            return _expit(self.a * raw + self.b)
+        if self.method == "beta":
+            design = _beta_design(raw)
+            return _expit(self.a * design[:, 0] + self.c * design[:, 1] + self.b)
+        if self.method == "isotonic":
+            steps = np.interp(raw, self.x, self.y)  # what IsotonicRegression.predict does, clipped at the ends
+            return np.clip((1 - ISOTONIC_BLEND) * steps + ISOTONIC_BLEND * _expit(self.a * raw + self.b), EPS, 1 - EPS)
+        return _expit(raw)
 
 
 @dataclass
@@ -175,9 +214,32 @@ class ChurnModel:
         """Calibrated churn probabilities, one per row of a feature frame."""
         return self.probabilities(self.prepare(frame))
 
+    @property
+    def headline_horizon(self) -> int | None:
+        """The horizon (days) of ``churn_probability`` on the survival curve, when the model has a hazard
+        model with that horizon (else None)."""
+        h = self.metadata.get("horizon_days")
+        return h if self.hazard is not None and h in self.hazard.horizons else None
+
     def probabilities(self, X: pd.DataFrame) -> np.ndarray:
         """:meth:`churn_probability` of rows already :meth:`prepare`-d (for callers that need ``X`` too)."""
         return self.calibrator(self.booster.predict(X, raw_score=True))
+
+    def curve(self, X: pd.DataFrame, *, probability: np.ndarray | None = None) -> np.ndarray:
+        """P(churn within each of the hazard model's horizons) for prepared rows, (rows, horizons): the
+        hazard model's survival curve anchored on the churn model at the headline horizon
+        (:func:`~churnmodel.hazard.anchor_curve`), so that the curve there *is* ``churn_probability``
+        and no horizon's probability is below a shorter one's: one coherent set of numbers.
+        ``probability``: the rows' churn_probability, when already computed."""
+        raw = self.hazard.curve(X)
+        if self.headline_horizon is None:
+            return raw
+        p = self.probabilities(X) if probability is None else probability
+        return anchor_curve(raw, p, self.hazard.horizons.index(self.headline_horizon))
+
+    def horizon_frame(self, X: pd.DataFrame, *, probability: np.ndarray | None = None) -> pd.DataFrame:
+        """The scored list's survival columns (``p_churn_<h>d``, expected and median months to churn) of prepared rows."""
+        return horizon_frame(self.hazard, X, curve=self.curve(X, probability=probability))
 
     # ------------------------------------------------------------------ files
 
@@ -261,16 +323,18 @@ def reference_statistics(X: pd.DataFrame, scores: np.ndarray, *, typical_rows: n
     return {**_distributions(X, scores), "typical": _typical_values(X.loc[typical_rows])}
 
 
+def numeric_reference(values: np.ndarray, *, bins: int = 10) -> dict:
+    """Decile bin edges, the share in each bin and the share missing: a numeric training distribution."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = values[~np.isnan(values)]
+    edges = np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1])) if len(finite) else np.array([])
+    counts = np.bincount(np.searchsorted(edges, finite, side="right"), minlength=len(edges) + 1)
+    return {"edges": edges.tolist(), "shares": (counts / max(len(values), 1)).tolist(), "missing": float(np.isnan(values).mean())}
+
+
 def _distributions(X: pd.DataFrame, scores: np.ndarray, *, bins: int = 10) -> dict:
     """Training distributions (decile bins, category shares) kept with the model for drift checks."""
-
-    def numeric(values: np.ndarray) -> dict:
-        finite = values[~np.isnan(values)]
-        edges = np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1])) if len(finite) else np.array([])
-        counts = np.bincount(np.searchsorted(edges, finite, side="right"), minlength=len(edges) + 1)
-        return {"edges": edges.tolist(), "shares": (counts / max(len(values), 1)).tolist(),
-                "missing": float(np.isnan(values).mean())}
-
+    numeric = functools.partial(numeric_reference, bins=bins)
     out: dict = {"features": {}, "rows": len(X)}
     for col in X.columns:
         if isinstance(X[col].dtype, pd.CategoricalDtype):

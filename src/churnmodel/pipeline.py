@@ -37,7 +37,7 @@ from churnmodel.model import ChurnModel
 from churnmodel.outputs import atomic_write, check_output, check_outputs, write_frame
 from churnmodel.report import retention_rate
 from churnmodel.runs import Explanation, FeaturesRun, FitResult, ScoreRun, Simulated, Validation
-from churnmodel.score import check_drift, drift_warnings, score_features, score_summary
+from churnmodel.score import check_drift, drift_warnings, for_model, score_features, score_summary
 from churnmodel.score import score as score_partners
 from churnmodel.simulate import simulate as simulate_partners
 from churnmodel.simulate import write_simulation
@@ -237,6 +237,7 @@ def score(config: ConfigLike, overrides: Sequence[str] = (), *, as_of, model: Ch
     if report is not None and (Path(report).suffix.lower() != ".html" or not Path(report).parent.is_dir()):
         raise ConfigError(f"--report {report}: expected an .html file in an existing folder")
     churn_model, name, version = resolve_model(cfg, model)
+    cfg = for_model(cfg, churn_model)  # bands and horizon as the model was trained
     label = f"{name} {version}".strip()
     if use == "spark":
         return _score_on_spark(cfg, churn_model, name, version, when, out, report, lang=lang, strict=strict, status=status, warn=warn)

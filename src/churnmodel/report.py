@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from churnmodel.config import LabelConfig
-from churnmodel.labels import churn_spells
+from churnmodel.labels import active_at, churn_spells
 from churnmodel.texts import REPORT, SEGMENT_LABELS
 from churnmodel.validation import InputTables
 
@@ -29,8 +29,8 @@ td.num{text-align:right;white-space:nowrap}.high{color:#b00020;font-weight:600}.
 def partner_retention_rate(spells: pd.DataFrame, as_of: pd.Timestamp, *, days: int = 365) -> float:
     """Partners active at ``as_of - days`` still active at ``as_of``, x 100."""
     start = as_of - pd.Timedelta(days=days)
-    at_start = spells.loc[(spells["start"] <= start) & (spells["end"].isna() | (spells["end"] > start)), "partner_id"].unique()
-    still = spells.loc[(spells["start"] <= as_of) & (spells["end"].isna() | (spells["end"] > as_of)), "partner_id"].unique()
+    at_start = spells.loc[active_at(spells, start), "partner_id"].unique()
+    still = spells.loc[active_at(spells, as_of), "partner_id"].unique()
     return 100.0 * len(np.intersect1d(at_start, still)) / len(at_start) if len(at_start) else float("nan")
 
 
@@ -134,7 +134,7 @@ def render_report(scores: pd.DataFrame, drift: pd.DataFrame, *, as_of: pd.Timest
                         {}, money={names["revenue_at_risk"]})
     top_rows = scores.head(top)[["rank", "partner_id", "churn_probability", "risk_band", "band", "segment", "revenue_at_risk", "driver_1", "action_1"]]
     top_rows = top_rows.assign(risk_band=top_rows["band"]).drop(columns="band")
-    top_table = _table(top_rows, names, money={"revenue_at_risk"}, band_class={t[b]: b for b in ("high", "medium", "low")})
+    top_table = _table(top_rows, names, money={"revenue_at_risk"}, share={"churn_probability"}, band_class={t[b]: b for b in ("high", "medium", "low")})
     by_segment = scores.groupby("segment", observed=True).agg(partners=("partner_id", "size"), expected=("churn_probability", "sum"),
                                                              revenue_at_risk=("revenue_at_risk", "sum")).reset_index()
     segment_table = _table(by_segment, names, money={"revenue_at_risk"})

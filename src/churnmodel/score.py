@@ -18,13 +18,12 @@ from churnmodel.config import Config
 from churnmodel.errors import DataError
 from churnmodel.explain import explain, select_scope
 from churnmodel.features import build_features, check_tables, unseen_inputs
-from churnmodel.hazard import horizon_frame
-from churnmodel.labels import churn_spells
+from churnmodel.labels import active_at, churn_spells
 from churnmodel.model import ChurnModel
 from churnmodel.times import TIMESTAMP_DTYPE, utc
 from churnmodel.validation import InputTables
 
-__all__ = ["ScoreResult", "active_rows", "check_drift", "drift_report", "drift_warnings", "population_stability", "rank_columns", "rank_scores", "reason_columns",
+__all__ = ["ScoreResult", "active_rows", "check_drift", "drift_report", "drift_warnings", "for_model", "population_stability", "rank_columns", "rank_scores", "reason_columns",
            "score", "score_features", "score_frame", "score_summary"]
 
 
@@ -46,7 +45,7 @@ def active_rows(tables: InputTables, config: Config, as_of: pd.Timestamp, *, typ
             "scoring must not see the future: pass the export date as --as-of, or filter the export"
         )
     spells = churn_spells(tables, config.label, end=as_of, types_present=types_present)
-    active = spells.loc[(spells["start"] <= as_of) & (spells["end"].isna() | (spells["end"] > as_of)), "partner_id"]
+    active = spells.loc[active_at(spells, as_of), "partner_id"]
     ids = pd.unique(active)
     return pd.DataFrame({"partner_id": ids, "snapshot": pd.Series([as_of] * len(ids), dtype=TIMESTAMP_DTYPE)})
 
@@ -102,6 +101,19 @@ def check_drift(drift: pd.DataFrame, config: Config) -> None:
                         f"{config.score.drift_fail}; the data no longer looks like the training data. Nothing was written")
 
 
+def for_model(config: Config, model: ChurnModel) -> Config:
+    """The config to score with: what depends on how the model was trained comes from the model (its
+    risk bands and label horizon, as trained), never from the config used to score."""
+    bands = model.metadata.get("bands")
+    horizon = model.metadata.get("horizon_days")
+    update = {}
+    if bands and bands != config.score.bands.model_dump():
+        update["score"] = config.score.model_copy(update={"bands": config.score.bands.model_validate(bands)})
+    if horizon and horizon != config.label.horizon_days:
+        update["label"] = config.label.model_copy(update={"horizon_days": int(horizon)})
+    return config.model_copy(update=update) if update else config
+
+
 def _bands(p: np.ndarray, config: Config) -> np.ndarray:
     bands = config.score.bands
     return np.where(p >= bands.high, "high", np.where(p >= bands.medium, "medium", "low"))
@@ -122,6 +134,8 @@ def _score_chunk(model: ChurnModel, frame: pd.DataFrame, config: Config, lang: s
     frame = frame.reset_index(drop=True)
     X = model.prepare(frame)
     p = model.probabilities(X)
+    # churn within each horizon and months to churn: the curve anchored on p at the headline horizon
+    curve = model.horizon_frame(X, probability=p) if model.hazard is not None else None
     revenue_col = f"{model.plan.segments.revenue_type}__sum_365d" if model.plan.segments is not None else None
     revenue = frame[revenue_col].to_numpy(dtype=np.float64) if revenue_col in frame else np.zeros(len(frame))
     contract = frame["contract__value"].to_numpy(dtype=np.float64) * 12 if "contract__value" in frame else np.zeros(len(frame))
@@ -135,8 +149,8 @@ def _score_chunk(model: ChurnModel, frame: pd.DataFrame, config: Config, lang: s
         "revenue": np.round(np.nan_to_num(revenue), 2),
         "revenue_at_risk": np.round(p * basis, 2),
     })
-    if model.hazard is not None:  # the survival curve: churn within each horizon, months to churn
-        base = pd.concat([base, horizon_frame(model.hazard, X).set_axis(base.index)], axis=1)
+    if curve is not None:
+        base = pd.concat([base, curve.set_axis(base.index)], axis=1)
     candidates = select_scope(base, config=config.explain, threshold=config.score.bands.medium)
     columns = reason_columns(config)
     reasons = pd.DataFrame("", index=base.index, columns=columns)
@@ -177,6 +191,7 @@ def rank_scores(scores: pd.DataFrame, *, config: Config, model_name: str = "", m
 def _run(chunks, total: int, model: ChurnModel, config: Config, lang: str, model_name: str, model_version: str,
          progress: Callable[[int, int], None] | None) -> ScoreResult:
     """Score feature chunks (an iterable of (offset, frame)) and rank the whole list."""
+    config = for_model(config, model)
     parts, samples, probabilities = [], [], []
     for start, frame in chunks:
         scored, X = _score_chunk(model, frame, config, lang)

@@ -43,8 +43,8 @@ from sklearn.metrics import roc_auc_score
 
 from churnmodel.booster import fit_booster
 from churnmodel.errors import DataError
-from churnmodel.evaluate import survival_metrics
-from churnmodel.hazard import COUNTDOWN_FEATURES, HazardModel, interval_columns
+from churnmodel.evaluate import expected_calibration_error, survival_metrics
+from churnmodel.hazard import COUNTDOWN_FEATURES, HazardModel, anchor_curve, interval_columns
 from churnmodel.linear import CoxBaseline, LinearScore, linear_preprocessor
 
 __all__ = [
@@ -117,6 +117,7 @@ class SurvivalResult:
     hazard: HazardModel  # fitted on every partner (a validation share held back for early stopping and stacking)
     metrics: dict[str, float]  # hazard_* and cox_* out of fold; hazard_oot_* / single_oot_* on the test block
     curves: pd.DataFrame  # every row: partner_id, snapshot, time, event, out-of-fold p_churn_{h}d and cox_{h}d
+    test: pd.DataFrame | None = None  # the test block: partner_id, snapshot, out-of-time p_churn_{h}d per horizon
 
 
 def _design(X: pd.DataFrame, rows: np.ndarray, k: np.ndarray, horizons: Sequence[int], countdowns: Sequence[str]) -> pd.DataFrame:
@@ -244,8 +245,20 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
         if known.all() and y.min() != y.max():  # every test row's status at h is known
             metrics[f"hazard_oot_auc_{h}d"] = float(roc_auc_score(y, oot_curve[known, j]))
             metrics[f"hazard_oot_brier_{h}d"] = float(np.mean((y - oot_curve[known, j]) ** 2))
+            metrics[f"hazard_oot_ece_{h}d"] = expected_calibration_error(y.astype(int), oot_curve[known, j])
             if h == config.label.horizon_days:
                 metrics[f"single_oot_auc_{h}d"] = float(roc_auc_score(y, p_single[known]))
+                metrics[f"single_oot_ece_{h}d"] = expected_calibration_error(y.astype(int), p_single[known])
+    if config.label.horizon_days in horizons:  # the curve as the model shows it: anchored on the churn model
+        anchored = anchor_curve(oot_curve, p_single, horizons.index(config.label.horizon_days))
+        for j, h in enumerate(horizons):
+            known = e_oot[test] | (t_oot[test] >= h)
+            y = e_oot[test][known] & (t_oot[test][known] <= h)
+            if known.all() and y.min() != y.max():
+                metrics[f"anchored_oot_auc_{h}d"] = float(roc_auc_score(y, anchored[known, j]))
+                metrics[f"anchored_oot_ece_{h}d"] = expected_calibration_error(y.astype(int), anchored[known, j])
+    test_curves = pd.DataFrame({"partner_id": frame["partner_id"].to_numpy()[test], "snapshot": frame["snapshot"].to_numpy()[test],
+                                **{f"p_churn_{h}d": oot_curve[:, j] for j, h in enumerate(horizons)}})
     # out of fold, every horizon
     time, event = observed_times(frame, observed_until=observed_until)
     ids = frame["partner_id"].to_numpy()
@@ -265,12 +278,15 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
     curves = pd.DataFrame({"partner_id": ids, "snapshot": frame["snapshot"].to_numpy(), "time": time, "event": event})
     for j, hz in enumerate(horizons):
         curves[f"p_churn_{hz}d"], curves[f"cox_{hz}d"] = curve[:, j], cox_curve[:, j]
-    return SurvivalResult(final, metrics, curves)
+    return SurvivalResult(final, metrics, curves, test_curves)
 
 
 def add_survival(result, frame: pd.DataFrame, config, *, observed_until: pd.Timestamp):
-    """The training result with the hazard model attached to its churn model and the survival
-    metrics added (a new result; ``result`` is not modified)."""
+    """The training result with the hazard model attached to its churn model and the survival metrics
+    added (a new result; ``result`` is not modified). The model's curve is then anchored on its
+    churn probability at ``label.horizon_days`` (:meth:`~churnmodel.model.ChurnModel.curve`), so the
+    headline and its test metrics stay the churn model's; ``anchored_oot_*`` measure the anchored
+    curve out of time at the other horizons the test block shows."""
     survival = fit_survival(frame, result.model, result.split.dates, config, observed_until=observed_until, params=result.params)
     model = copy.copy(result.model)
     model.hazard = survival.hazard

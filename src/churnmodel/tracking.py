@@ -304,14 +304,20 @@ def model_label(uri: str) -> tuple[str, str]:
 
 def resolve_model(config: Config, model: ChurnModel | str | None) -> tuple[ChurnModel, str, str]:
     """(model, name, version): a model in memory, or loaded from a URI or folder (default: the
-    configured name's champion), checking the tracking store first."""
+    configured name's champion), checking the tracking store first. An alias (models:/NAME@champion)
+    is resolved to the registered version number it points at."""
     if isinstance(model, ChurnModel):
         return model, "(in memory)", ""
     uri = model or f"models:/{config.tracking.model_name}@champion"
     if ":/" in uri and not Path(uri).exists():
         check_tracking(config.tracking.uri, timeout=config.tracking.timeout_seconds)
+    loaded = load_churn_model(uri, tracking_uri=config.tracking.uri)
     name, version = model_label(uri)
-    return load_churn_model(uri, tracking_uri=config.tracking.uri), name, version
+    if uri.startswith("models:/") and "@" in uri:
+        import mlflow
+
+        version = str(mlflow.MlflowClient(config.tracking.uri).get_model_version_by_alias(name, version).version)
+    return loaded, name, version
 
 
 def load_churn_model(uri: str, *, tracking_uri: str | None = None):
@@ -399,7 +405,8 @@ def _aliases(mlflow, config: Config, version: str, auc: float | None, *, force: 
     champion_auc = None
     if champion is not None and champion.run_id:
         champion_auc = client.get_run(champion.run_id).data.metrics.get("test_auc")
-    beats = champion is None or champion_auc is None or (auc is not None and auc >= champion_auc + config.tracking.promote_margin)
+    # strictly better by the margin: an identical retrain stays candidate
+    beats = champion is None or champion_auc is None or (auc is not None and auc > champion_auc + config.tracking.promote_margin)
     if force or beats:
         client.set_registered_model_alias(name, "champion", version)
         return True, version

@@ -153,8 +153,8 @@ def train(frame: pd.DataFrame, plan: FeaturePlan, config: Config) -> TrainingRes
                                  rounds=cfg.lightgbm.n_estimators, patience=cfg.lightgbm.early_stopping_rounds)
     raw_valid = booster.predict(X_valid, raw_score=True)
     method = cfg.calibration
-    if method == "auto":
-        method = "isotonic" if y_valid.sum() >= 500 else "sigmoid"
+    if method == "auto":  # measured by benchmarks/bench_calibration.py: see the README
+        method = "sigmoid"
     calibrator = Calibrator.fit(raw_valid, y_valid, method=method)
     p_valid = calibrator(raw_valid)
     threshold = campaign_threshold(y_valid, p_valid, cfg.campaign)
@@ -164,6 +164,7 @@ def train(frame: pd.DataFrame, plan: FeaturePlan, config: Config) -> TrainingRes
         metadata={
             "best_iteration": best, "calibration": method, "params": {k: v for k, v in params.items() if k != "num_threads"},
             "horizon_days": config.label.horizon_days, "label_source": config.label.source, "split": split.dates,
+            "bands": config.score.bands.model_dump(),
             "train_rows": len(split.train), "train_churn_rate": float(y_train.mean()),
         },
         reference=reference_statistics(X_train, p_train, typical_rows=y_train == 0),

@@ -8,7 +8,7 @@ import itertools
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from churnmodel.config.base import CANONICAL_COLUMNS, Lever, Strict
 
@@ -108,7 +108,8 @@ class LabelConfig(Strict):
     horizons: list[int] | None = Field(
         default=None,
         description="Days, e.g. [30, 90, 180, 365]: also fit a discrete-time hazard model giving a survival curve and "
-        "p_churn_<h>d per horizon (monotone in h). null = the single-horizon model only.",
+        "p_churn_<h>d per horizon (monotone in h); every probability shown, churn_probability included (at "
+        "horizon_days, which must be one of them), then comes from that one curve. null = the single-horizon model only.",
     )
 
     @field_validator("horizons")
@@ -121,6 +122,13 @@ class LabelConfig(Strict):
         if any(b <= a for a, b in itertools.pairwise(value)):
             raise ValueError(f"horizons must be strictly increasing, got {value}")
         return value
+
+    @model_validator(mode="after")
+    def _headline_on_the_curve(self) -> LabelConfig:
+        if self.horizons and self.horizon_days not in self.horizons:
+            raise ValueError(f"horizon_days ({self.horizon_days}) must be one of horizons {self.horizons}: with horizons, "
+                             "churn_probability is read off the survival curve there")
+        return self
 
 
 class SnapshotConfig(Strict):

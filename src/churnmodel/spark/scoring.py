@@ -10,7 +10,7 @@ from churnmodel.config import Config
 from churnmodel.explain import select_scope
 from churnmodel.hazard import horizon_columns
 from churnmodel.model import ChurnModel
-from churnmodel.score import drift_report, rank_columns, reason_columns, score_frame
+from churnmodel.score import drift_report, for_model, rank_columns, reason_columns, score_frame
 from churnmodel.spark.frames import restore
 from churnmodel.spark.io import collect
 
@@ -62,6 +62,7 @@ def score(model: ChurnModel, features, *, config: Config, lang: str = "en", mode
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
+    config = for_model(config, model)
     features = features.persist()  # scored, counted and sampled: build it once
     reasons = reason_columns(config)
     curve = horizon_columns(model.hazard.horizons) if model.hazard is not None else []
