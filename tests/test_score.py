@@ -172,3 +172,22 @@ def test_scores_equal_mlflow_pyfunc_on_the_feature_frame(sample_training, sample
     pyfunc = mlflow.pyfunc.load_model(info.model_uri).predict(features[result.model.features])
     expected = pd.Series(pyfunc["churn_probability"].to_numpy(), index=features["partner_id"])
     np.testing.assert_allclose(scores["churn_probability"], expected.reindex(scores.index), atol=1e-12)
+
+
+def test_what_depends_on_training_comes_from_the_model(sample_training, sample_tables, sample_config):
+    """A champion trained with other bands and another horizon is scored and described as it was trained,
+    whatever the config used to score says."""
+    import copy
+
+    from churnmodel.score import for_model
+
+    _, _, result, _ = sample_training
+    model = copy.copy(result.model)
+    model.metadata = {**model.metadata, "horizon_days": 60, "bands": {"high": 0.5, "medium": 0.3}}
+    scoring = for_model(sample_config, model)
+    assert scoring.label.horizon_days == 60 and scoring.score.bands.high == 0.5 and scoring.score.bands.medium == 0.3
+    assert for_model(sample_config, result.model) is sample_config  # trained with this config: nothing to change
+    scores = score(model, sample_tables, as_of=pd.Timestamp("2026-01-01", tz="UTC"), config=sample_config).scores
+    p = scores["churn_probability"]
+    assert (scores.loc[p >= 0.5, "risk_band"] == "high").all() and (scores.loc[(p >= 0.3) & (p < 0.5), "risk_band"] == "medium").all()
+    assert (scores.loc[p < 0.3, "risk_band"] == "low").all()
