@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import log_loss, roc_auc_score
 
-from churnmodel import pipeline
+from churnmodel import load_config, pipeline
 from churnmodel.evaluate import bootstrap_auc, expected_calibration_error
 from churnmodel.features import build_training_frame
 from churnmodel.model import CALIBRATION_METHODS, Calibrator
@@ -48,6 +48,17 @@ def measure(name: str, config, tables) -> None:
               f"exactly 0 or 1: {int(((p == 0) | (p == 1)).sum())}")
 
 
+def simulated_configs(seeds, partners: int):
+    """(name, config path) of a simulator network per seed, 36 months each, in a temporary folder."""
+    for seed in seeds:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            pipeline.simulate(partners=partners, months=36, random_state=seed, out=root / "sim")
+            (root / "c.yaml").write_text("data:\n  partners: sim/partners.csv\n  events: sim/events.parquet\n"
+                                         "  contracts: sim/contracts.csv\nrandom_state: 7\n")
+            yield f"simulator seed {seed} ({partners:,} partners)", root / "c.yaml"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="*", default=[11, 23])
@@ -55,18 +66,10 @@ def main() -> None:
     args = parser.parse_args()
     quick = ["train.bootstrap=0", "label.horizons=null", "train.baseline=false"]
     sample = REPO / "configs" / "partner_churn.yaml"
-    checked = pipeline.validate(sample, quick)
-    from churnmodel import load_config
-
-    measure("sample (2,000 partners, seed 7)", load_config(sample, quick), checked.tables)
-    for seed in args.seeds:
-        with tempfile.TemporaryDirectory() as tmp:
-            root = Path(tmp)
-            pipeline.simulate(partners=args.partners, months=36, random_state=seed, out=root / "sim")
-            (root / "c.yaml").write_text("data:\n  partners: sim/partners.csv\n  events: sim/events.parquet\n"
-                                         "  contracts: sim/contracts.csv\nrandom_state: 7\n")
-            config = load_config(root / "c.yaml", quick)
-            measure(f"simulator seed {seed} ({args.partners:,} partners)", config, pipeline.validate(config).tables)
+    measure("sample (2,000 partners, seed 7)", load_config(sample, quick), pipeline.validate(sample, quick).tables)
+    for name, path in simulated_configs(args.seeds, args.partners):
+        config = load_config(path, quick)
+        measure(name, config, pipeline.validate(config).tables)
 
 
 if __name__ == "__main__":

@@ -239,6 +239,8 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
     test = np.flatnonzero(role == 2)
     oot_curve = oot_model.curve(X.iloc[test])
     p_single = model.probabilities(X.iloc[test])
+    # the curve as the model shows it: anchored on the churn model at the headline horizon (one of the horizons)
+    anchored = anchor_curve(oot_curve, p_single, horizons.index(config.label.horizon_days))
     for j, h in enumerate(horizons):
         known = e_oot[test] | (t_oot[test] >= h)
         y = e_oot[test][known] & (t_oot[test][known] <= h)
@@ -246,17 +248,11 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
             metrics[f"hazard_oot_auc_{h}d"] = float(roc_auc_score(y, oot_curve[known, j]))
             metrics[f"hazard_oot_brier_{h}d"] = float(np.mean((y - oot_curve[known, j]) ** 2))
             metrics[f"hazard_oot_ece_{h}d"] = expected_calibration_error(y.astype(int), oot_curve[known, j])
+            metrics[f"anchored_oot_auc_{h}d"] = float(roc_auc_score(y, anchored[known, j]))
+            metrics[f"anchored_oot_ece_{h}d"] = expected_calibration_error(y.astype(int), anchored[known, j])
             if h == config.label.horizon_days:
                 metrics[f"single_oot_auc_{h}d"] = float(roc_auc_score(y, p_single[known]))
                 metrics[f"single_oot_ece_{h}d"] = expected_calibration_error(y.astype(int), p_single[known])
-    if config.label.horizon_days in horizons:  # the curve as the model shows it: anchored on the churn model
-        anchored = anchor_curve(oot_curve, p_single, horizons.index(config.label.horizon_days))
-        for j, h in enumerate(horizons):
-            known = e_oot[test] | (t_oot[test] >= h)
-            y = e_oot[test][known] & (t_oot[test][known] <= h)
-            if known.all() and y.min() != y.max():
-                metrics[f"anchored_oot_auc_{h}d"] = float(roc_auc_score(y, anchored[known, j]))
-                metrics[f"anchored_oot_ece_{h}d"] = expected_calibration_error(y.astype(int), anchored[known, j])
     test_curves = pd.DataFrame({"partner_id": frame["partner_id"].to_numpy()[test], "snapshot": frame["snapshot"].to_numpy()[test],
                                 **{f"p_churn_{h}d": oot_curve[:, j] for j, h in enumerate(horizons)}})
     # out of fold, every horizon
