@@ -108,8 +108,8 @@ class LabelConfig(Strict):
     horizons: list[int] | None = Field(
         default=None,
         description="Days, e.g. [30, 90, 180, 365]: also fit a discrete-time hazard model giving a survival curve and "
-        "p_churn_<h>d per horizon (monotone in h); every probability shown, churn_probability included (at "
-        "horizon_days, which must be one of them), then comes from that one curve. null = the single-horizon model only.",
+        "p_churn_<h>d per horizon (monotone in h), anchored on churn_probability at horizon_days (which must be one "
+        "of them), so every probability shown is one coherent set. null = the single-horizon model only.",
     )
 
     @field_validator("horizons")
