@@ -126,8 +126,8 @@ class LabelConfig(Strict):
     @model_validator(mode="after")
     def _headline_on_the_curve(self) -> LabelConfig:
         if self.horizons and self.horizon_days not in self.horizons:
-            raise ValueError(f"horizon_days ({self.horizon_days}) must be one of horizons {self.horizons}: with horizons, "
-                             "churn_probability is read off the survival curve there")
+            raise ValueError(f"horizon_days ({self.horizon_days}) must be one of horizons {self.horizons}: the survival "
+                             "curve is anchored on churn_probability there")
         return self
 
 
