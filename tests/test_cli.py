@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -85,9 +86,18 @@ def test_committed_sample_is_exactly_what_its_command_makes(tmp_path):
     result = run(*args)
     assert result.returncode == 0, result.stderr
     for path in sorted(tmp_path.rglob("*")):
-        if path.is_file():
-            committed = SAMPLE / path.relative_to(tmp_path)
-            assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(committed.read_bytes()).digest(), path.name
+        if not path.is_file():
+            continue
+        committed = SAMPLE / path.relative_to(tmp_path)
+        if path.name == "hazard.parquet":
+            # The ground-truth hazard holds transcendental functions of the state (exp, tanh): numpy's SIMD
+            # kernels differ in the last bit between CPUs, so this one file is compared value by value. Every
+            # input file and every decision (who churned, when) stays byte-identical.
+            made, kept = pd.read_parquet(path), pd.read_parquet(committed)
+            pd.testing.assert_frame_equal(made, kept, check_exact=False, rtol=1e-12, atol=1e-15)
+            assert made["churned"].equals(kept["churned"])
+            continue
+        assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(committed.read_bytes()).digest(), path.name
     size_mb = sum(p.stat().st_size for p in SAMPLE.rglob("*") if p.is_file()) / 2**20
     assert size_mb < 20
 
