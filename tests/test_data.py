@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from churnmodel.config import DataConfig, load_config
 from churnmodel.data import read_inputs, read_table, summarize
 from churnmodel.errors import DataError
-from churnmodel.outputs import atomic_write
+from churnmodel.outputs import OutputError, atomic_write
 from churnmodel.times import TIMESTAMP_DTYPE
 from churnmodel.validation import validate_tables
 from conftest import FUZZ_EXAMPLES, tiny_contracts, tiny_events, tiny_partners, write_project
@@ -327,7 +327,7 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     with pytest.raises(RuntimeError, match="disk full"):
         atomic_write(target, broken)
     assert list(tmp_path.iterdir()) == []
-    with pytest.raises(DataError, match="output folder does not exist"):
+    with pytest.raises(OutputError, match="output folder does not exist"):
         atomic_write(tmp_path / "missing" / "x.csv", lambda tmp: None)
     atomic_write(target, lambda tmp: tmp.write_text("ok"))
     assert target.read_text() == "ok"

@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from churnmodel.errors import ChurnModelError
 from churnmodel.texts import CONSOLE
@@ -30,8 +31,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-_out = Console(soft_wrap=True)
-_err = Console(stderr=True, soft_wrap=True)
+# Data is never markup: a region called "[/]" or an id with "[bold]" is printed as it is. Colour comes
+# only from Text objects built here.
+_out = Console(soft_wrap=True, markup=False, emoji=False)
+_err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False)
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="YAML config file.", show_default=False)]
 SetOption = Annotated[
@@ -52,7 +55,7 @@ def _engine(option: str | None) -> str | None:
 
 
 def _warn(message: str) -> None:
-    _err.print(f"[yellow]warning:[/] {message}", highlight=False)
+    _err.print(Text.assemble(("warning:", "yellow"), " ", message))
 
 
 def tune_allocator() -> bool:
@@ -84,14 +87,14 @@ def _user_errors(func):
         except (typer.Exit, typer.Abort, typer.BadParameter):
             raise
         except ChurnModelError as exc:
-            _err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+            _err.print(Text.assemble(("error:", "bold red"), " ", str(exc)))
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             _err.print("interrupted")
             raise typer.Exit(130) from None
         except Exception as exc:
-            _err.print(traceback.format_exc(), markup=False, highlight=False)
-            _err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}", highlight=False)
+            _err.print(traceback.format_exc(), highlight=False)
+            _err.print(Text.assemble(("internal error:", "bold red"), f" {type(exc).__name__}: {exc}"))
             raise typer.Exit(1) from None
 
     return wrapper
@@ -114,7 +117,7 @@ def validate(config: ConfigOption, set_: SetOption = None) -> None:
     _out.print(table)
     for message in run.warnings:
         _warn(message)
-    _out.print(f"[green]OK[/] inputs match the data contract ({len(run.warnings)} warning(s)).")
+    _out.print(Text.assemble(("OK", "green"), f" inputs match the data contract ({len(run.warnings)} warning(s))."))
 
 
 @app.command()
@@ -219,14 +222,21 @@ def score(
     set_: SetOption = None,
 ) -> None:
     """Score every active partner: probability, risk band, revenue at risk, drivers and actions."""
-    from rich.progress import Progress
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     from churnmodel import pipeline
 
     when = _check_lang_and_date(lang, as_of)
     if engine == "spark" and features is not None:
         raise typer.BadParameter("--features scores an in-memory table; leave it out with --engine spark", param_hint="--features")
-    with Progress(console=_err, transient=True, disable=not _err.is_terminal) as bar:  # one live display: stages update it
+    columns = (TextColumn("{task.description}", markup=False), BarColumn(), TaskProgressColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=_err, transient=True, disable=not _err.is_terminal) as bar:  # one live display: stages update it
         task = bar.add_task("scoring", total=None)
 
         def stage(text: str):

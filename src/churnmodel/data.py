@@ -12,17 +12,21 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from churnmodel.config import CANONICAL_COLUMNS, DataConfig
 from churnmodel.errors import DataError
 from churnmodel.times import TIMESTAMP_DTYPE
-from churnmodel.validation import InputTables, check_columns, validate_tables
+from churnmodel.validation import InputTables, check_columns, check_unique_columns, validate_tables
 
 __all__ = ["InputTables", "read_features", "read_inputs", "read_table", "sniff_delimiter", "summarize", "validate_tables"]
 
 _CSV_SUFFIXES = {".csv": None, ".tsv": "\t", ".txt": None}
+#: What reads as missing in a text column (pyarrow's and pandas' usual markers), except in id columns:
+#: an id is text, so "NA", "null" or "None" are ids there; only an empty cell is missing.
+NULL_MARKERS = (*tuple(pacsv.ConvertOptions().null_values), "None", "<NA>")
 
 
 # --------------------------------------------------------------------------- reading (the edge)
@@ -62,7 +66,7 @@ def read_table(
     elif suffix in (".parquet", ".pq"):
         frame = _read_parquet(path)
     elif suffix in (".xlsx", ".xlsm"):
-        frame = _read_excel(path, id_cols)
+        frame = _read_excel(path, id_cols, table)
     else:
         raise DataError(
             f"{path.name}: unsupported file type {suffix or '(no extension)'!r} for data.{table}; "
@@ -83,7 +87,7 @@ def _read_csv(path: Path, delimiter: str, encoding: str, id_cols: list[str], tab
             parse_options=pacsv.ParseOptions(delimiter=delimiter),
             convert_options=pacsv.ConvertOptions(
                 column_types={c: pa.string() for c in types_for},
-                strings_can_be_null=True,
+                strings_can_be_null=False,  # ids are text: the null markers are applied below, to other columns only
                 timestamp_parsers=[],  # dates stay strings; validate_tables parses them
             ),
         )
@@ -97,11 +101,12 @@ def _read_csv(path: Path, delimiter: str, encoding: str, id_cols: list[str], tab
     except (OSError, EOFError) as exc:  # a truncated or corrupt .gz
         raise DataError(f"{path.name}: cannot read the file ({str(exc).splitlines()[0] or type(exc).__name__}); "
                         "is it a complete export? (a .gz must be a whole gzip file)") from None
+    check_unique_columns(arrow.column_names, source=path.name)
     try:
         binary = [f.name for f in arrow.schema if pa.types.is_binary(f.type)]
         if binary:  # pyarrow reads undecodable text as bytes instead of failing
             raise UnicodeDecodeError(encoding, b"", 0, 1, f"undecodable bytes in column(s) {binary}")
-        frame = arrow.to_pandas()
+        frame = _nulls_outside_ids(arrow, id_cols).to_pandas()
     except UnicodeDecodeError as exc:  # also an undecodable header
         raise DataError(_csv_error(path, exc, delimiter, encoding, table)) from None
     if frame.shape[1] == 1:
@@ -113,6 +118,16 @@ def _read_csv(path: Path, delimiter: str, encoding: str, id_cols: list[str], tab
                     f"{name}-delimited. Set data.csv_delimiter: {guess!r} (or 'auto') in the config"
                 )
     return frame
+
+
+def _nulls_outside_ids(arrow: pa.Table, id_cols: list[str]) -> pa.Table:
+    """Null markers ("", "NA", "null"...) read as missing in text columns other than the ids."""
+    markers = pa.array(NULL_MARKERS, type=pa.string())
+    for i, f in enumerate(arrow.schema):
+        if f.name not in id_cols and pa.types.is_string(f.type):
+            column = arrow.column(i)
+            arrow = arrow.set_column(i, f, pc.if_else(pc.is_in(column, value_set=markers), pa.scalar(None, pa.string()), column))
+    return arrow
 
 
 _DELIMITERS = ((",", "comma"), (";", "semicolon"), ("\t", "tab"), ("|", "pipe"))
@@ -154,16 +169,27 @@ def _csv_error(path: Path, exc: Exception, delimiter: str, encoding: str, table:
 
 def _read_parquet(path: Path) -> pd.DataFrame:
     try:
-        return pq.read_table(path).to_pandas()
+        arrow = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"{path.name}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+    check_unique_columns(arrow.column_names, source=path.name)
+    return arrow.to_pandas()
 
 
-def _read_excel(path: Path, id_cols: list[str]) -> pd.DataFrame:
+def _read_excel(path: Path, id_cols: list[str], table: str) -> pd.DataFrame:
     try:
-        return pd.read_excel(path, sheet_name=0, dtype={c: str for c in id_cols}, engine="openpyxl")
+        header = pd.read_excel(path, sheet_name=0, header=None, nrows=1, engine="openpyxl")
+        check_unique_columns([str(v) for v in header.iloc[0].tolist()] if len(header) else [], source=path.name)
+        frame = pd.read_excel(path, sheet_name=0, dtype={c: str for c in id_cols}, engine="openpyxl", keep_default_na=False,
+                              na_values={c: list(NULL_MARKERS) for c in header.iloc[0].astype(str) if c not in id_cols})
+    except DataError:
+        raise
     except Exception as exc:  # openpyxl raises many types for a broken workbook
         raise DataError(f"{path.name}: not a readable Excel workbook ({exc})") from None
+    for col in id_cols:  # an empty cell is missing; any text (also "NA") is an id
+        if col in frame.columns:
+            frame[col] = frame[col].mask(frame[col] == "")
+    return frame
 
 
 def read_inputs(cfg: DataConfig) -> InputTables:
@@ -189,7 +215,10 @@ def read_features(path: str | Path) -> pd.DataFrame:
     if path.suffix.lower() in (".parquet", ".pq"):
         return pd.read_parquet(path)
     if path.suffix.lower() == ".csv":
-        frame = pd.read_csv(path)
+        header = pd.read_csv(path, nrows=0).columns
+        check_unique_columns(list(header), source=path.name)
+        frame = pd.read_csv(path, dtype={"partner_id": str}, keep_default_na=False,
+                            na_values={c: list(NULL_MARKERS) for c in header if c != "partner_id"})
         return frame.assign(snapshot=pd.to_datetime(frame["snapshot"], utc=True).astype(TIMESTAMP_DTYPE))
     raise DataError(f"--features {path.name}: expected .parquet or .csv (as written by churnmodel features)")
 

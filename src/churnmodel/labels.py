@@ -29,7 +29,7 @@ from churnmodel.errors import ConfigError, DataError
 from churnmodel.times import TIMESTAMP_DTYPE, utc
 from churnmodel.validation import InputTables
 
-__all__ = ["active_at", "churn_spells", "data_end", "label_snapshots", "make_snapshots", "observation_end", "snapshot_dates"]
+__all__ = ["active_at", "check_as_of", "churn_spells", "data_end", "label_snapshots", "make_snapshots", "observation_end", "snapshot_dates"]
 
 _DAY = pd.Timedelta(days=1)
 
@@ -45,6 +45,20 @@ def data_end(tables: InputTables, extracted_at=None, *, latest_event: pd.Timesta
         dates += [tables.contracts["start_date"].max(), tables.contracts["terminated_at"].max()]
     latest = max(d for d in dates if pd.notna(d))
     return latest.floor("D") + _DAY
+
+
+def check_as_of(as_of: pd.Timestamp, *, first_event: pd.Timestamp, end: pd.Timestamp, max_days_past_end: int,
+                source: str = "events") -> None:
+    """An ``--as-of`` must lie within what the data covers: not before its first event (nothing is known
+    yet) and not more than ``max_days_past_end`` days after its end (the silence after an export is
+    missing data, not partners going quiet)."""
+    if as_of < first_event.floor("D"):
+        raise DataError(f"--as-of {as_of.date()} is before the data starts ({source}: first event {first_event.date()}); "
+                        "pass a date the data covers, such as the export date")
+    if as_of > end + pd.Timedelta(days=max_days_past_end):
+        raise DataError(f"--as-of {as_of.date()} is {(as_of - end).days:,} days after the data ends ({end.date()}); "
+                        f"features would read the silence after the export as partners going quiet. Pass the export date "
+                        f"(at most score.max_days_past_data_end = {max_days_past_end} days after the end)")
 
 
 def observation_end(end: pd.Timestamp, cfg: LabelConfig) -> pd.Timestamp:

@@ -297,10 +297,23 @@ class ChurnModel:
         return cls(booster, calibrator, plan, threshold, metadata, reference, hazard)
 
     def save(self, folder: str | Path) -> Path:
+        """Write the model's plain files, then load them back with :meth:`load`: a model that its own
+        loader would refuse (or read differently) is never left behind as if it were usable."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        for name, text in self.to_texts().items():
+        texts = self.to_texts()
+        for name, text in texts.items():
             (folder / name).write_text(text)
+        why = "it reads back differently"
+        try:
+            loaded = ChurnModel.load(folder)
+            same = loaded.plan == self.plan and loaded.to_texts() == texts
+        except DataError as exc:
+            same, why = False, str(exc)
+        if not same:
+            for name in texts:
+                (folder / name).unlink(missing_ok=True)
+            raise DataError(f"the trained model does not load back the same, so it was not saved: {why}")
         return folder
 
     @classmethod

@@ -1,52 +1,203 @@
-"""Outputs: write frames (.parquet, .csv, .xlsx) and files atomically; check output paths first.
+"""Outputs: write frames (.parquet, .csv, .xlsx) and files atomically, all of a command's outputs together.
 
-The other edge of the pipeline: nothing is written anywhere else. A write goes to a temporary file
-beside the target and is renamed into place, so an interrupted run leaves no half-written file.
+The other edge of the pipeline: nothing is written anywhere else. Every write goes to a temporary
+file beside its target, named ``.<target>.<pid>.<random>.churnmodel-tmp``; only when *every*
+output of a command has been written are they renamed into place, so a failure (a bad value, a full
+disk, Ctrl-C) leaves no half-written file and no report without its list. A temporary file left by
+a killed run is recognisable by that name and removed by the next write to the same folder.
+
+Data is never code: a text cell of an ``.xlsx`` is always a string cell (never a formula, whatever
+it starts with; control characters that the format cannot hold are written as ``\\xHH``), and in a
+``.csv`` a text value a spreadsheet would evaluate (starting with ``= + - @``, a tab or a carriage
+return, and not a plain number) gets a leading ``'`` unless the guard is switched off
+(``output.csv_formula_guard: false``, for machine consumers). Parquet keeps raw values.
 """
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import errno
 import os
-import tempfile
-from collections.abc import Callable
+import re
+import secrets
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from churnmodel.errors import DataError
+from churnmodel.errors import ChurnModelError, DataError
 
-__all__ = ["atomic_write", "check_output", "check_outputs", "write_frame"]
+__all__ = [
+    "TEMP_SUFFIX",
+    "OutputError",
+    "atomic_write",
+    "check_finite",
+    "check_output",
+    "check_outputs",
+    "check_target",
+    "frame_writer",
+    "neutralise_formulas",
+    "write_all",
+    "write_frame",
+]
+
+#: Every temporary file this package writes ends with this (and names the process that writes it).
+TEMP_SUFFIX = ".churnmodel-tmp"
+_TEMP = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}" + re.escape(TEMP_SUFFIX) + "$")
+FRAME_SUFFIXES = (".parquet", ".csv", ".xlsx")
+# What a spreadsheet evaluates (OWASP CSV injection): = + - @ first, or a tab / CR first.
+_LIVE = re.compile(r"^[=+\-@\t\r]")
+_PLAIN_NUMBER = re.compile(r"^[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d+)?%?$")
+# Characters an .xlsx cell cannot hold (XML 1.0): C0 controls except tab, newline, carriage return.
+_ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
-_FRAME_WRITERS = {
-    ".parquet": lambda frame, tmp: frame.to_parquet(tmp, index=False),
-    ".csv": lambda frame, tmp: frame.to_csv(tmp, index=False, lineterminator="\n"),
-    ".xlsx": lambda frame, tmp: _to_excel(frame, tmp),
-}
+class OutputError(ChurnModelError):
+    """An output cannot be written (path, permission, space); the message names the path and the cause."""
 
 
-def _to_excel(frame: pd.DataFrame, tmp: Path) -> None:
-    out = frame.copy()
-    for col in out.columns:  # Excel has no time zones
-        if isinstance(out[col].dtype, pd.DatetimeTZDtype):
-            out[col] = out[col].dt.tz_localize(None)
-    out.to_excel(tmp, index=False, engine="openpyxl")
+# --------------------------------------------------------------------------- checks before any work
 
 
 def check_output(path: str | Path) -> Path:
     """Fail before any work if a frame could not be written to ``path``."""
     path = Path(path)
-    if path.suffix.lower() not in _FRAME_WRITERS:
+    if path.suffix.lower() not in FRAME_SUFFIXES:
         raise DataError(f"{path.name}: unsupported output type {path.suffix or '(none)'!r}; use .parquet, .csv or .xlsx")
+    return check_target(path)
+
+
+def check_target(path: str | Path) -> Path:
+    """The folder exists and is writable, and ``path`` is not a folder."""
+    path = Path(path)
     if not path.parent.is_dir():
-        raise DataError(f"output folder does not exist: {path.parent} (create it first, or choose another path)")
+        if path.parent.exists():
+            raise OutputError(f"{path}: cannot write: {path.parent} is a file, not a folder")
+        raise OutputError(f"{path}: cannot write: the output folder does not exist: {path.parent} "
+                          "(create it first, or choose another path)")
+    if path.is_dir():
+        raise OutputError(f"{path}: cannot write: it is an existing folder; give a file name")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{path}: cannot write: no permission to write in {path.parent}")
     return path
 
 
-def write_frame(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write a frame as .parquet, .csv or .xlsx (by extension), atomically."""
+def check_outputs(outputs: Iterable[str | Path | None], *, inputs: dict[Path, str]) -> None:
+    """No output may be an input (it would be replaced; ``inputs``: path -> what it is), lie inside an
+    input folder (a model folder), or be another output of the same run. Raises before anything is written."""
+    taken = {Path(p).resolve(): what for p, what in inputs.items()}
+    seen: dict[Path, str] = {}
+    for out in outputs:
+        if out is None:
+            continue
+        resolved = Path(out).resolve()
+        for path, what in taken.items():
+            if resolved == path or path in resolved.parents or resolved in path.parents:
+                raise DataError(f"{out}: this output path is an input ({what}: {path}); nothing was written. "
+                                "Choose another output path")
+        if resolved in seen:
+            raise DataError(f"{out}: the same path is given for two outputs ({seen[resolved]} and {out}); "
+                            "nothing was written. Choose two paths")
+        seen[resolved] = str(out)
+
+
+# --------------------------------------------------------------------------- values
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy where every text value (and column name) a spreadsheet would evaluate starts with ``'``."""
+
+    def guard(value):
+        if isinstance(value, str) and _LIVE.match(value) and not _PLAIN_NUMBER.match(value):
+            return "'" + value
+        return value
+
+    out = frame.rename(columns=lambda c: guard(c) if isinstance(c, str) else c)
+    for col in out.columns:
+        if _is_text(out[col]):
+            out[col] = out[col].map(guard, na_action="ignore")
+    return out
+
+
+def _is_text(series: pd.Series) -> bool:
+    return series.dtype == object or pd.api.types.is_string_dtype(series.dtype) or isinstance(series.dtype, pd.CategoricalDtype)
+
+
+def check_finite(frame: pd.DataFrame, path: Path) -> None:
+    """No output column holds inf (NaN is an empty cell)."""
+    for col in frame.columns:
+        if pd.api.types.is_float_dtype(frame[col].dtype):
+            bad = np.isinf(frame[col].to_numpy(dtype="float64"))
+            if bad.any():
+                rows = ", ".join(str(i + 1) for i in np.flatnonzero(bad)[:5])
+                raise DataError(f"{path.name}: column {col!r} would hold infinite values (rows {rows}); nothing was "
+                                "written. An input amount is out of range: check the events' amount column")
+
+
+# --------------------------------------------------------------------------- writers
+
+
+def _write_csv(frame: pd.DataFrame, tmp: Path, *, formula_guard: bool) -> None:
+    out = neutralise_formulas(frame) if formula_guard else frame
+    text = [c for c in out.columns if _is_text(out[c])]
+    # A bare carriage return is not a line end to Python's csv writer (lineterminator "\n"), so it is not
+    # quoted and the file no longer parses: then every text field is quoted.
+    has_cr = any(out[c].astype("string").str.contains("\r", regex=False).fillna(False).any() for c in text)
+    quoting = csv.QUOTE_NONNUMERIC if has_cr or any("\r" in str(c) for c in out.columns) else csv.QUOTE_MINIMAL
+    if quoting == csv.QUOTE_NONNUMERIC:  # quote text only: numbers stay numbers, missing stays empty
+        out = out.astype({c: object for c in text})
+    out.to_csv(tmp, index=False, lineterminator="\n", quoting=quoting)
+
+
+def _cell_text(value: str) -> str:
+    return _ILLEGAL_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+
+
+def _write_xlsx(frame: pd.DataFrame, tmp: Path) -> None:
+    """A write-only workbook where every text is a string cell, never a formula."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(frame.attrs.get("sheet", "data"))
+    columns = list(frame.columns)
+
+    def cell(value):
+        if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT or value is pd.NA:
+            return None
+        if isinstance(value, pd.Timestamp):
+            value = value.tz_localize(None).to_pydatetime() if value.tzinfo else value.to_pydatetime()
+        elif isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, str):
+            c = WriteOnlyCell(sheet, value=None)
+            c.value, c.data_type = _cell_text(value), "s"  # set directly: assignment would read "=..." as a formula
+            return c
+        return value
+
+    sheet.append([cell(str(c)) for c in columns])
+    for row in frame.itertuples(index=False, name=None):
+        sheet.append([cell(v) for v in row])
+    book.save(tmp)
+
+
+def frame_writer(frame: pd.DataFrame, path: str | Path, *, formula_guard: bool = True) -> Callable[[Path], None]:
+    """``write(tmp)`` for a frame by the extension of ``path`` (checked first: type, folder, no inf)."""
     path = check_output(path)
-    return atomic_write(path, lambda tmp: _FRAME_WRITERS[path.suffix.lower()](frame, tmp))
+    check_finite(frame, path)
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return lambda tmp: frame.to_parquet(tmp, index=False)
+    if suffix == ".csv":
+        return lambda tmp: _write_csv(frame, tmp, formula_guard=formula_guard)
+    return lambda tmp: _write_xlsx(frame, tmp)
+
+
+def write_frame(frame: pd.DataFrame, path: str | Path, *, formula_guard: bool = True) -> Path:
+    """Write a frame as .parquet, .csv or .xlsx (by extension), atomically."""
+    return atomic_write(path, frame_writer(frame, path, formula_guard=formula_guard))
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
@@ -54,36 +205,73 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
 
     An interrupted or failing write leaves no file at ``path`` (and removes the temporary one).
     """
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise DataError(f"output folder does not exist: {path.parent} (create it first, or choose another --out)")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
+    return write_all([(Path(path), write)])[0]
+
+
+def write_all(writes: Sequence[tuple[Path, Callable[[Path], None]]]) -> list[Path]:
+    """Write every output to its temporary file, then rename them all into place: a command's outputs
+    appear together or not at all. OS errors become an :class:`OutputError` naming the path and the cause."""
+    temps: list[tuple[Path, Path]] = []
     try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+        for path, write in writes:
+            path = check_target(path)
+            _remove_stale(path.parent)
+            tmp = _temp_file(path)
+            temps.append((tmp, path))
+            _guarded(path, lambda tmp=tmp, write=write: write(tmp))
+        for tmp, path in temps:
+            _guarded(path, lambda tmp=tmp, path=path: os.replace(tmp, path))
+    finally:
+        for tmp, _ in temps:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+    return [path for _, path in temps]
 
 
-def check_outputs(outputs, *, inputs: dict[Path, str]) -> None:
-    """No output may be an input (it would be replaced; ``inputs``: path -> what it is) or another output
-    of the same run. Raises a DataError before anything is written."""
-    taken = {Path(p).resolve(): what for p, what in inputs.items()}
-    seen: set[Path] = set()
-    for out in outputs:
-        if out is None:
-            continue
-        resolved = Path(out).resolve()
-        if resolved in taken:
-            raise DataError(f"{out}: this output path is an input ({taken[resolved]}); nothing was written. "
-                            "Choose another output path")
-        if resolved in seen:
-            raise DataError(f"{out}: the same path is given for two outputs; nothing was written. Choose two paths")
-        seen.add(resolved)
+def _guarded(path: Path, action: Callable[[], None]) -> None:
+    try:
+        action()
+    except OSError as exc:
+        if exc.errno is None:
+            raise
+        cause = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+                 errno.EFBIG: "file too large for this file system or limit", errno.EROFS: "read-only file system",
+                 errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
+                 errno.EISDIR: "it is an existing folder", errno.ENOENT: "the folder does not exist"}.get(exc.errno, exc.strerror)
+        raise OutputError(f"{path}: cannot write: {cause}; nothing was written") from None
+
+
+def _temp_file(path: Path) -> Path:
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+    _guarded(path, lambda: _create(tmp))
+    return tmp
+
+
+def _create(tmp: Path) -> None:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the usual permissions (umask applies)
+    os.close(fd)
+
+
+def _remove_stale(folder: Path) -> None:
+    """Remove temporary files of this package whose writing process is gone (a killed run)."""
+    try:
+        names = [e.name for e in os.scandir(folder) if e.name.endswith(TEMP_SUFFIX)]
+    except OSError:
+        return
+    for name in names:
+        match = _TEMP.match(name)
+        if match and not _alive(int(match.group(1))):
+            with contextlib.suppress(OSError):
+                (folder / name).unlink()
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True

@@ -32,9 +32,16 @@ from churnmodel.features import (
     check_tables,
     frame_summary,
 )
-from churnmodel.labels import data_end, observation_end
+from churnmodel.labels import check_as_of, data_end, observation_end
 from churnmodel.model import ChurnModel
-from churnmodel.outputs import atomic_write, check_output, check_outputs, write_frame
+from churnmodel.outputs import (
+    atomic_write,
+    check_output,
+    check_outputs,
+    check_target,
+    frame_writer,
+    write_all,
+)
 from churnmodel.report import retention_rate
 from churnmodel.runs import Explanation, FeaturesRun, FitResult, ScoreRun, Simulated, Validation
 from churnmodel.score import check_drift, drift_warnings, for_model, score_features, score_summary
@@ -96,14 +103,22 @@ def _config(config: ConfigLike, overrides: Sequence[str]) -> Config:
     raise TypeError(f"config must be a Config or the path of a YAML file, got {type(config).__name__}")
 
 
-def _check_outputs(cfg: Config, *outputs: Path | None, read: Path | None = None) -> None:
-    """Outputs are never the configured inputs, the config file, a table given to ``read``, or each other."""
+def _check_outputs(cfg: Config, *outputs: Path | None, read: Path | None = None, model: object = None) -> None:
+    """Outputs are never the configured inputs, the config file, a table given to ``read``, the model
+    folder read, or each other."""
     inputs = {p: f"data.{name}" for name in ("partners", "events", "contracts") if (p := getattr(cfg.data, name)) is not None}
     if cfg.source is not None:
         inputs[cfg.source] = "the config file"
     if read is not None:
         inputs[Path(read)] = "the feature table read"
+    if isinstance(model, str | Path) and "://" not in str(model) and ":/" not in str(model) and Path(model).exists():
+        inputs[Path(model)] = "the model folder read"
     check_outputs(outputs, inputs=inputs)
+
+
+def _frames(cfg: Config, *pairs: tuple[pd.DataFrame, Path | None]) -> list[tuple[Path, Callable[[Path], None]]]:
+    """(path, writer) for each frame that has a path, with the configured CSV formula guard."""
+    return [(Path(p), frame_writer(f, p, formula_guard=cfg.output.csv_formula_guard)) for f, p in pairs if p is not None]
 
 
 # --------------------------------------------------------------------------- validate
@@ -137,7 +152,7 @@ def features(config: ConfigLike, overrides: Sequence[str] = (), *, tables: Input
         tables = _read(cfg, status, warn)
     with status("building features"):
         frame, plan = build_training_frame(tables, cfg)
-    written = tuple(write_frame(f, p) for f, p in ((frame, out), (plan.info(), metadata)) if p is not None)
+    written = tuple(write_all(_frames(cfg, (frame, out), (plan.info(), metadata))))
     return FeaturesRun(plan, frame_summary(frame, plan), frame, tables.warnings, written)
 
 
@@ -151,9 +166,7 @@ def _features_on_spark(cfg: Config, out: Path, metadata: Path | None, status: St
     with status("building features on Spark"):
         sframe, plan = spark.training_frame(inputs, cfg)
         spark.write_parquet(sframe, out)
-    written = [out]
-    if metadata is not None:
-        written.append(write_frame(plan.info(), metadata))
+    written = [out, *write_all(_frames(cfg, (plan.info(), metadata)))]
     return FeaturesRun(plan, spark.frame_summary(inputs.spark.read.parquet(str(out)), plan), None, tuple(inputs.warnings), tuple(written))
 
 
@@ -167,8 +180,8 @@ def fit(config: ConfigLike, overrides: Sequence[str] = (), *, tables: InputTable
     and (``track``) log both to MLflow, register the model and promote it when it beats the champion
     (``promote``: whatever its AUC). ``summary``: also write run id, model URI, version and metrics as JSON."""
     cfg = _config(config, overrides)
-    if summary is not None and not Path(summary).parent.is_dir():
-        raise ConfigError(f"--summary: folder {Path(summary).parent} does not exist")
+    if summary is not None:
+        check_target(summary)
     _check_outputs(cfg, summary)
     if summary is not None and not track:
         raise ConfigError("a training summary describes the tracked run; leave track on to write one")
@@ -229,13 +242,15 @@ def score(config: ConfigLike, overrides: Sequence[str] = (), *, as_of, model: Ch
     when = utc(as_of)
     use = _engine(engine, cfg)
     _check_lang(lang)
-    _check_outputs(cfg, out, report, read=features if isinstance(features, str | Path) else None)
+    _check_outputs(cfg, out, report, read=features if isinstance(features, str | Path) else None, model=model)
     if use == "spark" and features is not None:
         raise ConfigError("--features scores an in-memory table; leave it out with engine spark")
     if out is not None:
         check_output(out) if use == "local" else _check_spark_output(out)
-    if report is not None and (Path(report).suffix.lower() != ".html" or not Path(report).parent.is_dir()):
-        raise ConfigError(f"--report {report}: expected an .html file in an existing folder")
+    if report is not None:
+        if Path(report).suffix.lower() != ".html":
+            raise ConfigError(f"--report {report}: expected an .html file")
+        check_target(report)
     churn_model, name, version = resolve_model(cfg, model)
     cfg = for_model(cfg, churn_model)  # bands and horizon as the model was trained
     label = f"{name} {version}".strip()
@@ -243,6 +258,8 @@ def score(config: ConfigLike, overrides: Sequence[str] = (), *, as_of, model: Ch
         return _score_on_spark(cfg, churn_model, name, version, when, out, report, lang=lang, strict=strict, status=status, warn=warn)
     if tables is None and (features is None or report is not None):
         tables = _read(cfg, status, warn)
+    if tables is not None:
+        _check_as_of(cfg, tables, when)
     if features is None:
         result = score_partners(churn_model, tables, as_of=when, config=cfg, lang=lang, model_name=name, model_version=version,
                                 progress=progress)
@@ -255,12 +272,11 @@ def score(config: ConfigLike, overrides: Sequence[str] = (), *, as_of, model: Ch
         check_drift(result.drift, cfg)
     prr = retention_rate(tables, cfg.label, when) if tables is not None else None
     run = ScoreRun(when, label, score_summary(result.scores), result.scores, result.drift, tuple(warnings), prr)
-    written = []
+    writes = _frames(cfg, (result.scores, out))
     if report is not None:
         page = run.report(config=cfg, lang=lang)
-        written.append(atomic_write(report, lambda tmp: tmp.write_text(page, encoding="utf-8")))
-    if out is not None:
-        written.insert(0, write_frame(result.scores, out))
+        writes.append((Path(report), lambda tmp: tmp.write_text(page, encoding="utf-8")))
+    written = write_all(writes)  # the list and its report appear together, or neither
     return ScoreRun(when, label, run.summary, run.scores, run.drift, run.warnings, prr, tuple(written))
 
 
@@ -281,6 +297,8 @@ def _score_on_spark(cfg: Config, model: ChurnModel, name: str, version: str, whe
     if out is None:
         raise ConfigError("engine spark writes the ranked list as Parquet parts: give an output folder (--out)")
     inputs = _spark_inputs(cfg, status, warn)
+    span = spark.event_summary(inputs.events)
+    _check_as_of(cfg, inputs.dimensions(), when, first=pd.Timestamp(span["first"]), last=pd.Timestamp(span["last"]))
     label = f"{name} {version}".strip()
     with status("scoring on Spark"):
         frame = spark.scoring_frame(inputs, model.plan, cfg, when)
@@ -307,6 +325,13 @@ def _score_on_spark(cfg: Config, model: ChurnModel, name: str, version: str, whe
     return ScoreRun(when, label, run.summary, None, drift, run.warnings, run.prr, (out, Path(report)))
 
 
+def _check_as_of(cfg: Config, tables: InputTables, when: pd.Timestamp, *, first=None, last=None) -> None:
+    first = tables.events["timestamp"].min() if first is None else first
+    end = data_end(tables, cfg.data.extracted_at, latest_event=last)
+    check_as_of(when, first_event=first, end=end, max_days_past_end=cfg.score.max_days_past_data_end,
+                source=tables.sources.get("events", "events"))
+
+
 # --------------------------------------------------------------------------- explain
 
 
@@ -320,6 +345,7 @@ def explain(config: ConfigLike, overrides: Sequence[str] = (), *, as_of, partner
     churn_model, _, _ = resolve_model(cfg, model)
     if tables is None:
         tables = read_inputs(cfg.data)
+    _check_as_of(cfg, tables, when)
     known = tables.partners.set_index("partner_id")
     if partner not in known.index:
         near = ", ".join(repr(p) for p in difflib.get_close_matches(partner, list(known.index), n=3))

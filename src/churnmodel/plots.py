@@ -9,6 +9,7 @@ import pandas as pd
 from churnmodel.evaluate import expected_calibration_error
 
 __all__ = [
+    "plain",
     "plot_calibration",
     "plot_dependence",
     "plot_importance",
@@ -19,6 +20,12 @@ __all__ = [
     "plot_shap_summary",
     "plot_survival",
 ]
+
+
+def plain(text) -> str:
+    """Data is never markup: a label from the data with its ``$`` escaped, so matplotlib never reads
+    ``$...$`` in a partner id or a category as mathtext (which shows formulas or fails on bad syntax)."""
+    return str(text).replace("$", r"\$")
 
 
 def _figure(title: str):
@@ -100,7 +107,7 @@ def plot_importance(booster, info: pd.DataFrame, *, top: int = 25):
     best = gain.sort_values(ascending=False).head(top)[::-1]
     fig, ax = _figure(f"Feature importance (gain), top {len(best)}")
     fig.set_size_inches(8, 0.3 * len(best) + 1.5)
-    names = [f"{labels.loc[n, 'label_en'][:60]} [{labels.loc[n, 'lever']}]" if n in labels.index else n for n in best.index]
+    names = [plain(f"{labels.loc[n, 'label_en'][:60]} [{labels.loc[n, 'lever']}]" if n in labels.index else n) for n in best.index]
     ax.barh(names, best.to_numpy())
     ax.set_xlabel("total gain")
     fig.tight_layout()
@@ -120,7 +127,7 @@ def plot_shap_summary(model, X: pd.DataFrame, *, max_rows: int = 2000, random_st
     contrib = model.booster.predict(prepared, pred_contrib=True)
     numeric = prepared.apply(lambda c: c.cat.codes.astype(float).where(c.notna()) if isinstance(c.dtype, pd.CategoricalDtype) else c)
     explanation = shap.Explanation(values=contrib[:, :-1], base_values=contrib[:, -1], data=numeric.to_numpy(dtype=float),
-                                   feature_names=list(prepared.columns))
+                                   feature_names=[plain(c) for c in prepared.columns])
     plt.figure(figsize=(8, 7), dpi=100)
     shap.plots.beeswarm(explanation, max_display=20, show=False)
     fig = plt.gcf()
@@ -161,7 +168,7 @@ def plot_levers(per_lever: pd.DataFrame):
     """Mean |SHAP| per retention lever (a bar each): which levers carry the risk."""
     fig, ax = _figure("Risk by retention lever")
     ordered = per_lever.iloc[::-1]
-    ax.barh(ordered["lever"], ordered["mean_abs_shap"])
+    ax.barh([plain(v) for v in ordered["lever"]], ordered["mean_abs_shap"])
     ax.set_xlabel("mean |SHAP| (log-odds), test block sample")
     fig.tight_layout()
     return fig
@@ -169,12 +176,12 @@ def plot_levers(per_lever: pd.DataFrame):
 
 def plot_dependence(values: pd.Series, shap_values: np.ndarray, *, title: str):
     """One feature's SHAP value against its value (categories as their codes)."""
-    fig, ax = _figure(f"Dependence: {title[:50]}")
+    fig, ax = _figure(plain(f"Dependence: {title[:50]}"))
     fig.set_size_inches(5, 3.5)
     x = values.cat.codes.where(values.notna()) if isinstance(values.dtype, pd.CategoricalDtype) else values
     ax.scatter(x, shap_values, s=6, alpha=0.4)
     ax.axhline(0, c="grey", ls=":")
-    ax.set_xlabel(str(values.name))
+    ax.set_xlabel(plain(values.name))
     ax.set_ylabel("SHAP (log-odds)")
     ax.title.set_fontsize(9)
     fig.tight_layout()

@@ -11,6 +11,7 @@ import pandas as pd
 
 from churnmodel.config import LabelConfig
 from churnmodel.labels import active_at, churn_spells
+from churnmodel.plots import plain
 from churnmodel.texts import REPORT, SEGMENT_LABELS
 from churnmodel.validation import InputTables
 
@@ -83,7 +84,7 @@ def _risk_curves(scores: pd.DataFrame, t: dict, names: dict, as_of: pd.Timestamp
     rows = scores.head(top)
     fig, ax = plt.subplots(figsize=(7, 3.6))
     for _, r in rows.iterrows():
-        ax.plot([0, *days], [0, *(r[c] for c in columns)], marker="o", ms=3, label=str(r["partner_id"]))
+        ax.plot([0, *days], [0, *(r[c] for c in columns)], marker="o", ms=3, label=plain(r["partner_id"]))
     ax.set_xticks(days)
     ax.set_xlabel(t["days"].format(d=as_of.date()))
     ax.set_ylabel(t["left"])
@@ -142,7 +143,7 @@ def render_report(scores: pd.DataFrame, drift: pd.DataFrame, *, as_of: pd.Timest
     by_lever = explained.groupby("lever_1").agg(partners=("partner_id", "size"), revenue_at_risk=("revenue_at_risk", "sum")) \
         .sort_values("revenue_at_risk", ascending=False).reset_index()
     fig, ax = plt.subplots(figsize=(7, 0.4 * max(len(by_lever), 1) + 1))
-    ax.barh(by_lever["lever_1"][::-1], by_lever["revenue_at_risk"][::-1], color="#b26a00")
+    ax.barh([plain(v) for v in by_lever["lever_1"][::-1]], by_lever["revenue_at_risk"][::-1], color="#b26a00")
     ax.set_xlabel(names["revenue_at_risk"])
     lever_plot = _png(fig)
     lever_table = _table(by_lever, names, money={"revenue_at_risk"})

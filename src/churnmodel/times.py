@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["DAY", "MONTH_DAYS", "TIMESTAMP_DTYPE", "seconds", "utc", "utc_series"]
+__all__ = ["DAY", "EARLIEST", "LATEST", "MONTH_DAYS", "TIMESTAMP_DTYPE", "seconds", "utc", "utc_series"]
 
 #: Every date/time column is normalised to this dtype.
 TIMESTAMP_DTYPE = "datetime64[us, UTC]"
@@ -19,6 +19,10 @@ TIMESTAMP_DTYPE = "datetime64[us, UTC]"
 DAY = 86_400
 #: Days in an average month.
 MONTH_DAYS = 30.4375
+#: Supported dates: on or after EARLIEST and before LATEST. Later values in an end column (churned_at,
+#: end_date, terminated_at) are "open-ended" placeholders such as 9999-12-31 and read as empty.
+EARLIEST = pd.Timestamp("1900-01-01", tz="UTC")
+LATEST = pd.Timestamp("2200-01-01", tz="UTC")
 
 
 def utc(value) -> pd.Timestamp:

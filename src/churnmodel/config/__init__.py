@@ -34,6 +34,7 @@ from churnmodel.config.inputs import (
 from churnmodel.config.modelling import (
     CampaignConfig,
     ExplainConfig,
+    OutputConfig,
     ScoreConfig,
     SparkConfig,
     TrackingConfig,
@@ -52,6 +53,7 @@ __all__ = [
     "ExplainConfig",
     "FeaturesConfig",
     "LabelConfig",
+    "OutputConfig",
     "RatioConfig",
     "ScoreConfig",
     "ScoredEventConfig",
@@ -78,6 +80,7 @@ class Config(Strict):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     explain: ExplainConfig = Field(default_factory=ExplainConfig)
     score: ScoreConfig = Field(default_factory=ScoreConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
     engine: Literal["local", "spark"] = Field(
         default="local", description="Where features are built and partners scored: local (in memory) or spark."
     )

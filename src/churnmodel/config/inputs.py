@@ -67,6 +67,11 @@ class DataConfig(Strict):
         default_factory=list,
         description="Event types whose amount may be negative (refunds, credit notes). All others must be >= 0.",
     )
+    max_gap_days: int = Field(
+        default=366, ge=31,
+        description="Events cut off from the rest of the log by more than this many days without any event, and partner or "
+        "contract dates this far after the data's end, are an error (a typo or a placeholder year would stretch the "
+        "snapshot grid over centuries).")
     extracted_at: datetime.date | None = Field(
         default=None,
         description="When the export was taken: nothing after it is known. Default: the day after the latest date in the inputs.",

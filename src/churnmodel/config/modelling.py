@@ -11,7 +11,7 @@ from churnmodel.config.base import LEVERS, Strict
 from churnmodel.texts import ACTIONS, LEVER_NAMES
 
 __all__ = ["DEFAULT_ACTIONS", "DEFAULT_LEVER_NAMES", "BandsConfig", "CampaignConfig", "ExplainConfig", "LightGBMConfig",
-           "ScoreConfig", "SparkConfig", "Text", "TrackingConfig", "TrainConfig", "TuningConfig"]
+           "OutputConfig", "ScoreConfig", "SparkConfig", "Text", "TrackingConfig", "TrainConfig", "TuningConfig"]
 
 
 class LightGBMConfig(Strict):
@@ -150,6 +150,18 @@ class ScoreConfig(Strict):
     sort_by: Literal["revenue_at_risk", "churn_probability"] = "revenue_at_risk"
     drift_warn: float = Field(default=0.1, gt=0, description="PSI above this is reported as drift.")
     drift_fail: float = Field(default=0.25, gt=0, description="With --strict, PSI above this stops scoring (exit 2).")
+    max_days_past_data_end: int = Field(
+        default=31, ge=0, description="--as-of may lie at most this many days after the data ends (scoring and explaining).")
+
+
+class OutputConfig(Strict):
+    """How outputs are written (``output:`` section)."""
+
+    csv_formula_guard: bool = Field(
+        default=True,
+        description="In .csv outputs, prefix with ' every text value a spreadsheet would evaluate as a formula (starting "
+        "with = + - @, a tab or a carriage return; plain numbers are left alone). Switch off for machine consumers; "
+        ".xlsx cells are always plain text and Parquet keeps raw values.")
 
 
 class SparkConfig(Strict):

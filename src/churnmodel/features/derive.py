@@ -101,7 +101,7 @@ def derive_features(
             put("revenue_share", share)
         by_id = partners.set_index("partner_id")
         for a in plan.attributes:
-            values = by_id[a.name].reindex(rows["partner_id"]).reset_index(drop=True)
+            values = by_id[a.source].reindex(rows["partner_id"]).reset_index(drop=True)
             if a.kind == "category":
                 text = values.astype("object").where(values.isna(), values.astype("str"))
                 known = text.where(text.isin(a.categories))  # a category unseen in training is missing

@@ -8,6 +8,7 @@ from the config and the data: :mod:`.spec`; how it is computed: :mod:`.local` an
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field
@@ -20,9 +21,21 @@ __all__ = ["Attribute", "Balance", "EventProfile", "FeatureInfo", "FeaturePlan",
            "safe_name"]
 
 
-def safe_name(event_type: str) -> str:
-    """A column-name-safe form of an event type (LightGBM rejects some characters)."""
-    return re.sub(r"[^0-9A-Za-z_]+", "_", event_type).strip("_") or "type"
+def safe_name(text: str) -> str:
+    """A column-name-safe form of an event type or partner column: ASCII letters, digits and ``_``.
+
+    LightGBM rejects some characters in feature names, file systems others. A safe text is kept as
+    it is; any other (spaces, ``/``, quotes, colons, Cyrillic, emoji) becomes its ASCII part plus a
+    short hash of the original, so two different texts never map to one name. The readable text is
+    kept for people in the feature labels.
+
+    >>> safe_name("ticket_opened"), safe_name("Region/Zone"), safe_name("Регион")
+    ('ticket_opened', 'Region_Zone_1ed20c', 'x_1089c8')
+    """
+    if re.fullmatch(r"[A-Za-z][0-9A-Za-z_]{0,63}", text):
+        return text
+    digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:6]
+    return f"{re.sub(r'[^0-9A-Za-z]+', '_', text).strip('_')[:40] or 'x'}_{digest}"
 
 
 @dataclass(frozen=True)
@@ -87,11 +100,17 @@ class Segments:
 
 @dataclass(frozen=True)
 class Attribute:
-    """A partner column used as a feature: numeric, or a category with its training categories."""
+    """A partner column used as a feature: numeric, or a category with its training categories.
+    ``name`` is the feature's (safe) name, ``column`` the partner column it is read from."""
 
     name: str
     kind: str  # numeric | category
     categories: tuple[str, ...] = ()
+    column: str = ""
+
+    @property
+    def source(self) -> str:
+        return self.column or self.name
 
 
 @dataclass(frozen=True)
@@ -157,7 +176,7 @@ class FeaturePlan:
         raw["balances"] = tuple(Balance(**b) for b in raw["balances"])
         raw["scores"] = tuple(ScoredType(**s) for s in raw["scores"])
         raw["segments"] = Segments(**raw["segments"]) if raw["segments"] else None  # {}: no segments (format 3)
-        raw["attributes"] = tuple(Attribute(a["name"], a["kind"], tuple(a["categories"])) for a in raw["attributes"])
+        raw["attributes"] = tuple(Attribute(a["name"], a["kind"], tuple(a["categories"]), a.get("column", "")) for a in raw["attributes"])
         for key in ("event_types", "amount_types", "additive_types", "windows", "aggregations"):
             raw[key] = tuple(raw[key])
         return cls(**raw)

@@ -184,12 +184,13 @@ def _resolve_attributes(tables: InputTables, cfg: FeaturesConfig) -> list[Attrib
     out = []
     for col in chosen:
         values = p[col]
+        name, column = safe_name(col), "" if safe_name(col) == col else col
         if pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_numeric_dtype(values.dtype):
-            out.append(Attribute(col, "numeric"))
+            out.append(Attribute(name, "numeric", column=column))
         elif pd.api.types.is_datetime64_any_dtype(values.dtype):
             continue  # dates are not attributes; send them as events
         else:
-            out.append(Attribute(col, "category", tuple(sorted(str(v) for v in values.dropna().unique()))))
+            out.append(Attribute(name, "category", tuple(sorted(str(v) for v in values.dropna().unique())), column))
     return out
 
 
@@ -266,10 +267,12 @@ def base_infos(plan: FeaturePlan) -> list[FeatureInfo]:
     taken = {f.name for f in infos}
     for a in plan.attributes:
         if a.name in taken:
-            raise ConfigError(f"partner column {a.name!r} clashes with a feature name; rename it or leave it out of features.attributes")
-        lever = "loyalty" if any(w in a.name.lower() for w in ("loyal", "tier", "status")) else "profile"
+            raise ConfigError(f"partner column {a.source!r} clashes with a feature name; rename it or leave it out of features.attributes")
+        taken.add(a.name)
+        lever = "loyalty" if any(w in a.source.lower() for w in ("loyal", "tier", "status", "уровень", "статус", "лояльн")) else "profile"
         unit = "category" if a.kind == "category" else "value"
-        infos.append(FeatureInfo(a.name, "attribute", lever, unit, a.name.replace("_", " "), a.name.replace("_", " ")))
+        label = a.source.replace("_", " ") if not a.column else a.column
+        infos.append(FeatureInfo(a.name, "attribute", lever, unit, label, label))
     return infos
 
 

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from churnmodel.cells import raise_problems
 from churnmodel.config import DataConfig, SparkConfig
 from churnmodel.data import read_table, sniff_delimiter
 from churnmodel.errors import ConfigError, DataError
 from churnmodel.features import EventProfile
 from churnmodel.times import TIMESTAMP_DTYPE
-from churnmodel.validation import InputTables, check_columns, raise_problems, validate_dimensions
+from churnmodel.validation import InputTables, check_columns, validate_dimensions
 
 __all__ = ["CANONICAL", "SparkInputs", "collect", "event_summary", "log_facts", "profile", "read_events", "read_inputs", "session",
            "write_parquet"]

@@ -1,0 +1,186 @@
+"""Cells: raw input columns parsed into typed ones, every problem collected (pure functions).
+
+Ids are text (only an empty cell is missing); dates become UTC timestamps within the supported
+range (1900 to 2199; a later end date such as 9999-12-31 means "open" and reads as empty, counted);
+amounts become finite floats within +/-1e15. Each problem names the file, the column, example rows
+(1-based data rows; in a CSV, line = row + 1) and the fix; :class:`Problems` collects them so one
+error lists them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from churnmodel.errors import DataError
+from churnmodel.times import EARLIEST, LATEST, TIMESTAMP_DTYPE
+
+__all__ = ["MAX_AMOUNT", "Problems", "in_range", "optional_dates", "parse_ids", "parse_numbers", "parse_timestamps",
+           "raise_problems", "required_dates", "rows"]
+
+_EXAMPLES = 5
+#: Amounts and contract values beyond this (in either direction) are a placeholder or an overflow, not money.
+MAX_AMOUNT = 1e15
+
+
+def rows(mask: np.ndarray | pd.Series, *, limit: int = _EXAMPLES) -> str:
+    idx = np.flatnonzero(np.asarray(mask)) + 1
+    shown = ", ".join(str(i) for i in idx[:limit])
+    more = f" (+{len(idx) - limit} more)" if len(idx) > limit else ""
+    return f"row{'s' if len(idx) > 1 else ''} {shown}{more}"
+
+
+def raise_problems(problems: list[str]) -> None:
+    """Every problem found (each naming its file and column), in one DataError; nothing if none."""
+    if problems:
+        n = len(problems)
+        raise DataError(f"input data has {n} problem{'s' if n > 1 else ''}:\n" + "\n".join(f"  - {m}" for m in problems))
+
+
+class Problems:
+    def __init__(self, sources: Mapping[str, str]) -> None:
+        self.sources = sources
+        self.errors: list[str] = []
+        self.warnings: list[str] = []
+
+    def error(self, table: str, column: str | None, text: str) -> None:
+        where = f"column {column!r}: " if column else ""
+        self.errors.append(f"{self.sources.get(table, table)}: {where}{text}")
+
+    def raise_errors(self) -> None:
+        """Every problem found, in one DataError."""
+        raise_problems(self.errors)
+
+    def warn(self, table: str, text: str) -> None:
+        self.warnings.append(f"{self.sources.get(table, table)}: {text}")
+
+
+def parse_ids(frame: pd.DataFrame, table: str, report: Problems) -> pd.Series:
+    raw = frame["partner_id"]
+    missing = raw.isna().to_numpy()
+    ids = raw.astype("str").str.strip() if raw.dtype == object or str(raw.dtype) in ("str", "string") else raw.astype("str")
+    if pd.api.types.is_float_dtype(raw.dtype):
+        whole = raw.dropna() == np.floor(raw.dropna())
+        if whole.all():
+            ids = raw.astype("Int64").astype("str")
+    empty = missing | (ids == "").to_numpy()
+    if empty.any():
+        report.error(table, "partner_id", f"{int(empty.sum())} empty value(s) at {rows(empty)}; every row needs a partner_id")
+    return ids.where(~empty, None)
+
+
+def parse_timestamps(
+    values: pd.Series, *, table: str, column: str, tz: str, report: Problems
+) -> pd.Series:
+    """Parse a date/time column to UTC: naive values are taken as ``tz``; offsets are converted."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC").astype(TIMESTAMP_DTYPE)
+    if pd.api.types.is_datetime64_dtype(values.dtype):
+        return values.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC").astype(TIMESTAMP_DTYPE)
+    missing = values.isna().to_numpy()
+    if values.dtype != object and not pd.api.types.is_string_dtype(values.dtype):
+        report.error(table, column, f"expected dates or timestamps, got {values.dtype} values (e.g. {values.dropna().iloc[0]!r})")
+        return pd.Series(pd.NaT, index=values.index, dtype=TIMESTAMP_DTYPE)
+    text = values.astype("str").str.strip()
+    missing = missing | (text == "").to_numpy()
+    objects = text.to_numpy(dtype=object)
+    objects[missing] = None
+    arrow = pa.array(objects, type=pa.string())
+    for arrow_type, aware in ((pa.timestamp("us"), False), (pa.timestamp("us", "UTC"), True)):
+        try:
+            parsed = pd.Series(arrow.cast(arrow_type).to_pandas(), index=values.index)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        parsed = parsed.astype("datetime64[us]") if not aware else parsed
+        if aware:
+            return parsed.dt.tz_convert("UTC").astype(TIMESTAMP_DTYPE)
+        return parsed.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC").astype(TIMESTAMP_DTYPE)
+    # Slow path: say exactly what is wrong.
+    has_offset = text.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True, na=False).to_numpy() & ~missing
+    no_offset = ~has_offset & ~missing
+    parsed = pd.to_datetime(pd.Series(objects, index=values.index), format="ISO8601", errors="coerce", utc=True)
+    bad = parsed.isna().to_numpy() & ~missing
+    if bad.any():
+        examples = ", ".join(repr(v) for v in text[bad].head(3))
+        report.error(
+            table,
+            column,
+            f"{int(bad.sum())} unparseable date/time value(s) at {rows(bad)} (e.g. {examples}); "
+            "expected ISO-8601 such as 2024-03-31, 2024-03-31T14:05:00 or 2024-03-31T14:05:00+03:00",
+        )
+    elif has_offset.any() and no_offset.any():
+        report.error(
+            table,
+            column,
+            f"mixes timestamps with a UTC offset ({rows(has_offset, limit=3)}) and without one "
+            f"({rows(no_offset, limit=3)}); write all with an offset, or all without "
+            f"(then they are taken as data.naive_timezone = {tz})",
+        )
+    if not bad.any() and not (has_offset.any() and no_offset.any()):
+        naive = parsed.dt.tz_localize(None)
+        return naive.dt.tz_localize(tz).dt.tz_convert("UTC").astype(TIMESTAMP_DTYPE)
+    return pd.Series(pd.NaT, index=values.index, dtype=TIMESTAMP_DTYPE)
+
+
+def parse_numbers(values: pd.Series, *, table: str, column: str, report: Problems) -> pd.Series:
+    if pd.api.types.is_bool_dtype(values.dtype):
+        report.error(table, column, "expected numbers, got true/false values")
+        return pd.Series(np.nan, index=values.index)
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        numbers = values.astype("float64")
+    else:
+        missing = values.isna().to_numpy()
+        text = values.astype("str").str.strip()
+        numbers = pd.to_numeric(text.where(~missing & (text != ""), None), errors="coerce").astype("float64")
+        bad = numbers.isna().to_numpy() & ~missing & (text != "").to_numpy()
+        if bad.any():
+            examples = ", ".join(repr(v) for v in text[bad].head(3))
+            comma = " (decimal commas are not accepted: write 12.5, not 12,5)" if text[bad].str.contains(",").any() else ""
+            report.error(table, column, f"{int(bad.sum())} non-numeric value(s) at {rows(bad)} (e.g. {examples}); expected a number{comma}")
+    infinite = np.isinf(numbers.to_numpy())
+    if infinite.any():
+        report.error(table, column, f"{int(infinite.sum())} infinite value(s) at {rows(infinite)}; expected a finite number")
+    huge = (np.abs(numbers.to_numpy()) > MAX_AMOUNT) & ~infinite
+    if huge.any():
+        examples = ", ".join(f"{v:.6g}" for v in numbers[huge].head(3))
+        report.error(table, column, f"{int(huge.sum())} value(s) beyond +/-{MAX_AMOUNT:.0e} at {rows(huge)} (e.g. {examples}); "
+                                    "sums of them would overflow: a placeholder or a unit error? Correct them or leave them empty")
+    return numbers.mask(infinite | huge)
+
+
+def in_range(parsed: pd.Series, raw: pd.Series, *, table: str, column: str, report: Problems, open_ended: bool = False) -> pd.Series:
+    """Dates outside [EARLIEST, LATEST) are an error, except far-future "open-ended" placeholders
+    (9999-12-31) in an end column, which are read as empty with a counted warning."""
+    early = (parsed < EARLIEST).to_numpy(dtype=bool)
+    late = (parsed >= LATEST).to_numpy(dtype=bool)
+    if open_ended and late.any():
+        report.warn(table, f"column {column!r}: {int(late.sum())} date(s) on or after {LATEST.date()} at {rows(late, limit=3)} "
+                           f"(e.g. {str(raw[late].iloc[0])!r}) read as empty: an open-ended placeholder")
+        parsed, late = parsed.mask(late), np.zeros_like(late)
+    bad = early | late
+    if bad.any():
+        examples = ", ".join(repr(str(v)) for v in raw[bad].head(3))
+        report.error(table, column, f"{int(bad.sum())} date(s) outside the supported range {EARLIEST.date()} to {LATEST.date()} "
+                                    f"at {rows(bad)} (e.g. {examples}); a placeholder or a typo? Correct the dates or leave them empty")
+        parsed = parsed.mask(bad)
+    return parsed
+
+
+def required_dates(frame: pd.DataFrame, table: str, column: str, tz: str, report: Problems) -> pd.Series:
+    parsed = parse_timestamps(frame[column], table=table, column=column, tz=tz, report=report)
+    parsed = in_range(parsed, frame[column], table=table, column=column, report=report)
+    empty = frame[column].isna().to_numpy() | (frame[column].astype("str").str.strip() == "").to_numpy()
+    if empty.any():
+        report.error(table, column, f"{int(empty.sum())} empty value(s) at {rows(empty)}; a date is required in every row")
+    return parsed
+
+
+def optional_dates(frame: pd.DataFrame, table: str, column: str, tz: str, report: Problems) -> pd.Series:
+    """An end date (churned_at, end_date, terminated_at): empty means still open."""
+    if column not in frame.columns:
+        return pd.Series(pd.NaT, index=frame.index, dtype=TIMESTAMP_DTYPE)
+    parsed = parse_timestamps(frame[column], table=table, column=column, tz=tz, report=report)
+    return in_range(parsed, frame[column], table=table, column=column, report=report, open_ended=True)
