@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 CONSTRAINTS := requirements/constraints.txt
 export NUMPY_MADVISE_HUGEPAGE ?= 0
 
-.PHONY: install demo test lint sample bench constraints clean
+.PHONY: install demo test test-lowest lint sample bench constraints clean
 
 install: $(STAMP)
 
@@ -29,6 +29,16 @@ test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 --dist worksteal -q
+
+# The lowest versions pyproject.toml allows (requirements/lowest.txt: uv pip compile --resolution
+# lowest-direct): what depends on library versions (dates, CSV and XLSX round trips, ids, headers)
+# must behave the same there. typer 0.15 triggers click's deprecation warnings, hence -W.
+LOWEST := .venv-lowest
+test-lowest:
+	@test -x $(LOWEST)/bin/python || $(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/lowest.txt
+	$(LOWEST)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(LOWEST)/bin/python -m pytest -n 2 -q -p no:cacheprovider -W "ignore::DeprecationWarning" tests/test_edges.py tests/test_bad_inputs.py tests/test_data.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -133,6 +133,8 @@ def test_bad_event_log_names_file_and_columns(spark, tmp_path):
     events.loc[1, "timestamp"] = "yesterday"
     events.loc[2, "amount"] = -5.0
     events.loc[3, "partner_id"] = "ghost"
+    events.loc[4, "amount"] = 1.7e308
+    events.loc[0, "timestamp"] = "9999-12-31T00:00:00Z"
     config = write_project(tmp_path, events=events)
     cfg = load_config(config)
     with pytest.raises(DataError) as err:
@@ -140,8 +142,12 @@ def test_bad_event_log_names_file_and_columns(spark, tmp_path):
     text = str(err.value)
     assert "events.csv: column 'timestamp': 1 value(s) that are not dates" in text and "'yesterday'" in text
     assert "events.csv: column 'amount ': " not in text and "column 'amount': 1 negative amount" in text
+    assert "column 'timestamp': 1 date(s) outside the supported range 1900-01-01 to 2200-01-01" in text and "9999-12-31" in text
+    assert "column 'amount': 1 value(s) beyond +/-1e+15" in text
     events.loc[1, "timestamp"] = "2024-01-06T11:30:00Z"
+    events.loc[0, "timestamp"] = "2024-01-05T10:00:00Z"
     events.loc[2, "amount"] = 5.0
+    events.loc[4, "amount"] = 50.0
     config = write_project(tmp_path, events=pd.concat([events, events.iloc[[0]]]), extra_yaml="  unknown_partners: drop\n")
     inputs = engine.read_inputs(spark, load_config(config).data)
     assert inputs.events.count() == 4  # duplicate and the unknown partner's event dropped, each with a warning

@@ -21,11 +21,13 @@ from churnmodel.errors import DataError
 from churnmodel.times import TIMESTAMP_DTYPE
 from churnmodel.validation import InputTables, check_columns, check_unique_columns, validate_tables
 
-__all__ = ["InputTables", "read_features", "read_inputs", "read_table", "sniff_delimiter", "summarize", "validate_tables"]
+__all__ = ["EXACT_FLOATS", "NULL_MARKERS", "InputTables", "read_features", "read_inputs", "read_table", "sniff_delimiter", "summarize", "validate_tables"]
 
 _CSV_SUFFIXES = {".csv": None, ".tsv": "\t", ".txt": None}
 #: What reads as missing in a text column (pyarrow's and pandas' usual markers), except in id columns:
 #: an id is text, so "NA", "null" or "None" are ids there; only an empty cell is missing.
+#: pandas before 3 parses the last digit of some floats inexactly unless asked (3 is exact and deprecates the option).
+EXACT_FLOATS = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
 NULL_MARKERS = (*tuple(pacsv.ConvertOptions().null_values), "None", "<NA>")
 
 
@@ -84,7 +86,7 @@ def _read_csv(path: Path, delimiter: str, encoding: str, id_cols: list[str], tab
         return pacsv.read_csv(
             path,
             read_options=pacsv.ReadOptions(encoding=encoding, block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),  # a quoted line break is data
             convert_options=pacsv.ConvertOptions(
                 column_types={c: pa.string() for c in types_for},
                 strings_can_be_null=False,  # ids are text: the null markers are applied below, to other columns only
@@ -101,8 +103,8 @@ def _read_csv(path: Path, delimiter: str, encoding: str, id_cols: list[str], tab
     except (OSError, EOFError) as exc:  # a truncated or corrupt .gz
         raise DataError(f"{path.name}: cannot read the file ({str(exc).splitlines()[0] or type(exc).__name__}); "
                         "is it a complete export? (a .gz must be a whole gzip file)") from None
-    check_unique_columns(arrow.column_names, source=path.name)
     try:
+        check_unique_columns(arrow.column_names, source=path.name)
         binary = [f.name for f in arrow.schema if pa.types.is_binary(f.type)]
         if binary:  # pyarrow reads undecodable text as bytes instead of failing
             raise UnicodeDecodeError(encoding, b"", 0, 1, f"undecodable bytes in column(s) {binary}")
@@ -169,11 +171,10 @@ def _csv_error(path: Path, exc: Exception, delimiter: str, encoding: str, table:
 
 def _read_parquet(path: Path) -> pd.DataFrame:
     try:
-        arrow = pq.read_table(path)
+        check_unique_columns(pq.read_schema(path).names, source=path.name)
+        return pq.read_table(path).to_pandas()
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"{path.name}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
-    check_unique_columns(arrow.column_names, source=path.name)
-    return arrow.to_pandas()
 
 
 def _read_excel(path: Path, id_cols: list[str], table: str) -> pd.DataFrame:
@@ -217,7 +218,7 @@ def read_features(path: str | Path) -> pd.DataFrame:
     if path.suffix.lower() == ".csv":
         header = pd.read_csv(path, nrows=0).columns
         check_unique_columns(list(header), source=path.name)
-        frame = pd.read_csv(path, dtype={"partner_id": str}, keep_default_na=False,
+        frame = pd.read_csv(path, dtype={"partner_id": str}, keep_default_na=False, **EXACT_FLOATS,
                             na_values={c: list(NULL_MARKERS) for c in header if c != "partner_id"})
         return frame.assign(snapshot=pd.to_datetime(frame["snapshot"], utc=True).astype(TIMESTAMP_DTYPE))
     raise DataError(f"--features {path.name}: expected .parquet or .csv (as written by churnmodel features)")

@@ -55,8 +55,9 @@ def check_as_of(as_of: pd.Timestamp, *, first_event: pd.Timestamp, end: pd.Times
     if as_of < first_event.floor("D"):
         raise DataError(f"--as-of {as_of.date()} is before the data starts ({source}: first event {first_event.date()}); "
                         "pass a date the data covers, such as the export date")
-    if as_of > end + pd.Timedelta(days=max_days_past_end):
-        raise DataError(f"--as-of {as_of.date()} is {(as_of - end).days:,} days after the data ends ({end.date()}); "
+    late = (as_of.date() - end.date()).days  # dates, not timestamps: no overflow for 9999-12-31 at any pandas version
+    if late > max_days_past_end:
+        raise DataError(f"--as-of {as_of.date()} is {late:,} days after the data ends ({end.date()}); "
                         f"features would read the silence after the export as partners going quiet. Pass the export date "
                         f"(at most score.max_days_past_data_end = {max_days_past_end} days after the end)")
 

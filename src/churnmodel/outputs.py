@@ -7,7 +7,8 @@ disk, Ctrl-C) leaves no half-written file and no report without its list. A temp
 a killed run is recognisable by that name and removed by the next write to the same folder.
 
 Data is never code: a text cell of an ``.xlsx`` is always a string cell (never a formula, whatever
-it starts with; control characters that the format cannot hold are written as ``\\xHH``), and in a
+it starts with; control characters that the format cannot hold are written as ``\\xHH``, and a
+carriage return reads back as a line feed, as XML normalises line ends), and in a
 ``.csv`` a text value a spreadsheet would evaluate (starting with ``= + - @``, a tab or a carriage
 return, and not a plain number) gets a leading ``'`` unless the guard is switched off
 (``output.csv_formula_guard: false``, for machine consumers). Parquet keeps raw values.
@@ -80,6 +81,8 @@ def check_target(path: str | Path) -> Path:
     if path.is_dir():
         raise OutputError(f"{path}: cannot write: it is an existing folder; give a file name")
     if not os.access(path.parent, os.W_OK | os.X_OK):
+        if os.statvfs(path.parent).f_flag & os.ST_RDONLY:
+            raise OutputError(f"{path}: cannot write: {path.parent} is on a read-only file system")
         raise OutputError(f"{path}: cannot write: no permission to write in {path.parent}")
     return path
 
@@ -142,6 +145,9 @@ def check_finite(frame: pd.DataFrame, path: Path) -> None:
 def _write_csv(frame: pd.DataFrame, tmp: Path, *, formula_guard: bool) -> None:
     out = neutralise_formulas(frame) if formula_guard else frame
     text = [c for c in out.columns if _is_text(out[c])]
+    nul = [c for c in text if out[c].astype("string").str.contains("\x00", regex=False).fillna(False).any()]
+    if nul:  # pandas before 3 reads a NUL as the end of the field: written as the text \x00
+        out = out.assign(**{c: out[c].map(lambda v: v.replace("\x00", "\\x00") if isinstance(v, str) else v) for c in nul})
     # A bare carriage return is not a line end to Python's csv writer (lineterminator "\n"), so it is not
     # quoted and the file no longer parses: then every text field is quoted.
     has_cr = any(out[c].astype("string").str.contains("\r", regex=False).fillna(False).any() for c in text)
@@ -172,6 +178,8 @@ def _write_xlsx(frame: pd.DataFrame, tmp: Path) -> None:
         elif isinstance(value, np.generic):
             value = value.item()
         if isinstance(value, str):
+            if not value:
+                return None
             c = WriteOnlyCell(sheet, value=None)
             c.value, c.data_type = _cell_text(value), "s"  # set directly: assignment would read "=..." as a formula
             return c

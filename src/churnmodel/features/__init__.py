@@ -56,7 +56,7 @@ def check_inputs(plan: FeaturePlan, *, partners: pd.DataFrame, event_columns, co
     per linked balance, the events of its types without an item id (:func:`item_gaps`).
     """
     problems = []
-    attrs = [a.name for a in plan.attributes if a.name not in partners.columns]
+    attrs = [a.source for a in plan.attributes if a.source not in partners.columns]
     if attrs:
         problems.append(f"{sources.get('partners', 'partners')}: missing partner column(s) {attrs} the model uses as "
                         f"features (found {sorted(map(str, partners.columns))}); add them, or retrain without them (features.attributes)")
@@ -103,13 +103,13 @@ def unseen_inputs(plan: FeaturePlan, tables: InputTables) -> list[str]:
         out.append(f"{tables.sources.get('events', 'events')}: {int(new.sum()):,} event(s) of {len(new)} type(s) unseen in "
                    f"training, ignored by the model: {shown}; retrain to use them")
     for a in plan.attributes:
-        if a.kind != "category" or a.name not in tables.partners.columns:
+        if a.kind != "category" or a.source not in tables.partners.columns:
             continue
-        values = tables.partners[a.name].dropna().astype("str")
+        values = tables.partners[a.source].dropna().astype("str")
         unseen = values.loc[~values.isin(a.categories)].value_counts()
         if len(unseen):
             shown = ", ".join(f"{k!r} ({v:,})" for k, v in unseen.head(5).items())
-            out.append(f"{tables.sources.get('partners', 'partners')}: column {a.name!r}: {int(unseen.sum()):,} partner(s) "
+            out.append(f"{tables.sources.get('partners', 'partners')}: column {a.source!r}: {int(unseen.sum()):,} partner(s) "
                        f"with a value unseen in training, scored as missing: {shown}; known: {list(a.categories)}")
     return out
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from churnmodel.cells import raise_problems
+from churnmodel.cells import MAX_AMOUNT, raise_problems
 from churnmodel.config import DataConfig, SparkConfig
 from churnmodel.data import read_table, sniff_delimiter
 from churnmodel.errors import ConfigError, DataError
 from churnmodel.features import EventProfile
-from churnmodel.times import TIMESTAMP_DTYPE
+from churnmodel.times import EARLIEST, LATEST, TIMESTAMP_DTYPE
 from churnmodel.validation import InputTables, check_columns, validate_dimensions
 
 __all__ = ["CANONICAL", "SparkInputs", "collect", "event_summary", "log_facts", "profile", "read_events", "read_inputs", "session",
@@ -153,9 +153,14 @@ def _checks(cfg: DataConfig) -> list:
         ("timestamp", F.col("timestamp").isNull(), "_raw_ts",
          f"value(s) that are not dates/timestamps (naive ones are read in {cfg.naive_timezone}); "
          "every event needs a time like 2024-03-01 or 2024-03-01T10:00:00+03:00"),
+        ("timestamp", (F.col("timestamp") < F.lit(EARLIEST.to_pydatetime())) | (F.col("timestamp") >= F.lit(LATEST.to_pydatetime())),
+         "_raw_ts", f"date(s) outside the supported range {EARLIEST.date()} to {LATEST.date()}; a placeholder or a typo? "
+         "Correct the dates or leave them empty"),
         ("event_type", F.col("event_type").isNull() | (F.col("event_type") == ""), "event_type", "empty value(s); every event needs a type"),
         ("amount", F.col("amount").isNull() & F.col("_raw_amount").isNotNull() & (F.trim(F.col("_raw_amount")) != ""), "_raw_amount",
          "value(s) that are not numbers"),
+        ("amount", F.abs(F.col("amount")) > MAX_AMOUNT, "_raw_amount",
+         f"value(s) beyond +/-{MAX_AMOUNT:.0e}; sums of them would overflow: a placeholder or a unit error? Correct them or leave them empty"),
         ("amount", (F.col("amount") < 0) & ~F.col("event_type").isin(list(cfg.signed_amount_types)), "event_type",
          "negative amount(s); amounts must be >= 0 (order value, hours, days late...). If a type is legitimately "
          "signed (refunds), list it in data.signed_amount_types"),
