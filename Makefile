@@ -4,6 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+STAMP_RUN := $(VENV)/.installed-run
 CONSTRAINTS := requirements/constraints.txt
 export NUMPY_MADVISE_HUGEPAGE ?= 0
 
@@ -11,12 +12,18 @@ export NUMPY_MADVISE_HUGEPAGE ?= 0
 
 install: $(STAMP)
 
+# The package alone (what the demo needs), and everything (tests, notebooks' kernel, Spark).
+$(STAMP_RUN): pyproject.toml $(CONSTRAINTS)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e .
+	@touch $(STAMP_RUN)
+
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e '.[dev,spark]'
-	@touch $(STAMP)
+	@touch $(STAMP) $(STAMP_RUN)
 
-demo: $(STAMP)
+demo: $(STAMP_RUN)
 	$(BIN)/churnmodel validate --config configs/partner_churn.yaml
 	@mkdir -p outputs
 	$(BIN)/churnmodel features --config configs/partner_churn.yaml --out outputs/features.parquet --metadata outputs/features.csv
@@ -24,6 +31,8 @@ demo: $(STAMP)
 	$(BIN)/churnmodel explain --config configs/partner_churn.yaml --as-of 2025-10-01 --partner P001035
 	$(BIN)/churnmodel explain --config configs/partner_churn.yaml --as-of 2025-10-01 --partner P001035 --horizon 365
 	$(BIN)/churnmodel score --config configs/partner_churn.yaml --as-of 2026-01-01 --out outputs/scores.xlsx --report outputs/report.html
+	@echo "Done. Open outputs/report.html in a browser and outputs/scores.xlsx in a spreadsheet;"
+	@echo "the training runs: $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db, then http://127.0.0.1:5000"
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

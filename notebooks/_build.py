@@ -12,8 +12,6 @@ HERE = Path(__file__).parent
 
 SETUP = """import pandas as pd
 import numpy as np
-import matplotlib
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from churnmodel import load_config, pipeline
 CONFIG = "../configs/partner_churn.yaml"   # always the committed sample in data/sample/

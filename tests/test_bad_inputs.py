@@ -202,8 +202,8 @@ CASES = [
     Bad("partner joined after --as-of", "explain", lambda p: None, ("--partner 'p3' joined on 2024-02-10, after --as-of 2024-02-01",),
         ("--partner", "p3", "--as-of", "2024-02-01")),
     Bad("as-of that is not a date", "score", lambda p: None, ("--as-of", "expected a date like 2025-10-01"), ("--as-of", "last week")),
-    Bad("unknown language", "score", lambda p: None, ("--lang", "expected 'en' or 'ru'"), ("--lang", "de")),
-    Bad("unknown engine", "features", lambda p: None, ("--engine", "expected 'local' or 'spark'"),
+    Bad("unknown language", "score", lambda p: None, ("--lang", "'de' is not one of 'en', 'ru'"), ("--lang", "de")),
+    Bad("unknown engine", "features", lambda p: None, ("--engine", "'dask' is not one of 'local', 'spark'"),
         ("--out", "f.parquet", "--engine", "dask")),
 ]
 
@@ -264,7 +264,7 @@ def test_the_catalogue_covers_every_command_and_enough_cases():
 
 
 def test_simulate_bad_arguments_exit_2_and_write_nothing(tmp_path):
-    for args, fragment in ((["--start", "2023-02-10"], "YYYY-MM-01"), (["--events-format", "xml"], "expected 'parquet' or 'csv'"),
+    for args, fragment in ((["--start", "2023-02-10"], "YYYY-MM-01"), (["--events-format", "xml"], "'xml' is not one of 'parquet', 'csv'"),
                            (["--partners", "0"], "--partners")):
         result = runner.invoke(app, ["simulate", "--out", str(tmp_path / "sim"), *args])
         assert result.exit_code == 2 and fragment in result.output, result.output

@@ -155,3 +155,22 @@ def test_train_with_a_dead_tracking_server_fails_before_any_work(tmp_path):
                                  "--summary", str(tmp_path / "s.json")])
     assert result.exit_code == 2 and f"tracking server http://127.0.0.1:{port} is not reachable" in result.output
     assert time.monotonic() - start < 10 and not (tmp_path / "s.json").exists()
+
+
+def test_help_shows_flags_and_choices_and_the_version():
+    help_text = runner.invoke(app, ["score", "--help"]).output
+    assert "--strict " in help_text and "<bool>" not in help_text
+    assert "--lang <en|ru>" in help_text and "--engine <local|spark>" in help_text and "--as-of YYYY-MM-DD" in help_text
+    assert "--set KEY=VALUE" in help_text
+    assert "--events-format <parquet|csv>" in runner.invoke(app, ["simulate", "--help"]).output
+    assert "--promote " in runner.invoke(app, ["train", "--help"]).output
+    version = runner.invoke(app, ["--version"])
+    assert version.exit_code == 0 and version.output.startswith("churnmodel 0.")
+
+
+def test_stages_print_one_line_each_with_the_time_when_not_on_a_terminal(tmp_path):
+    out = tmp_path / "f.parquet"
+    result = run("features", "--config", str(REPO / "configs" / "partner_churn.yaml"), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.endswith(" s")]
+    assert [line.split(":")[0] for line in lines] == ["reading inputs", "building features"], result.stderr

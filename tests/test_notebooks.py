@@ -38,5 +38,9 @@ def test_notebook_runs_on_the_sample(path: Path):
     start = time.monotonic()
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
     assert time.monotonic() - start < 120  # each notebook runs in under two minutes
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    assert not errors
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    red = [o["text"] for o in outputs if o.get("output_type") == "stream" and o.get("name") == "stderr"]
+    assert not red, red  # no warnings shown in red
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert images, f"{path.name}: no plot rendered inline"

@@ -33,7 +33,7 @@ def small_project(tmp_path_factory):
 
 @pytest.mark.slow
 def test_python_and_command_line_give_identical_models_and_scored_lists(small_project, tmp_path):
-    from churnmodel.tracking import load_churn_model
+    from churnmodel.registry import load_churn_model
 
     fitted = pipeline.fit(small_project)  # what a notebook calls
     assert fitted.tracking.registered_version == "1" and fitted.tracking.promoted and fitted.survival is not None
@@ -52,6 +52,7 @@ def test_python_and_command_line_give_identical_models_and_scored_lists(small_pr
     np.testing.assert_equal({k: fitted.tracking.metrics[k] for k in info["metrics"]}, info["metrics"])  # the same run, twice
     cli_model = load_churn_model("models:/partner-churn/2", tracking_uri=fitted.config.tracking.uri)
     assert cli_model.to_texts() == fitted.model.to_texts()  # the same files: booster, hazard model, model.json
+    _the_run_reads_well_in_mlflow(fitted, cli.stderr)
 
     out = tmp_path / "scores.parquet"
     result = runner.invoke(app, ["score", "--config", str(small_project), "--as-of", AS_OF, "--out", str(out)])  # the champion
@@ -65,6 +66,29 @@ def test_python_and_command_line_give_identical_models_and_scored_lists(small_pr
     in_memory = pipeline.score(small_project, as_of=AS_OF, model=fitted.model).scores
     pd.testing.assert_frame_equal(in_memory.drop(columns=["model_name", "model_version"]),
                                   run.scores.drop(columns=["model_name", "model_version"]))
+
+
+def _the_run_reads_well_in_mlflow(fitted, console: str) -> None:
+    """A readable name, a duration that covers the whole training, the experiment opening on training runs,
+    the inputs as datasets, no machine paths in the params, a described and tagged model version, no MLflow chatter."""
+    import mlflow
+
+    client = mlflow.MlflowClient(fitted.config.tracking.uri)
+    run = client.get_run(fitted.tracking.run_id)
+    assert run.info.run_name.startswith("churn, data to 20"), run.info.run_name
+    seconds = {k: v for k, v in run.data.metrics.items() if k.startswith("seconds_")}
+    assert {"seconds_inputs_and_features", "seconds_training", "seconds_survival"} <= set(seconds)
+    assert (run.info.end_time - run.info.start_time) / 1000 >= sum(seconds.values())  # the run spans the whole training
+    assert client.get_experiment(run.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
+    assert {d.dataset.name for d in run.inputs.dataset_inputs} == {"partners (partners.csv)", "events (events.parquet)",
+                                                                     "contracts (contracts.csv)"}
+    home = str(fitted.config.source.parent)
+    assert not [k for k, v in run.data.params.items() if home in v or v.startswith("/")], run.data.params
+    assert run.data.params["data.events"] == "../data/events.parquet"
+    version = client.get_model_version("partner-churn", fitted.tracking.registered_version)
+    assert version.description.startswith("Churn within 90 days") and "Test AUC 0." in version.description
+    assert {"test_auc", "horizon_days", "snapshots_from", "snapshots_to", "run_name"} <= set(version.tags)
+    assert "Registered model" not in console and "Created version" not in console and "View run" not in console
 
 
 def test_model_follows_scikit_learn_classifier_conventions(sample_training):

@@ -95,7 +95,10 @@ def survival_model(sample_training, sample_tables):
     cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"hazard_folds": 2}),
                                  "label": cfg.label.model_copy(update={"horizons": H})})
     until = observation_end(data_end(sample_tables, cfg.data.extracted_at), cfg.label)
-    return add_survival(result, frame, cfg, observed_until=until), cfg
+    ticks = []
+    survival = add_survival(result, frame, cfg, observed_until=until, progress=lambda done, total: ticks.append((done, total)))
+    assert ticks == [(1, 4), (2, 4), (3, 4), (4, 4)]  # out of time, two folds, the final fit: a progress bar can follow
+    return survival, cfg
 
 
 def test_survival_result_has_every_metric_and_leaves_the_input_alone(survival_model, sample_training):

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnmodel.tracking import TrackingError, check_tracking, log_training
+from churnmodel.registry import TrackingError, check_tracking
+from churnmodel.tracking import log_training
 from conftest import REPO
 
 MLFLOW = str(Path(sys.executable).with_name("mlflow"))
@@ -79,7 +80,7 @@ def test_loading_a_model_never_unpickles_or_runs_stored_code(logged, monkeypatch
 
     import mlflow
 
-    from churnmodel.tracking import load_churn_model
+    from churnmodel.registry import load_churn_model
 
     summary, cfg, _project, result = logged
 

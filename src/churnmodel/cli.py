@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import sys
+import time
 import traceback
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -30,6 +32,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: flags as flags, choices as <a|b>
 )
 # Data is never markup: a region called "[/]" or an id with "[bold]" is printed as it is. Colour comes
 # only from Text objects built here.
@@ -39,19 +42,65 @@ _err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False)
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="YAML config file.", show_default=False)]
 SetOption = Annotated[
     list[str] | None,
-    typer.Option("--set", help="Override a config key: --set data.events=other.parquet (repeatable)."),
+    typer.Option("--set", metavar="KEY=VALUE", help="Override a config key: --set data.events=other.parquet (repeatable)."),
 ]
 
+
+class Engine(StrEnum):
+    local = "local"
+    spark = "spark"
+
+
+class Lang(StrEnum):
+    en = "en"
+    ru = "ru"
+
+
+class EventsFormat(StrEnum):
+    parquet = "parquet"
+    csv = "csv"
+
+
 EngineOption = Annotated[
-    str | None,
+    Engine | None,
     typer.Option("--engine", help="local (in memory) or spark; default: the config's engine key.", show_default=False),
 ]
 
 
-def _engine(option: str | None) -> str | None:
-    if option is not None and option not in ("local", "spark"):
-        raise typer.BadParameter(f"expected 'local' or 'spark', got {option!r}", param_hint="--engine")
-    return option
+def _engine(option: Engine | None) -> str | None:
+    return None if option is None else option.value
+
+
+@contextlib.contextmanager
+def _display(first: str):
+    """(status, progress) hooks for a long command. On a terminal: one live progress bar whose description
+    follows the stages. Otherwise (a log, CI, a pipe): one line per stage with its elapsed time."""
+    if not _err.is_terminal:
+        yield _stage, None
+        return
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}", markup=False), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=_err, transient=True) as bar:
+        task = bar.add_task(first, total=None)
+
+        def stage(text: str):
+            bar.update(task, description=text, completed=0, total=None)
+            return contextlib.nullcontext()
+
+        yield stage, lambda done, total: bar.update(task, completed=done, total=total)
+
+
+@contextlib.contextmanager
+def _stage(text: str):
+    """A spinner on a terminal; otherwise (a log, CI, a pipe) one line per stage with its elapsed time."""
+    if _err.is_terminal:
+        with _err.status(text):
+            yield
+        return
+    start = time.monotonic()
+    yield
+    _err.print(f"{text}: {time.monotonic() - start:.1f} s")
 
 
 def _warn(message: str) -> None:
@@ -75,6 +124,20 @@ def tune_allocator() -> bool:
     m_trim_threshold, m_mmap_threshold = -1, -3
     largest = 2**31 - 1  # mallopt takes a C int
     return bool(libc.mallopt(m_mmap_threshold, 1 << 30) and libc.mallopt(m_trim_threshold, largest))
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        _out.print(f"churnmodel {version('churnmodel')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Show the version and exit.")] = False) -> None:
+    """Predict which business partners are about to leave, explain why, and say what to do."""
 
 
 def _user_errors(func):
@@ -132,7 +195,7 @@ def features(
     """Build point-in-time features and labels for every (partner, snapshot date)."""
     from churnmodel import pipeline
 
-    run = pipeline.features(config, set_ or (), engine=_engine(engine), out=out, metadata=metadata, status=_err.status, warn=_warn)
+    run = pipeline.features(config, set_ or (), engine=_engine(engine), out=out, metadata=metadata, status=_stage, warn=_warn)
     n = run.summary
     _out.print(f"{n['rows']:,} rows ({n['partners']:,} partners x {n['snapshots']} snapshots), {n['features']} features; "
                f"{n['labelled']:,} labelled rows, churn rate {n['churn_rate']:.1%}, {n['censored']:,} censored; "
@@ -151,7 +214,9 @@ def train(
     """Train a calibrated LightGBM churn model, evaluate it out of time and track it in MLflow."""
     from churnmodel import pipeline
 
-    run = pipeline.fit(config, set_ or (), engine=_engine(engine), promote=promote, summary=summary, status=_err.status, warn=_warn)
+    with _display("training") as (stage, progress):
+        run = pipeline.fit(config, set_ or (), engine=_engine(engine), promote=promote, summary=summary, status=stage, warn=_warn,
+                           progress=progress)
     _out.print(_metrics_table(run))
 
 
@@ -184,17 +249,17 @@ def _metrics_table(run) -> Table:
 @_user_errors
 def explain(
     config: ConfigOption,
-    as_of: Annotated[str, typer.Option("--as-of", help="Date to explain at, YYYY-MM-DD (features use what was known before it).")],
-    partner: Annotated[str, typer.Option(help="partner_id to explain.")],
-    model: Annotated[str | None, typer.Option(help="Model: models:/NAME@champion (default from config), runs:/..., or a folder.")] = None,
-    lang: Annotated[str, typer.Option(help="en or ru.")] = "en",
+    as_of: Annotated[str, typer.Option("--as-of", metavar="YYYY-MM-DD", help="Date to explain at, YYYY-MM-DD (features use what was known before it).")],
+    partner: Annotated[str, typer.Option(metavar="ID", help="partner_id to explain.")],
+    model: Annotated[str | None, typer.Option(metavar="URI|FOLDER", help="Model: models:/NAME@champion (default from config), runs:/..., or a folder.")] = None,
+    lang: Annotated[Lang, typer.Option(help="Language of the output.")] = Lang.en,
     horizon: Annotated[int | None, typer.Option(help="Explain the churn risk within this many days (one of label.horizons).")] = None,
     set_: SetOption = None,
 ) -> None:
     """Print one partner's risk drivers, their retention levers and what to do."""
     from churnmodel import pipeline
 
-    when = _check_lang_and_date(lang, as_of)
+    when, lang = _check_date(as_of), lang.value
     run = pipeline.explain(config, set_ or (), as_of=when, partner=partner, model=model, lang=lang, horizon=horizon)
     t = CONSOLE[lang]
     out = Table(title=f"{t['partner']} {partner}, {when.date()}: {t['probability'].format(days=run.horizon_days)} "
@@ -211,10 +276,10 @@ def explain(
 @_user_errors
 def score(
     config: ConfigOption,
-    as_of: Annotated[str, typer.Option("--as-of", help="Score date YYYY-MM-DD: the export date; features use what was known before it.")],
+    as_of: Annotated[str, typer.Option("--as-of", metavar="YYYY-MM-DD", help="Score date YYYY-MM-DD: the export date; features use what was known before it.")],
     out: Annotated[Path, typer.Option(help="Ranked list: .csv, .parquet or .xlsx (written atomically).")],
-    model: Annotated[str | None, typer.Option(help="models:/NAME@champion (default from config), runs:/..., or a folder.")] = None,
-    lang: Annotated[str, typer.Option(help="Language of drivers and actions: en or ru.")] = "en",
+    model: Annotated[str | None, typer.Option(metavar="URI|FOLDER", help="models:/NAME@champion (default from config), runs:/..., or a folder.")] = None,
+    lang: Annotated[Lang, typer.Option(help="Language of headers, bands, segments, drivers and actions.")] = Lang.en,
     strict: Annotated[bool, typer.Option("--strict", help="Stop (exit 2) when drift exceeds score.drift_fail.")] = False,
     report: Annotated[Path | None, typer.Option(help="Also write the analyst report here (.html, self-contained).")] = None,
     features: Annotated[Path | None, typer.Option(help="Score this precomputed feature table (.parquet/.csv) instead of building features.")] = None,
@@ -222,42 +287,24 @@ def score(
     set_: SetOption = None,
 ) -> None:
     """Score every active partner: probability, risk band, revenue at risk, drivers and actions."""
-    from rich.progress import (
-        BarColumn,
-        Progress,
-        TaskProgressColumn,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
     from churnmodel import pipeline
 
-    when = _check_lang_and_date(lang, as_of)
-    if engine == "spark" and features is not None:
+    when, lang = _check_date(as_of), lang.value
+    if engine == Engine.spark and features is not None:
         raise typer.BadParameter("--features scores an in-memory table; leave it out with --engine spark", param_hint="--features")
-    columns = (TextColumn("{task.description}", markup=False), BarColumn(), TaskProgressColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=_err, transient=True, disable=not _err.is_terminal) as bar:  # one live display: stages update it
-        task = bar.add_task("scoring", total=None)
-
-        def stage(text: str):
-            bar.update(task, description=text)
-            return contextlib.nullcontext()
-
+    with _display("scoring") as (stage, progress):
         run = pipeline.score(config, set_ or (), as_of=when, model=model, features=features, lang=lang, strict=strict,
-                             engine=_engine(engine), out=out, report=report, status=stage, warn=_warn,
-                             progress=lambda done, total: bar.update(task, description="scoring", completed=done, total=total))
+                             engine=_engine(engine), out=out, report=report, status=stage, warn=_warn, progress=progress)
     s = run.summary
     _out.print(f"scored {s['partners']:,} partners at {when.date()}: expected churners {s['expected_churners']:,.1f}, "
                f"high risk {s['high_risk']:,}, revenue at risk {s['revenue_at_risk']:,.0f}; wrote {out}"
                + (" (Parquet parts, Spark)" if run.scores is None else ""))
 
 
-def _check_lang_and_date(lang: str, as_of: str):
-    """--lang and --as-of checked as usage errors; the date comes back as a UTC timestamp."""
+def _check_date(as_of: str):
+    """--as-of checked as a usage error; the date comes back as a UTC timestamp."""
     import pandas as pd
 
-    if lang not in ("en", "ru"):
-        raise typer.BadParameter(f"expected 'en' or 'ru', got {lang!r}", param_hint="--lang")
     try:
         return utc(pd.Timestamp(as_of))
     except ValueError:
@@ -272,14 +319,12 @@ def simulate(
     months: Annotated[int, typer.Option(min=1, max=240, help="Months of history.")] = 36,
     seed: Annotated[int, typer.Option(min=0, help="Random seed; the same seed gives byte-identical files.")] = 0,
     start: Annotated[str, typer.Option(help="First month, YYYY-MM-01.")] = "2023-01-01",
-    events_format: Annotated[str, typer.Option(help="parquet or csv.")] = "parquet",
+    events_format: Annotated[EventsFormat, typer.Option(help="File type of the event log.")] = EventsFormat.parquet,
 ) -> None:
     """Simulate partner interaction history with a known ground truth."""
     from churnmodel import pipeline
 
-    if events_format not in ("parquet", "csv"):
-        raise typer.BadParameter(f"expected 'parquet' or 'csv', got {events_format!r}", param_hint="--events-format")
-    run = pipeline.simulate(partners=partners, months=months, random_state=seed, start=start, out=out, events_format=events_format)
+    run = pipeline.simulate(partners=partners, months=months, random_state=seed, start=start, out=out, events_format=events_format.value)
     result = run.result
     churners = int(result.partners["churned_at"].notna().sum())
     _out.print(
@@ -293,6 +338,7 @@ def main() -> None:  # pragma: no cover - console script entry point
 
     # OpenMP threads that spin while idle starve any other process on a 2-core machine
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("MPLBACKEND", "Agg")  # figures go to files; a notebook keeps its inline backend
     tune_allocator()
     import signal
 

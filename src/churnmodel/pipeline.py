@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -42,6 +43,7 @@ from churnmodel.outputs import (
     frame_writer,
     write_all,
 )
+from churnmodel.registry import check_tracking, resolve_model
 from churnmodel.report import retention_rate
 from churnmodel.runs import Explanation, FeaturesRun, FitResult, ScoreRun, Simulated, Validation
 from churnmodel.score import check_drift, drift_warnings, for_model, score_features, score_summary
@@ -51,24 +53,12 @@ from churnmodel.simulate import write_simulation
 from churnmodel.survival import add_survival
 from churnmodel.texts import LANGS
 from churnmodel.times import TIMESTAMP_DTYPE, utc, utc_series
-from churnmodel.tracking import check_tracking, log_training, resolve_model
+from churnmodel.tracking import log_training
 from churnmodel.train import train
 from churnmodel.validation import InputTables
 
-__all__ = [
-    "Explanation",
-    "FeaturesRun",
-    "FitResult",
-    "ScoreRun",
-    "Simulated",
-    "Validation",
-    "explain",
-    "features",
-    "fit",
-    "score",
-    "simulate",
-    "validate",
-]
+__all__ = ["Explanation", "FeaturesRun", "FitResult", "ScoreRun", "Simulated", "Validation",
+           "explain", "features", "fit", "score", "simulate", "validate"]
 
 #: Called with a stage's description; returns a context manager around the stage (the CLI shows a spinner).
 Status = Callable[[str], contextlib.AbstractContextManager]
@@ -83,6 +73,15 @@ def _quiet(_: str) -> contextlib.AbstractContextManager:
 
 def _ignore(_: str) -> None:
     return None
+
+
+@contextlib.contextmanager
+def _timed(status: Status, text: str, seconds: dict[str, float], key: str):
+    """A stage under ``status``; its wall time goes to ``seconds[key]``."""
+    t0 = time.perf_counter()
+    with status(text):
+        yield
+    seconds[key] = time.perf_counter() - t0
 
 
 def _read(cfg: Config, status: Status, warn: Warn) -> InputTables:
@@ -175,10 +174,11 @@ def _features_on_spark(cfg: Config, out: Path, metadata: Path | None, status: St
 
 def fit(config: ConfigLike, overrides: Sequence[str] = (), *, tables: InputTables | None = None, engine: str | None = None,
         track: bool = True, promote: bool = False, summary: Path | None = None, status: Status = _quiet,
-        warn: Warn = _ignore) -> FitResult:
+        warn: Warn = _ignore, progress: Callable[[int, int], None] | None = None) -> FitResult:
     """Train the calibrated churn model out of time, the hazard model when ``label.horizons`` is set,
     and (``track``) log both to MLflow, register the model and promote it when it beats the champion
-    (``promote``: whatever its AUC). ``summary``: also write run id, model URI, version and metrics as JSON."""
+    (``promote``: whatever its AUC). ``summary``: also write run id, model URI, version and metrics as JSON.
+    ``progress(done, total)``: the survival stage's fits as they finish."""
     cfg = _config(config, overrides)
     if summary is not None:
         check_target(summary)
@@ -187,18 +187,21 @@ def fit(config: ConfigLike, overrides: Sequence[str] = (), *, tables: InputTable
         raise ConfigError("a training summary describes the tracked run; leave track on to write one")
     if track:
         check_tracking(cfg.tracking.uri, timeout=cfg.tracking.timeout_seconds)  # before any work
-    frame, plan, tables, events_summary, warnings = _training_frame(cfg, tables, _engine(engine, cfg), status, warn)
-    with status("training"):
+    started, seconds = time.time(), {}
+    with _timed(_quiet, "", seconds, "inputs_and_features"):
+        frame, plan, tables, events_summary, warnings = _training_frame(cfg, tables, _engine(engine, cfg), status, warn)
+    with _timed(status, "training", seconds, "training"):
         result = train(frame, plan, cfg)
     if cfg.label.horizons:
         latest = None if events_summary is None else pd.Timestamp(events_summary["last"])
         until = observation_end(data_end(tables, cfg.data.extracted_at, latest_event=latest), cfg.label)
-        with status(f"survival: hazard model for horizons {cfg.label.horizons} and the Cox baseline"):
-            result = add_survival(result, frame, cfg, observed_until=until)
+        with _timed(status, f"survival: hazard model for horizons {cfg.label.horizons} and the Cox baseline", seconds, "survival"):
+            result = add_survival(result, frame, cfg, observed_until=until, progress=progress)
     info = None
     if track:
         with status("logging to MLflow"):
-            info = log_training(result, config=cfg, tables=tables, promote=promote, events_summary=events_summary)
+            info = log_training(result, config=cfg, tables=tables, promote=promote, events_summary=events_summary,
+                                started=started, stage_seconds=seconds)
         if summary is not None:
             atomic_write(summary, lambda tmp: tmp.write_text(info.to_json() + "\n"))
     return FitResult(cfg, result.model, result.metrics, result, result.survival, info, warnings)

@@ -29,9 +29,6 @@ def plain(text) -> str:
 
 
 def _figure(title: str):
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
@@ -116,9 +113,6 @@ def plot_importance(booster, info: pd.DataFrame, *, top: int = 25):
 
 def plot_shap_summary(model, X: pd.DataFrame, *, max_rows: int = 2000, random_state: int = 0):
     """Beeswarm of exact TreeSHAP values (LightGBM's pred_contrib) on a sample of rows."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import shap
 

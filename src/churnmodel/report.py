@@ -102,9 +102,6 @@ def _risk_curves(scores: pd.DataFrame, t: dict, names: dict, as_of: pd.Timestamp
 def render_report(scores: pd.DataFrame, drift: pd.DataFrame, *, as_of: pd.Timestamp, prr: float, horizon_days: int,
                   bands: dict[str, float], drift_warn: float, model_label: str, lang: str = "en", top: int = 25) -> str:
     """The report as an HTML string (write it with :func:`churnmodel.data.atomic_write`)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
 

@@ -211,7 +211,7 @@ def _time_split(frame: pd.DataFrame, split_dates: dict, end: pd.Timestamp):
 
 
 def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, observed_until: pd.Timestamp,
-                 params: dict) -> SurvivalResult:
+                 params: dict, progress=None) -> SurvivalResult:
     """The hazard model for ``config.label.horizons`` on a training frame (all rows, censored ones too).
 
     Two evaluations. Out of time, like the single-horizon model: fitted on its train block (outcomes
@@ -220,8 +220,11 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
     next to ``model``'s AUC on the same rows. Out of fold, for every horizon: partners are dealt into
     ``train.hazard_folds`` folds, each predicted by a hazard model and a Cox baseline fitted on the
     others, over all snapshot dates (censored at the data end). The model returned is fitted on all
-    partners, a seeded fifth of them held back for early stopping and stacking (which also calibrates)."""
+    partners, a seeded fifth of them held back for early stopping and stacking (which also calibrates).
+    ``progress(done, total)`` is called as each of the fits (out of time, each fold, final) finishes."""
     horizons = list(config.label.horizons)
+    steps = config.train.hazard_folds + 2
+    tick = progress or (lambda done, total: None)
     X = model.prepare(frame)
     lgbm = config.train.lightgbm
     # the churn model's own tree settings: with the stack and the contract-end columns, the 4x larger
@@ -236,6 +239,7 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
     t_oot, e_oot = np.zeros(len(frame)), np.zeros(len(frame), dtype=bool)
     t_oot[used], e_oot[used] = observed_times(frame.iloc[used], observed_until=until[used])
     oot_model = fit_hazard(X, t_oot, e_oot, role, **settings)
+    tick(1, steps)
     test = np.flatnonzero(role == 2)
     oot_curve = oot_model.curve(X.iloc[test])
     p_single = model.probabilities(X.iloc[test])
@@ -268,22 +272,25 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
         fitting = np.flatnonzero(fold != f)
         cox = CoxBaseline(random_state=config.random_state).fit(X.iloc[fitting], time[fitting], event[fitting], cut=horizons[-1])
         cox_curve[out] = cox.curve(X.iloc[out], horizons)
+        tick(2 + f, steps)
     metrics.update(survival_metrics(time, event, curve, horizons, name="hazard"))
     metrics.update(survival_metrics(time, event, cox_curve, horizons, name="cox"))
     final = fit_hazard(X, time, event, np.where(val, 1, 0), **settings)
+    tick(steps, steps)
     curves = pd.DataFrame({"partner_id": ids, "snapshot": frame["snapshot"].to_numpy(), "time": time, "event": event})
     for j, hz in enumerate(horizons):
         curves[f"p_churn_{hz}d"], curves[f"cox_{hz}d"] = curve[:, j], cox_curve[:, j]
     return SurvivalResult(final, metrics, curves, test_curves)
 
 
-def add_survival(result, frame: pd.DataFrame, config, *, observed_until: pd.Timestamp):
+def add_survival(result, frame: pd.DataFrame, config, *, observed_until: pd.Timestamp, progress=None):
     """The training result with the hazard model attached to its churn model and the survival metrics
     added (a new result; ``result`` is not modified). The model's curve is then anchored on its
     churn probability at ``label.horizon_days`` (:meth:`~churnmodel.model.ChurnModel.curve`), so the
     headline and its test metrics stay the churn model's; ``anchored_oot_*`` measure the anchored
     curve out of time at the other horizons the test block shows."""
-    survival = fit_survival(frame, result.model, result.split.dates, config, observed_until=observed_until, params=result.params)
+    survival = fit_survival(frame, result.model, result.split.dates, config, observed_until=observed_until, params=result.params,
+                            progress=progress)
     model = copy.copy(result.model)
     model.hazard = survival.hazard
     model.metadata = {**model.metadata, "horizons": list(survival.hazard.horizons), "hazard_trees": survival.hazard.booster.num_trees()}

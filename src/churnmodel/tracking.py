@@ -1,4 +1,4 @@
-"""Every MLflow call: the run (config, data fingerprint, versions, metrics, plots), the model and the registry.
+"""The training run in MLflow: config, data fingerprint, versions, metrics, plots, the model and its registration.
 
 The model is logged as an MLflow pyfunc built from code (:mod:`churnmodel.mlflow_model`) with the
 model's plain files as artifacts and this package's code bundled, so it loads without pickle and
@@ -13,8 +13,6 @@ import json
 import logging
 import subprocess
 import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,33 +22,16 @@ import pandas as pd
 
 from churnmodel import plots
 from churnmodel.config import Config
-from churnmodel.errors import ChurnModelError
 from churnmodel.explain import contributions, global_importance
 from churnmodel.features import safe_name
 from churnmodel.hazard import horizon_columns
-from churnmodel.model import ChurnModel
+from churnmodel.registry import promote_version, quiet_mlflow
 from churnmodel.validation import InputTables
 
-__all__ = [
-    "TrackingError",
-    "TrainSummary",
-    "check_tracking",
-    "data_fingerprint",
-    "flatten",
-    "load_churn_model",
-    "log_training",
-    "model_label",
-    "model_signature",
-    "resolve_model",
-    "store_lock",
-]
+__all__ = ["TrainSummary", "data_fingerprint", "flatten", "log_training", "model_signature", "run_name", "store_lock"]
 
 log = logging.getLogger("churnmodel")
 PACKAGES = ("churnmodel", "lightgbm", "scikit-learn", "pandas", "numpy", "pyarrow", "mlflow", "shap", "pydantic", "pyyaml")
-
-
-class TrackingError(ChurnModelError):
-    """The tracking server or store cannot be used."""
 
 
 @dataclass
@@ -66,26 +47,6 @@ class TrainSummary:
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, indent=2, sort_keys=True)
-
-
-def check_tracking(uri: str, *, timeout: float) -> None:
-    """Fail before any training if the tracking store cannot be reached."""
-    if uri.startswith(("http://", "https://")):
-        url = uri.rstrip("/") + "/health"
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                if response.status != 200:
-                    raise TrackingError(f"tracking server {uri} answered {response.status} on /health; is it an MLflow server?")
-        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise TrackingError(
-                f"tracking server {uri} is not reachable ({reason}); start it, fix tracking.uri, "
-                "or leave tracking.uri empty to use the embedded sqlite store"
-            ) from None
-    elif uri.startswith("sqlite:///"):
-        folder = Path(uri.removeprefix("sqlite:///")).parent
-        if not folder.is_dir():
-            raise TrackingError(f"tracking.uri {uri}: folder {folder} does not exist")
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, str]:
@@ -192,8 +153,9 @@ def _experiment(mlflow, config: Config) -> str:
         location = (Path(config.tracking.uri.removeprefix("sqlite:///")).parent / "mlartifacts").resolve().as_uri()
     from mlflow.exceptions import MlflowException
 
-    try:
-        return client.create_experiment(config.tracking.experiment, artifact_location=location)
+    try:  # a model-training experiment: the UI opens on its runs, not on GenAI traces
+        return client.create_experiment(config.tracking.experiment, artifact_location=location,
+                                        tags={"mlflow.experimentKind": "custom_model_development"})
     except MlflowException:  # another training on the same server created it meanwhile
         found = client.get_experiment_by_name(config.tracking.experiment)
         if found is None:
@@ -207,10 +169,13 @@ def _requirements() -> list[str]:
 
 
 def log_training(result, *, config: Config, tables: InputTables, promote: bool = False,
-                 events_summary: dict | None = None) -> TrainSummary:
+                 events_summary: dict | None = None, started: float | None = None,
+                 stage_seconds: dict[str, float] | None = None) -> TrainSummary:
     """Log a :class:`~churnmodel.train.TrainingResult` as one MLflow run and register its model.
 
-    The config file itself is logged too when ``config`` was loaded from one (``config.source``)."""
+    The config file itself is logged too when ``config`` was loaded from one (``config.source``).
+    ``started``: when the training began (seconds since the epoch), so the run spans all of it, not
+    only the logging; ``stage_seconds``: how long each stage took (logged as ``seconds_<stage>``)."""
     import os
     import warnings
 
@@ -221,16 +186,77 @@ def log_training(result, *, config: Config, tables: InputTables, promote: bool =
     warnings.filterwarnings("ignore", message=".*AnyType.*")  # categoricals accept strings or categories on purpose
     mlflow.set_tracking_uri(config.tracking.uri)
     mlflow.set_registry_uri(config.tracking.uri)
-    with store_lock(config.tracking.uri):
-        return _log_run(mlflow, result, config=config, tables=tables, promote=promote, events_summary=events_summary)
+    with store_lock(config.tracking.uri), quiet_mlflow():
+        return _log_run(mlflow, result, config=config, tables=tables, promote=promote, events_summary=events_summary,
+                        started=started, stage_seconds=stage_seconds or {})
 
 
-def _log_run(mlflow, result, *, config, tables, promote, events_summary) -> TrainSummary:
+def run_name(config: Config, tables: InputTables, events_summary: dict | None = None) -> str:
+    """A readable run name: the config's name and the data's last day, e.g. ``partner_churn, data to 2025-12-31``."""
+    last = pd.Timestamp(events_summary["last"]) if events_summary else tables.events["timestamp"].max()
+    return f"{config.source.stem if config.source is not None else 'in-memory config'}, data to {last:%Y-%m-%d}"
+
+
+def _params(config: Config) -> dict[str, str]:
+    """The config as MLflow params, paths relative to the config's folder (no machine paths)."""
+    home = str(config.source.parent) + "/" if config.source is not None else None
+    params = flatten(config.model_dump(mode="json"))
+    if home:
+        params = {k: v.replace(home, "") for k, v in params.items()}
+    return {k: v[:6000] for k, v in params.items()}
+
+
+def _log_inputs(mlflow, tables: InputTables) -> None:
+    """The input tables as MLflow datasets: schema, size and digest (no rows)."""
+    import warnings
+
+    import mlflow.data
+
+    # MLflow registers its local-file source twice and warns that the source is ambiguous; it is not
+    warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways.*")
+    warnings.filterwarnings("ignore", message=".*Inferred schema contains integer column.*")  # a dataset's schema, not a model's
+    for name in ("partners", "events", "contracts"):
+        frame = getattr(tables, name)
+        if frame is not None and len(frame):
+            source = tables.sources.get(name, name)
+            mlflow.log_input(mlflow.data.from_pandas(frame, source=source, name=f"{name} ({source})"), context="training")
+
+
+def _register(mlflow, info, run_id: str, config: Config, metrics: dict, split: dict, name: str) -> str:
+    """Register the logged model as a new version that says what it is (test AUC, data range, horizon,
+    the run's name); the client API, so MLflow prints nothing to the console."""
+    from mlflow.exceptions import MlflowException
+
+    client, model_name = mlflow.MlflowClient(), config.tracking.model_name
+    try:
+        client.create_registered_model(model_name)
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+            raise
+    dates = [d for block in split.values() for d in block]
+    auc = metrics.get("test_auc", float("nan"))
+    ci = f" (95% CI {metrics['test_auc_ci_low']:.3f}-{metrics['test_auc_ci_high']:.3f})" if "test_auc_ci_low" in metrics else ""
+    tags = {"test_auc": f"{auc:.4f}", "horizon_days": str(config.label.horizon_days), "label_source": config.label.source,
+            "snapshots_from": min(dates), "snapshots_to": max(dates), "run_name": name}
+    description = (f"Churn within {config.label.horizon_days} days ({config.label.source} label). Test AUC {auc:.3f}{ci}; "
+                   f"snapshots {min(dates)} to {max(dates)}; horizons {config.label.horizons or '-'}. Run: {name}.")
+    version = client.create_model_version(model_name, source=info.model_uri, run_id=run_id, tags=tags, description=description,
+                                          model_id=info.model_id)
+    return str(version.version)
+
+
+def _log_run(mlflow, result, *, config, tables, promote, events_summary, started, stage_seconds) -> TrainSummary:
+    import time
+
     experiment_id = _experiment(mlflow, config)
     model = result.model
-    with mlflow.start_run(experiment_id=experiment_id) as run, tempfile.TemporaryDirectory() as tmp:
+    name = run_name(config, tables, events_summary)
+    created = mlflow.MlflowClient().create_run(experiment_id, start_time=int(1000 * (started or time.time())), run_name=name)
+    with mlflow.start_run(run_id=created.info.run_id) as run, tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        mlflow.log_params({k: v[:6000] for k, v in flatten(config.model_dump(mode="json")).items()})
+        mlflow.log_params(_params(config))
+        _log_inputs(mlflow, tables)
+        mlflow.log_metrics({f"seconds_{k}": float(v) for k, v in stage_seconds.items()})
         mlflow.set_tags({**{f"version.{k}": v for k, v in _versions().items()},
                          **(_git_commit(config.source.parent) if config.source is not None else {}),
                          "label.source": config.label.source, "calibration": model.metadata["calibration"]})
@@ -256,22 +282,25 @@ def _log_run(mlflow, result, *, config, tables, promote, events_summary) -> Trai
         _log_explanations(mlflow, result, tmp)
 
         model_dir = model.save(tmp / "model")
-        signature = model_signature(model)
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=str(Path(__file__).with_name("mlflow_model.py")),
-            artifacts={"model": str(model_dir)},
-            code_paths=[str(Path(__file__).parent)],
-            signature=signature,
-            pip_requirements=_requirements(),
-            registered_model_name=config.tracking.model_name,
-        )
-        version = str(info.registered_model_version)
-        promoted, champion = _aliases(mlflow, config, version, metrics.get("test_auc"), force=promote)
+        info = _log_model(mlflow, model_dir, model)
+        version = _register(mlflow, info, run.info.run_id, config, metrics, result.split.dates, name)
+        promoted, champion = promote_version(mlflow, config, version, metrics.get("test_auc"), force=promote)
         mlflow.set_tags({"registered_version": version, "promoted": str(promoted).lower()})
     return TrainSummary(run.info.run_id, experiment_id, f"models:/{config.tracking.model_name}/{version}",
                         config.tracking.model_name, version, promoted, champion,
                         {k: float(v) for k, v in metrics.items()})
+
+
+def _log_model(mlflow, model_dir: Path, model):
+    signature = model_signature(model)
+    return mlflow.pyfunc.log_model(
+        name="model",
+        python_model=str(Path(__file__).with_name("mlflow_model.py")),
+        artifacts={"model": str(model_dir)},
+        code_paths=[str(Path(__file__).parent)],
+        signature=signature,
+        pip_requirements=_requirements(),
+    )
 
 
 def model_signature(model):
@@ -288,59 +317,6 @@ def model_signature(model):
     if model.hazard is not None:
         outputs += horizon_columns(model.hazard.horizons)
     return ModelSignature(inputs=inputs, outputs=Schema([ColSpec(DataType.double, name) for name in outputs]))
-
-
-def model_label(uri: str) -> tuple[str, str]:
-    """models:/NAME@ALIAS or models:/NAME/VERSION -> (NAME, ALIAS or VERSION); other URIs -> (URI, "")."""
-    if not uri.startswith("models:/"):
-        return uri, ""
-    rest = uri.removeprefix("models:/")
-    name, sep, alias = rest.partition("@")
-    if sep:
-        return name, alias
-    name, _, version = rest.partition("/")
-    return name, version
-
-
-def resolve_model(config: Config, model: ChurnModel | str | None) -> tuple[ChurnModel, str, str]:
-    """(model, name, version): a model in memory, or loaded from a URI or folder (default: the
-    configured name's champion), checking the tracking store first. An alias (models:/NAME@champion)
-    is resolved to the registered version number it points at."""
-    if isinstance(model, ChurnModel):
-        return model, "(in memory)", ""
-    uri = model or f"models:/{config.tracking.model_name}@champion"
-    if ":/" in uri and not Path(uri).exists():
-        check_tracking(config.tracking.uri, timeout=config.tracking.timeout_seconds)
-    loaded = load_churn_model(uri, tracking_uri=config.tracking.uri)
-    name, version = model_label(uri)
-    if uri.startswith("models:/") and "@" in uri:
-        import mlflow
-
-        version = str(mlflow.MlflowClient(config.tracking.uri).get_model_version_by_alias(name, version).version)
-    return loaded, name, version
-
-
-def load_churn_model(uri: str, *, tracking_uri: str | None = None):
-    """A :class:`~churnmodel.model.ChurnModel` from a folder or any MLflow model URI (models:/, runs:/, ...)."""
-    local = Path(uri)
-    if local.exists():
-        for candidate in (local, local / "artifacts" / "model"):
-            if (candidate / "model.json").is_file():
-                return ChurnModel.load(candidate)
-        raise TrackingError(f"{uri}: no churnmodel model here (expected model.json, or an MLflow model folder)")
-    if ":/" not in uri:
-        raise TrackingError(f"model {uri!r} not found: not a folder and not an MLflow URI (models:/name@champion, runs:/...)")
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    if tracking_uri:
-        mlflow.set_tracking_uri(tracking_uri)
-        mlflow.set_registry_uri(tracking_uri)
-    try:
-        folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri.rstrip("/") + "/artifacts/model"))
-    except (MlflowException, OSError) as exc:
-        raise TrackingError(f"model {uri} cannot be loaded from {tracking_uri or 'the tracking store'}: {str(exc).splitlines()[0]}") from None
-    return ChurnModel.load(folder)
 
 
 def _log_explanations(mlflow, result, tmp: Path) -> None:
@@ -389,25 +365,3 @@ def _log_plots(mlflow, result, tmp: Path) -> None:
         fig.savefig(tmp / name, dpi=100)
         plt.close(fig)
         mlflow.log_artifact(str(tmp / name), "plots")
-
-
-def _aliases(mlflow, config: Config, version: str, auc: float | None, *, force: bool) -> tuple[bool, str | None]:
-    """Alias the new version ``candidate``; make it ``champion`` if it beats the champion by the margin."""
-    from mlflow.exceptions import MlflowException
-
-    client = mlflow.MlflowClient()
-    name = config.tracking.model_name
-    client.set_registered_model_alias(name, "candidate", version)
-    try:
-        champion = client.get_model_version_by_alias(name, "champion")
-    except MlflowException:
-        champion = None
-    champion_auc = None
-    if champion is not None and champion.run_id:
-        champion_auc = client.get_run(champion.run_id).data.metrics.get("test_auc")
-    # strictly better by the margin: an identical retrain stays candidate
-    beats = champion is None or champion_auc is None or (auc is not None and auc > champion_auc + config.tracking.promote_margin)
-    if force or beats:
-        client.set_registered_model_alias(name, "champion", version)
-        return True, version
-    return False, str(champion.version) if champion is not None else None
