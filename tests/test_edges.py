@@ -240,10 +240,10 @@ def test_formulas_in_ids_are_text_in_xlsx_and_neutralised_in_csv(model_dir, tmp_
     sheet = openpyxl.load_workbook(root / "s.xlsx").active
     cells = [c for row in sheet.iter_rows() for c in row if isinstance(c.value, str)]
     assert cells and all(c.data_type == "s" for c in cells)  # never "f" (formula)
-    assert sorted(c.value for c in sheet["A"][1:]) == sorted(live)
+    assert sorted(c.value for c in sheet["B"][1:]) == sorted(live)  # rank first, then the partner
 
     _run(root, (*SCORE, "--out", "s.csv"), model_dir)
-    scores = pd.read_csv(root / "s.csv", keep_default_na=False)
+    scores = pd.read_csv(root / "s.csv", keep_default_na=False, encoding="utf-8-sig")
     assert sorted(scores["partner_id"]) == sorted("'" + v for v in live)
     _run(root, (*SCORE, "--out", "raw.csv", "--set", "output.csv_formula_guard=false"), model_dir)
     assert sorted(pd.read_csv(root / "raw.csv", keep_default_na=False)["partner_id"]) == sorted(live)

@@ -37,7 +37,15 @@ def test_score_writes_a_ranked_explained_list(model_dir, tmp_path, suffix):
     result = run_score(model_dir, out)
     assert result.exit_code == 0, result.output
     frame = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out) if suffix == ".parquet" else pd.read_excel(out)
-    assert list(frame.columns[:8]) == ["partner_id", "as_of", "churn_probability", "risk_band", "rank", "segment", "revenue", "revenue_at_risk"]
+    if suffix == ".xlsx":  # the workbook is for people: its headers are the readable titles
+        from churnmodel.texts import column_title
+
+        frame = frame.rename(columns={column_title(c, "en"): c for c in [*frame.columns, "partner_id", "as_of", "churn_probability",
+                                      "risk_band", "rank", "segment", "revenue", "revenue_at_risk", "driver_1", "lever_1",
+                                      "action_1", "driver_3", "protective_factor", "model_name", "model_version", "scored_at"]})
+    contract = ["partner_id", "as_of", "churn_probability", "risk_band", "rank", "segment", "revenue", "revenue_at_risk"]
+    # the data contract's order in Parquet (machines); rank first where people open it (CSV for spreadsheets, XLSX)
+    assert list(frame.columns[:8]) == (contract if suffix == ".parquet" else ["rank", *contract[:4], *contract[5:]])
     assert {"driver_1", "lever_1", "action_1", "driver_3", "protective_factor", "model_name", "model_version", "scored_at"} <= set(frame.columns)
     assert frame["revenue_at_risk"].is_monotonic_decreasing and frame["rank"].tolist() == list(range(1, len(frame) + 1))
     at_risk = frame["risk_band"].isin(["high", "medium"])

@@ -329,11 +329,17 @@ class ChurnModel:
         return cls.from_texts(texts, source=str(folder))
 
 
-def reference_statistics(X: pd.DataFrame, scores: np.ndarray, *, typical_rows: np.ndarray) -> dict:
+def reference_statistics(X: pd.DataFrame, scores: np.ndarray, *, typical_rows: np.ndarray,
+                         seasons: dict[int, tuple[pd.DataFrame, np.ndarray]] | None = None) -> dict:
     """What the model keeps of its training rows: decile bins and category shares of every feature and
     of the score (for drift checks), and the typical value of every feature among ``typical_rows``
-    (a boolean mask, e.g. the partners who stayed; "typical" in explanations)."""
-    return {**_distributions(X, scores), "typical": _typical_values(X.loc[typical_rows])}
+    (a boolean mask, e.g. the partners who stayed; "typical" in explanations). ``seasons``: per calendar
+    month, the features and scores of the latest snapshot of that month (``by_month``), so a scoring
+    date is compared with the same season and a similar length of history."""
+    out = {**_distributions(X, scores), "typical": _typical_values(X.loc[typical_rows])}
+    if seasons:
+        out["by_month"] = {str(m): _distributions(Xm, pm) for m, (Xm, pm) in sorted(seasons.items())}
+    return out
 
 
 def numeric_reference(values: np.ndarray, *, bins: int = 10) -> dict:

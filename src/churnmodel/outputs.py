@@ -22,7 +22,8 @@ import errno
 import os
 import re
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,9 @@ from churnmodel.errors import ChurnModelError, DataError
 
 __all__ = [
     "TEMP_SUFFIX",
+    "CsvDialect",
     "OutputError",
+    "Sheet",
     "atomic_write",
     "check_finite",
     "check_output",
@@ -42,6 +45,7 @@ __all__ = [
     "neutralise_formulas",
     "write_all",
     "write_frame",
+    "write_xlsx",
 ]
 
 #: Every temporary file this package writes ends with this (and names the process that writes it).
@@ -142,7 +146,22 @@ def check_finite(frame: pd.DataFrame, path: Path) -> None:
 # --------------------------------------------------------------------------- writers
 
 
-def _write_csv(frame: pd.DataFrame, tmp: Path, *, formula_guard: bool) -> None:
+@dataclass(frozen=True)
+class CsvDialect:
+    """How a CSV is written: for machines (comma, point, no BOM), or for a spreadsheet in a language
+    (a UTF-8 BOM so Excel reads the encoding; in Russian the semicolon and the decimal comma)."""
+
+    sep: str = ","
+    decimal: str = "."
+    bom: bool = False
+
+    @classmethod
+    def spreadsheet(cls, lang: str) -> CsvDialect:
+        return cls(";", ",", True) if lang == "ru" else cls(",", ".", True)
+
+
+def _write_csv(frame: pd.DataFrame, tmp: Path, *, formula_guard: bool, dialect: CsvDialect | None = None) -> None:
+    dialect = dialect or CsvDialect()
     out = neutralise_formulas(frame) if formula_guard else frame
     text = [c for c in out.columns if _is_text(out[c])]
     nul = [c for c in text if out[c].astype("string").str.contains("\x00", regex=False).fillna(False).any()]
@@ -154,53 +173,89 @@ def _write_csv(frame: pd.DataFrame, tmp: Path, *, formula_guard: bool) -> None:
     quoting = csv.QUOTE_NONNUMERIC if has_cr or any("\r" in str(c) for c in out.columns) else csv.QUOTE_MINIMAL
     if quoting == csv.QUOTE_NONNUMERIC:  # quote text only: numbers stay numbers, missing stays empty
         out = out.astype({c: object for c in text})
-    out.to_csv(tmp, index=False, lineterminator="\n", quoting=quoting)
+    out.to_csv(tmp, index=False, lineterminator="\n", quoting=quoting, sep=dialect.sep, decimal=dialect.decimal,
+               encoding="utf-8-sig" if dialect.bom else "utf-8")
 
 
 def _cell_text(value: str) -> str:
     return _ILLEGAL_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
 
 
-def _write_xlsx(frame: pd.DataFrame, tmp: Path) -> None:
-    """A write-only workbook where every text is a string cell, never a formula."""
+@dataclass(frozen=True)
+class Sheet:
+    """One worksheet: a frame, Excel number formats by column (e.g. ``0.0%``, ``#,##0``, ``yyyy-mm-dd``),
+    with a bold frozen header, an autofilter and widths that fit the content."""
+
+    name: str
+    frame: pd.DataFrame
+    formats: Mapping[str, str] = field(default_factory=dict)
+
+
+def write_xlsx(sheets: Sequence[Sheet], tmp: Path) -> None:
+    """A workbook where every text is a string cell, never a formula (see the module's docstring)."""
     from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
 
     book = Workbook(write_only=True)
-    sheet = book.create_sheet(frame.attrs.get("sheet", "data"))
-    columns = list(frame.columns)
-
-    def cell(value):
-        if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT or value is pd.NA:
-            return None
-        if isinstance(value, pd.Timestamp):
-            value = value.tz_localize(None).to_pydatetime() if value.tzinfo else value.to_pydatetime()
-        elif isinstance(value, np.generic):
-            value = value.item()
-        if isinstance(value, str):
-            if not value:
-                return None
-            c = WriteOnlyCell(sheet, value=None)
-            c.value, c.data_type = _cell_text(value), "s"  # set directly: assignment would read "=..." as a formula
-            return c
-        return value
-
-    sheet.append([cell(str(c)) for c in columns])
-    for row in frame.itertuples(index=False, name=None):
-        sheet.append([cell(v) for v in row])
+    header = {"font": Font(bold=True), "fill": PatternFill("solid", fgColor="DDE5F0"), "alignment": Alignment(wrap_text=True, vertical="top")}
+    for spec in sheets:
+        sheet = book.create_sheet(_cell_text(spec.name)[:31])
+        frame, columns = spec.frame, [str(c) for c in spec.frame.columns]
+        for k, col in enumerate(frame.columns, start=1):
+            sample = [len(str(v)) for v in frame[col].head(200) if v is not None and v == v]
+            sheet.column_dimensions[get_column_letter(k)].width = min(max([len(columns[k - 1]), *sample, 6]) + 2, 60)
+        sheet.freeze_panes = "A2"
+        if len(frame.columns):
+            sheet.auto_filter.ref = f"A1:{get_column_letter(len(frame.columns))}{len(frame) + 1}"
+        sheet.append([_xlsx_cell(sheet, c, style=header) for c in columns])
+        formats = [spec.formats.get(c) or _default_format(frame[c]) for c in frame.columns]
+        for row in frame.itertuples(index=False, name=None):
+            sheet.append([_xlsx_cell(sheet, v, fmt=f) for v, f in zip(row, formats, strict=True)])
     book.save(tmp)
 
 
-def frame_writer(frame: pd.DataFrame, path: str | Path, *, formula_guard: bool = True) -> Callable[[Path], None]:
-    """``write(tmp)`` for a frame by the extension of ``path`` (checked first: type, folder, no inf)."""
+def _xlsx_cell(sheet, value, *, fmt: str | None = None, style: dict | None = None):
+    from openpyxl.cell import WriteOnlyCell
+
+    if value is None or value is pd.NaT or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        value = (value.tz_localize(None) if value.tzinfo else value).to_pydatetime()
+    elif isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, str) and not value:
+        return None
+    c = WriteOnlyCell(sheet, value=None)
+    c.value = _cell_text(value) if isinstance(value, str) else value
+    if isinstance(value, str):
+        c.data_type = "s"  # after the value: assigning "=..." would have made it a formula
+    for key, item in (style or {}).items():
+        setattr(c, key, item)
+    if fmt:
+        c.number_format = fmt
+    return c
+
+
+def _default_format(series: pd.Series) -> str | None:
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        times = series.dropna()
+        return "yyyy-mm-dd" if len(times) == 0 or (times == times.dt.normalize()).all() else "yyyy-mm-dd hh:mm"
+    return None
+
+
+def frame_writer(frame: pd.DataFrame, path: str | Path, *, formula_guard: bool = True,
+                 csv_dialect: CsvDialect | None = None) -> Callable[[Path], None]:
+    """``write(tmp)`` for a frame by the extension of ``path`` (checked first: type, folder, no inf).
+    ``csv_dialect``: how a .csv is written (default: comma, point, no BOM: for machines)."""
     path = check_output(path)
     check_finite(frame, path)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         return lambda tmp: frame.to_parquet(tmp, index=False)
     if suffix == ".csv":
-        return lambda tmp: _write_csv(frame, tmp, formula_guard=formula_guard)
-    return lambda tmp: _write_xlsx(frame, tmp)
+        return lambda tmp: _write_csv(frame, tmp, formula_guard=formula_guard, dialect=csv_dialect)
+    return lambda tmp: write_xlsx([Sheet(frame.attrs.get("sheet", "data"), frame)], tmp)
 
 
 def write_frame(frame: pd.DataFrame, path: str | Path, *, formula_guard: bool = True) -> Path:

@@ -56,6 +56,7 @@ from churnmodel.times import TIMESTAMP_DTYPE, utc, utc_series
 from churnmodel.tracking import log_training
 from churnmodel.train import train
 from churnmodel.validation import InputTables
+from churnmodel.workbook import scored_list_writer
 
 __all__ = ["Explanation", "FeaturesRun", "FitResult", "ScoreRun", "Simulated", "Validation",
            "explain", "features", "fit", "score", "simulate", "validate"]
@@ -275,7 +276,8 @@ def score(config: ConfigLike, overrides: Sequence[str] = (), *, as_of, model: Ch
         check_drift(result.drift, cfg)
     prr = retention_rate(tables, cfg.label, when) if tables is not None else None
     run = ScoreRun(when, label, score_summary(result.scores), result.scores, result.drift, tuple(warnings), prr)
-    writes = _frames(cfg, (result.scores, out))
+    writes = [scored_list_writer(run.scores, out, lang=lang, output=cfg.output, summary=run.summary, prr=run.prr, as_of=when,
+                                 model_label=label)] if out is not None else []
     if report is not None:
         page = run.report(config=cfg, lang=lang)
         writes.append((Path(report), lambda tmp: tmp.write_text(page, encoding="utf-8")))

@@ -65,10 +65,13 @@ def _psi(expected: np.ndarray, actual: np.ndarray) -> float:
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-def drift_report(model: ChurnModel, X: pd.DataFrame, probability: np.ndarray) -> pd.DataFrame:
-    """PSI per feature and for the score, largest first."""
+def drift_report(model: ChurnModel, X: pd.DataFrame, probability: np.ndarray, *, month: int | None = None) -> pd.DataFrame:
+    """PSI per feature and for the score, largest first. ``month``: the scoring date's calendar month;
+    the training rows of the same month are the reference when the model kept them (seasonal signals
+    such as quarterly surveys are then not reported as drift), else all training rows."""
     rows = []
-    for col, ref in model.reference.get("features", {}).items():
+    reference = model.reference.get("by_month", {}).get(str(month)) or model.reference
+    for col, ref in reference.get("features", {}).items():
         if col not in X.columns:
             continue
         if "categories" in ref:
@@ -77,8 +80,8 @@ def drift_report(model: ChurnModel, X: pd.DataFrame, probability: np.ndarray) ->
             rows.append((col, _psi(np.array([ref["categories"].get(k, 0.0) for k in keys]), np.array([counts.get(k, 0.0) for k in keys]))))
         else:
             rows.append((col, population_stability(ref, X[col].to_numpy(dtype=np.float64))))
-    if "score" in model.reference:
-        rows.append(("(score)", population_stability(model.reference["score"], np.asarray(probability, dtype=np.float64))))
+    if "score" in reference:
+        rows.append(("(score)", population_stability(reference["score"], np.asarray(probability, dtype=np.float64))))
     return pd.DataFrame(rows, columns=["feature", "psi"]).sort_values("psi", ascending=False, kind="stable").reset_index(drop=True)
 
 
@@ -201,7 +204,8 @@ def _run(chunks, total: int, model: ChurnModel, config: Config, lang: str, model
         if progress is not None:
             progress(min(start + len(frame), total), total)
     scores = rank_scores(pd.concat(parts, ignore_index=True), config=config, model_name=model_name, model_version=model_version)
-    return ScoreResult(scores, drift_report(model, pd.concat(samples), np.concatenate(probabilities)))
+    month = int(scores["as_of"].iloc[0].month) if len(scores) else None
+    return ScoreResult(scores, drift_report(model, pd.concat(samples), np.concatenate(probabilities), month=month))
 
 
 def score_features(model: ChurnModel, features: pd.DataFrame, *, config: Config, lang: str = "en", model_name: str = "",

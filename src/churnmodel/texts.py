@@ -9,7 +9,7 @@ Config (``explain.actions``, ``explain.lever_names``) can replace any of these t
 
 from __future__ import annotations
 
-__all__ = ["ACTIONS", "CONSOLE", "LANGS", "LEVER_NAMES", "REPORT", "SEGMENT_LABELS"]
+__all__ = ["ACTIONS", "BANDS", "COLUMNS", "CONSOLE", "LANGS", "LEVER_NAMES", "REPORT", "SEGMENT_LABELS", "WORKBOOK", "column_title"]
 
 #: Languages every text exists in.
 LANGS = ("en", "ru")
@@ -111,3 +111,44 @@ REPORT = {
         "beyond": "больше {m}",
     },
 }
+
+
+#: Headers of the scored list for people (CSV/XLSX with a language); p_churn_<h>d and the reason-code
+#: columns are named by :func:`column_title`.
+COLUMNS = {
+    "rank": ("Rank", "Место"), "partner_id": ("Partner", "Партнёр"), "as_of": ("As of", "На дату"),
+    "churn_probability": ("Churn probability", "Вероятность ухода"), "risk_band": ("Risk band", "Уровень риска"),
+    "segment": ("Segment", "Сегмент"), "revenue": ("Revenue, 12 months", "Выручка за 12 мес."),
+    "revenue_at_risk": ("Revenue at risk", "Выручка под риском"), "protective_factor": ("Protective factor", "Защитный фактор"),
+    "expected_months_active": ("Expected months active", "Ожидаемо месяцев с нами"),
+    "median_months_to_churn": ("Median months to churn", "Медиана месяцев до ухода"),
+    "model_name": ("Model", "Модель"), "model_version": ("Model version", "Версия модели"), "scored_at": ("Scored at", "Оценено"),
+    "driver": ("Driver {i}", "Фактор {i}"), "lever": ("Lever {i}", "Рычаг {i}"), "action": ("Action {i}", "Действие {i}"),
+    "p_churn": ("Churn within {h} days", "Уход в течение {h} дн."),
+}
+BANDS = {"high": ("high", "высокий"), "medium": ("medium", "средний"), "low": ("low", "низкий")}
+WORKBOOK = {
+    "en": {"list": "Scored partners", "summary": "Summary", "actions": "Actions", "figure": "Figure", "value": "Value",
+           "partners": "Partners scored", "expected": "Expected churners", "high": "High-risk partners",
+           "rar": "Revenue at risk", "prr": "Partner Retention Rate, 12 months (%)", "as_of": "As of", "model": "Model",
+           "band": "Risk band", "count": "Partners", "rank": "Rank", "partner": "Partner", "driver": "Driver", "lever": "Lever",
+           "action": "Action", "order": "Order"},
+    "ru": {"list": "Оценка партнёров", "summary": "Сводка", "actions": "Действия", "figure": "Показатель", "value": "Значение",
+           "partners": "Оценено партнёров", "expected": "Ожидаемый отток", "high": "Партнёров с высоким риском",
+           "rar": "Выручка под риском", "prr": "Коэффициент удержания партнёров за 12 месяцев (%)", "as_of": "На дату", "model": "Модель",
+           "band": "Уровень риска", "count": "Партнёров", "rank": "Место", "partner": "Партнёр", "driver": "Фактор", "lever": "Рычаг",
+           "action": "Действие", "order": "№"},
+}
+
+
+def column_title(name: str, lang: str) -> str:
+    """The header people read for a scored-list column (unknown columns keep their name)."""
+    import re
+
+    which = 0 if lang == "en" else 1
+    if m := re.fullmatch(r"p_churn_(\d+)d", name):
+        return COLUMNS["p_churn"][which].format(h=m.group(1))
+    if m := re.fullmatch(r"(driver|lever|action)_(\d+)", name):
+        return COLUMNS[m.group(1)][which].format(i=m.group(2))
+    return COLUMNS[name][which] if name in COLUMNS else name
+

@@ -129,6 +129,21 @@ def _group_cv(config: Config, X: pd.DataFrame, y: np.ndarray, groups: np.ndarray
     return {"cv_auc_mean": float(np.mean(scores)), "cv_auc_std": float(np.std(scores)), "cv_folds": float(len(scores))} if scores else {}
 
 
+def _seasons(model: ChurnModel, frame: pd.DataFrame, until: pd.Timestamp) -> dict:
+    """Per calendar month, the distributions of the latest snapshot of that month up to ``until`` (the test
+    block's end: the data the model was trained and tested on; features only, so purged snapshots count
+    too): drift at a scoring date is measured against the same season with a similar length of history."""
+    latest = {d.month: d for d in sorted(frame["snapshot"].unique()) if d <= until}  # the last of each month wins
+    out = {}
+    for month, day in sorted(latest.items()):
+        rows = frame.loc[(frame["snapshot"] == day).to_numpy()]
+        if len(rows) >= 200:
+            X = model.prepare(rows)
+            out[str(month)] = reference_statistics(X, model.probabilities(X), typical_rows=np.zeros(len(X), dtype=bool))
+            out[str(month)].pop("typical")
+    return out
+
+
 def train(frame: pd.DataFrame, plan: FeaturePlan, config: Config) -> TrainingResult:
     """Split, fit, calibrate and evaluate on a training frame from :func:`~churnmodel.features.build_training_frame`."""
     cfg = config.train
@@ -169,6 +184,7 @@ def train(frame: pd.DataFrame, plan: FeaturePlan, config: Config) -> TrainingRes
         },
         reference=reference_statistics(X_train, p_train, typical_rows=y_train == 0),
     )
+    model.reference = {**model.reference, "by_month": _seasons(model, frame, pd.Timestamp(max(split.dates["test"]), tz="UTC"))}
     p_test = model.probabilities(X_test)
     test_rows = labelled.iloc[split.test]
     predictions = pd.DataFrame({

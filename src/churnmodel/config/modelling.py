@@ -162,6 +162,11 @@ class OutputConfig(Strict):
         description="In .csv outputs, prefix with ' every text value a spreadsheet would evaluate as a formula (starting "
         "with = + - @, a tab or a carriage return; plain numbers are left alone). Switch off for machine consumers; "
         ".xlsx cells are always plain text and Parquet keeps raw values.")
+    csv_style: Literal["spreadsheet", "machine"] = Field(
+        default="spreadsheet",
+        description="The scored list as .csv: spreadsheet = rank first, a UTF-8 BOM, bands and segments in the output "
+        "language, and with --lang ru Russian headers, ';' and the decimal comma; machine = the data contract's columns, ',' and '.'.")
+    currency: str = Field(default="", max_length=8, description="Currency shown with money in the workbook and the report, e.g. RUB or €.")
 
 
 class SparkConfig(Strict):

@@ -80,7 +80,8 @@ def score(model: ChurnModel, features, *, config: Config, lang: str = "en", mode
     sample = features if total <= 100_000 else features.sample(fraction=100_000 / total, seed=config.random_state)
     X = restore(collect(sample), model.plan).sort_values(["partner_id"], kind="stable")
     prepared = model.prepare(X)
-    drift = drift_report(model, prepared, model.probabilities(prepared))
+    month = int(pd.Timestamp(X["snapshot"].iloc[0]).month) if "snapshot" in X and len(X) else None
+    drift = drift_report(model, prepared, model.probabilities(prepared), month=month)
     return ranked.orderBy("rank"), drift
 
 
