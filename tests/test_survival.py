@@ -170,7 +170,7 @@ def test_report_shows_the_risk_curves_of_the_top_partners(survival_model, sample
     folder = result.model.save(tmp_path / "m")
     out, report = tmp_path / "s.csv", tmp_path / "r.html"
     run = runner.invoke(app, ["score", "--config", "configs/partner_churn.yaml", "--model", str(folder), "--as-of", "2026-01-01",
-                              "--out", str(out), "--report", str(report), "--lang", "ru"])
+                              "--out", str(out), "--report", str(report), "--lang", "ru", "--set", "output.csv_style=machine"])
     assert run.exit_code == 0, run.output
     page = report.read_text(encoding="utf-8")
     assert "Когда уйдут: кривые риска" in page and "Медиана месяцев до ухода" in page and "365 дн." in page
