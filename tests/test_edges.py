@@ -263,7 +263,7 @@ def test_markup_in_the_data_is_printed_as_it_is(model_dir, tmp_path):
 def test_mathtext_and_html_in_ids_render_as_text_in_the_report(model_dir, tmp_path):
     p = Project()
     _ids(p, ["$x^2$", r"$\frac{", "<script>alert(1)</script>"])
-    _, root = _ok(tmp_path, p, *SCORE, "--out", "s.csv", "--report", "r.html", model=model_dir)
+    _, root = _ok(tmp_path, p, *SCORE, "--out", "s.csv", "--report", "r.html", "--set", "explain.scope=all", model=model_dir)
     page = (root / "r.html").read_text()
     assert "$x^2$" in page and r"$\frac{" in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert" not in page
@@ -506,7 +506,7 @@ def test_the_report_shows_any_id_as_text(ids, model_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
     _quoted(p)
     p.write(root)
-    result = _run(root, (*SCORE, "--out", "s.csv", "--report", "r.html"), model_dir)
+    result = _run(root, (*SCORE, "--out", "s.csv", "--report", "r.html", "--set", "explain.scope=all"), model_dir)  # every id listed
     if result.exit_code == 2:  # ids that differ only in surrounding spaces collide once trimmed: a named error, not a crash
         assert "duplicated partner id" in result.output, result.output
         return

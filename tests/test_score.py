@@ -136,8 +136,12 @@ def test_report_is_self_contained_with_images_and_the_top_table(model_dir, tmp_p
     page = report.read_text(encoding="utf-8")
     assert page.count("data:image/png;base64,") == 2 and heading in page
     assert "http://" not in page and "https://" not in page and "<script" not in page  # nothing to fetch
-    top = pd.read_parquet(tmp_path / "s.parquet").iloc[0]
+    scored = pd.read_parquet(tmp_path / "s.parquet")
+    top = scored.loc[scored["action_1"] != ""].iloc[0]  # the top list shows the partners with an action
     assert top["partner_id"] in page and ("Partner Retention Rate" in page or "Коэффициент удержания" in page)
+    quiet = scored.loc[scored["action_1"] == ""]
+    assert not any(f">{pid}<" in page for pid in quiet["partner_id"].head(20))  # no empty driver/action rows
+    assert f"{len(quiet):,}" in page
     if lang == "ru":
         assert "высокий" in page and ("перспективный" in page or "транзакционный" in page)
 

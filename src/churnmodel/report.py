@@ -103,7 +103,7 @@ def render_report(scores: pd.DataFrame, drift: pd.DataFrame, *, as_of: pd.Timest
                   bands: dict[str, float], drift_warn: float, model_label: str, lang: str = "en", top: int = 25) -> str:
     """The report as an HTML string (write it with :func:`churnmodel.data.atomic_write`)."""
     import matplotlib.pyplot as plt
-
+    from matplotlib.ticker import PercentFormatter
 
     t = REPORT[lang]
     names = t["cols"]
@@ -114,7 +114,7 @@ def render_report(scores: pd.DataFrame, drift: pd.DataFrame, *, as_of: pd.Timest
     cards = [
         (t["scored"], f"{len(scores):,}", ""),
         (t["expected"], f"{scores['churn_probability'].sum():,.1f}", t["horizon"].format(h=horizon_days)),
-        (t["rar"], f"{scores['revenue_at_risk'].sum():,.0f}", t["horizon"].format(h=horizon_days)),
+        (t["rar"], f"{scores['revenue_at_risk'].sum():,.0f}", t["rar_note"].format(h=horizon_days)),
         (t["prr"], f"{prr:.1f}%" if prr == prr else "—", t["prr_note"]),  # NaN: not known (an inactivity label on Spark)
     ]
     card_html = "".join(f'<div class="card"><small>{html.escape(a)}</small><b>{html.escape(b)}</b><small>{html.escape(c)}</small></div>'
@@ -124,15 +124,19 @@ def render_report(scores: pd.DataFrame, drift: pd.DataFrame, *, as_of: pd.Timest
     for name, value in bands.items():
         ax.axvline(value, ls="--", c="#b00020" if name == "high" else "#b26a00")
         ax.text(value, ax.get_ylim()[1] * 0.9, f" {t[name]}", fontsize=8)
-    ax.set_yscale("log")
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.set_ylabel(names["partners"])
     ax.set_xlabel(names["churn_probability"])
     distribution = _png(fig)
     band_table = _table(pd.DataFrame({names["risk_band"]: [t[b] for b in band_counts.index], names["partners"]: band_counts.to_numpy(),
                                       names["revenue_at_risk"]: [scores.loc[scores["risk_band"] == b, "revenue_at_risk"].sum() for b in band_counts.index]}),
                         {}, money={names["revenue_at_risk"]})
-    top_rows = scores.head(top)[["rank", "partner_id", "churn_probability", "risk_band", "band", "segment", "revenue_at_risk", "driver_1", "action_1"]]
+    acting = scores.loc[scores["action_1"].fillna("").astype(str) != ""] if "action_1" in scores else scores.iloc[:0]
+    top_rows = acting.head(top)[["rank", "partner_id", "churn_probability", "risk_band", "band", "segment", "revenue_at_risk", "driver_1", "action_1"]]
     top_rows = top_rows.assign(risk_band=top_rows["band"]).drop(columns="band")
-    top_table = _table(top_rows, names, money={"revenue_at_risk"}, share={"churn_probability"}, band_class={t[b]: b for b in ("high", "medium", "low")})
+    top_table = (_table(top_rows, names, money={"revenue_at_risk"}, share={"churn_probability"}, band_class={t[b]: b for b in ("high", "medium", "low")})
+                 if len(top_rows) else "") + f'<p class="sub">{html.escape(t["no_action"].format(n=len(scores) - len(acting)))}</p>'
+
     by_segment = scores.groupby("segment", observed=True).agg(partners=("partner_id", "size"), expected=("churn_probability", "sum"),
                                                              revenue_at_risk=("revenue_at_risk", "sum")).reset_index()
     segment_table = _table(by_segment, names, money={"revenue_at_risk"})

@@ -74,7 +74,9 @@ CONSOLE = {
 REPORT = {
     "en": {
         "title": "Partner churn risk", "as_of": "as of", "scored": "Partners scored", "expected": "Expected churners",
-        "horizon": "next {h} days", "rar": "Revenue at risk", "prr": "Partner Retention Rate, last 12 months",
+        "horizon": "next {h} days", "rar": "Revenue at risk",
+        "rar_note": "{h}-day churn probability x 12-month revenue (or 12 x the contract's monthly value)",
+        "no_action": "Listed: partners with a recommended action. No action needed for the other {n:,} (low risk).", "prr": "Partner Retention Rate, last 12 months",
         "prr_note": "partners active a year ago and still active now, x 100", "bands": "Risk bands",
         "distribution": "Churn probability distribution", "top": "Top partners by revenue at risk",
         "segment": "By segment", "lever": "By retention lever (first driver)", "drift": "Drift against the training data",
@@ -93,7 +95,9 @@ REPORT = {
     },
     "ru": {
         "title": "Риск ухода партнёров", "as_of": "на", "scored": "Оценено партнёров", "expected": "Ожидаемый отток",
-        "horizon": "в ближайшие {h} дн.", "rar": "Выручка под риском", "prr": "Коэффициент удержания партнёров за 12 месяцев",
+        "horizon": "в ближайшие {h} дн.", "rar": "Выручка под риском",
+        "rar_note": "вероятность ухода за {h} дн. x выручка за 12 мес. (или 12 x месячная стоимость контракта)",
+        "no_action": "В списке — партнёры с рекомендованным действием. Остальным {n:,} действий не нужно (низкий риск).", "prr": "Коэффициент удержания партнёров за 12 месяцев",
         "prr_note": "партнёры, активные год назад и активные сейчас, x 100", "bands": "Уровни риска",
         "distribution": "Распределение вероятности ухода", "top": "Партнёры с наибольшей выручкой под риском",
         "segment": "По сегментам", "lever": "По рычагам удержания (главный фактор)", "drift": "Сдвиг данных относительно обучения",
