@@ -114,7 +114,10 @@ def check_outputs(outputs: Iterable[str | Path | None], *, inputs: dict[Path, st
 
 
 def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy where every text value (and column name) a spreadsheet would evaluate starts with ``'``."""
+    """A copy where every text value (and column name) a spreadsheet would evaluate starts with ``'``.
+
+    Vectorised per column (the scored list can hold millions of cells); a column that mixes text with
+    other values is checked value by value."""
 
     def guard(value):
         if isinstance(value, str) and _LIVE.match(value) and not _PLAIN_NUMBER.match(value):
@@ -123,8 +126,16 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
 
     out = frame.rename(columns=lambda c: guard(c) if isinstance(c, str) else c)
     for col in out.columns:
-        if _is_text(out[col]):
-            out[col] = out[col].map(guard, na_action="ignore")
+        values = out[col]
+        if not _is_text(values):
+            continue
+        if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+            out[col] = values.map(guard, na_action="ignore")
+            continue
+        text = values.astype("string")
+        live = (text.str.match(_LIVE.pattern) & ~text.str.fullmatch(_PLAIN_NUMBER.pattern)).fillna(False).to_numpy(dtype=bool)
+        if live.any():
+            out[col] = values.where(~live, "'" + text.astype(object))
     return out
 
 
@@ -164,12 +175,13 @@ def _write_csv(frame: pd.DataFrame, tmp: Path, *, formula_guard: bool, dialect: 
     dialect = dialect or CsvDialect()
     out = neutralise_formulas(frame) if formula_guard else frame
     text = [c for c in out.columns if _is_text(out[c])]
-    nul = [c for c in text if out[c].astype("string").str.contains("\x00", regex=False).fillna(False).any()]
+    strings = {c: out[c].astype("string") for c in text}  # one conversion per column for both checks below
+    nul = [c for c in text if strings[c].str.contains("\x00", regex=False).fillna(False).any()]
     if nul:  # pandas before 3 reads a NUL as the end of the field: written as the text \x00
         out = out.assign(**{c: out[c].map(lambda v: v.replace("\x00", "\\x00") if isinstance(v, str) else v) for c in nul})
     # A bare carriage return is not a line end to Python's csv writer (lineterminator "\n"), so it is not
     # quoted and the file no longer parses: then every text field is quoted.
-    has_cr = any(out[c].astype("string").str.contains("\r", regex=False).fillna(False).any() for c in text)
+    has_cr = any(strings[c].str.contains("\r", regex=False).fillna(False).any() for c in text)
     quoting = csv.QUOTE_NONNUMERIC if has_cr or any("\r" in str(c) for c in out.columns) else csv.QUOTE_MINIMAL
     if quoting == csv.QUOTE_NONNUMERIC:  # quote text only: numbers stay numbers, missing stays empty
         out = out.astype({c: object for c in text})

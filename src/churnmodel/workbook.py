@@ -40,8 +40,13 @@ def for_people(scores: pd.DataFrame, *, lang: str, translate_headers: bool = Tru
     return out.rename(columns=lambda c: column_title(c, lang)) if translate_headers else out
 
 
+def _money(currency: str) -> str:
+    """Excel's thousands format, with the currency after the amount when one is configured."""
+    return '#,##0 "' + currency.replace('"', "") + '"' if currency else "#,##0"
+
+
 def _formats(columns, lang: str, currency: str) -> dict[str, str]:
-    money = '#,##0 "' + currency.replace('"', "") + '"' if currency else "#,##0"
+    money = _money(currency)
     formats = {}
     for c in columns:
         if _SHARE.fullmatch(c):
@@ -61,7 +66,7 @@ def workbook_sheets(scores: pd.DataFrame, *, lang: str, summary: dict, prr: floa
     t = WORKBOOK[lang]
     which = 0 if lang == "en" else 1
     people = for_people(scores, lang=lang)
-    money = '#,##0 "' + currency.replace('"', "") + '"' if currency else "#,##0"
+    money = _money(currency)
     figures = pd.DataFrame({t["figure"]: [t["as_of"], t["model"], t["partners"], t["expected"], t["high"], t["rar"], t["prr"]],
                             t["value"]: [as_of.strftime("%Y-%m-%d"), model_label, summary["partners"], round(summary["expected_churners"], 1),
                                          summary["high_risk"], round(summary["revenue_at_risk"]),
