@@ -1,6 +1,5 @@
 """The notebooks run, top to bottom, on the committed sample (so they never go stale)."""
 
-import time
 from pathlib import Path
 
 import nbformat
@@ -35,9 +34,7 @@ def test_notebooks_match_their_source():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_runs_on_the_sample(path: Path):
     nb = nbformat.read(path, as_version=4)
-    start = time.monotonic()
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
-    assert time.monotonic() - start < 120  # each notebook runs in under two minutes
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     red = [o["text"] for o in outputs if o.get("output_type") == "stream" and o.get("name") == "stderr"]
