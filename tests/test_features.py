@@ -63,6 +63,21 @@ def built():
     return build_features(tables, ROWS, plan), plan
 
 
+def test_lifetime_features_look_back_at_most_lifetime_days():
+    """A bounded lifetime: the rate counts only the last ``lifetime_days`` and divides by that span,
+    and an event older than the bound is as if unseen for the recency (so a growing history is no drift)."""
+    tables = sample_tables()
+    cfg = CFG.model_copy(update={"lifetime_days": 40})
+    X = build_features(tables, ROWS, resolve_plan(tables, cfg))
+    a, b, later = X.iloc[0], X.iloc[1], X.iloc[2]
+    assert a["order__per_month"] == pytest.approx(2 / (40 / 30.4375))  # 01-20 is more than 40 days before 03-01
+    assert b["order__per_month"] == 0 and np.isnan(b["order__days_since_last"])  # b's one order is 46 days back
+    assert a["order__days_since_last"] == 5.0
+    assert later["order__days_since_last"] == 31 and later["order__per_month"] == pytest.approx(3 / (40 / 30.4375))
+    unbounded = build_features(tables, ROWS, resolve_plan(tables, CFG.model_copy(update={"lifetime_days": None})))
+    assert unbounded.iloc[1]["order__days_since_last"] == 46
+
+
 def test_window_aggregates_boundaries(built):
     X, _ = built
     a = X.iloc[0]

@@ -208,6 +208,10 @@ class FeaturesConfig(Strict):
     aggregations: list[Literal["count", "sum", "mean", "max"]] = Field(default=["count", "sum", "mean", "max"])
     recency: bool = True
     lifetime_rate: bool = True
+    lifetime_days: int | None = Field(
+        default=730, gt=0,
+        description="How far back the lifetime features (per-month rates, days since the last event) look; null = all history. "
+                    "Bounded, a late snapshot and an early one see the same span, so a growing history is not drift.")
     trends: list[TrendConfig] = Field(default_factory=lambda: [TrendConfig(recent_days=30, prior_days=90)])
     ratios: list[RatioConfig] | None = Field(default=None, description="null = the standard ratios that fit the data.")
     balances: list[BalanceConfig] | None = Field(default=None, description="null = the standard balances that fit the data.")

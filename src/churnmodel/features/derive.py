@@ -41,9 +41,10 @@ def _event_type_features(put, t: str, plan: FeaturePlan, prims, s: np.ndarray, o
             if "max" in plan.aggregations:
                 put(f"{n}__max_{w}d", prims[_key("max", t, w, 0)])
     if plan.recency:
-        put(f"{n}__days_since_last", (s - prims[f"last|{t}"]) / DAY)
+        days = (s - prims[f"last|{t}"]) / DAY
+        put(f"{n}__days_since_last", days if plan.lifetime_days is None else np.where(days <= plan.lifetime_days, days, np.nan))
     if plan.lifetime_rate:
-        put(f"{n}__per_month", prims[_key("count", t, None, 0)] / observed_months)
+        put(f"{n}__per_month", prims[_key("count", t, plan.lifetime_days, 0)] / observed_months)
     for r, p in plan.trends:
         recent = prims[_key("count", t, r, 0)] / r
         prior = prims[_key("count", t, r + p, r)] / p
@@ -76,8 +77,10 @@ def derive_features(
         block[slot[name]] = values
 
     put("tenure_days", (s - joined) / DAY)
-    # at least one month, so a partner seen for a few days does not get a huge monthly rate
-    observed_months = np.maximum((s - np.maximum(joined, history)) / (MONTH_DAYS * DAY), 1.0)
+    # the lifetime features' span: since joining, the log's start or the lifetime bound, whichever is
+    # latest; at least one month, so a partner seen for a few days does not get a huge monthly rate
+    start = np.maximum(joined, history) if plan.lifetime_days is None else np.maximum(np.maximum(joined, history), s - plan.lifetime_days * DAY)
+    observed_months = np.maximum((s - start) / (MONTH_DAYS * DAY), 1.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         for t in plan.event_types:
             _event_type_features(put, t, plan, prims, s, observed_months)

@@ -136,6 +136,7 @@ class FeaturePlan:
     units: dict[str, str]
     labels: dict[str, tuple[str, str]]
     features: tuple[FeatureInfo, ...] = field(default=())
+    lifetime_days: int | None = None  # None: all history (plans saved before the bound existed)
 
     @property
     def columns(self) -> list[str]:
@@ -161,6 +162,8 @@ class FeaturePlan:
         if self.segments is not None:
             wanted.add((self.segments.revenue_window_days, 0))
         wanted.add((None, 0))
+        if self.lifetime_days is not None:
+            wanted.add((self.lifetime_days, 0))
         return sorted(wanted, key=lambda x: (x[0] is None, x[0] or 0, x[1]))
 
     def to_json(self) -> str:

@@ -159,6 +159,7 @@ def resolve_plan(tables: InputTables, cfg: FeaturesConfig, *, profile: EventProf
         segments=Segments(**seg.model_dump()) if seg.revenue_type in amount_types else None,
         contracts=cfg.contracts and tables.contracts is not None, attributes=tuple(_resolve_attributes(tables, cfg)),
         history_start=profile.first_timestamp.floor("D").isoformat(), levers=levers, units=units, labels=labels,
+        lifetime_days=cfg.lifetime_days,
     )
     base = base_infos(plan)
     known = {f.name for f in base}
@@ -226,13 +227,16 @@ def _windowed(plan: FeaturePlan, t: str):
 def base_infos(plan: FeaturePlan) -> list[FeatureInfo]:
     """Metadata of every feature except ratios, in column order."""
     infos = [FeatureInfo("tenure_days", "tenure", "profile", "days", "days since joining", "дней с начала сотрудничества")]
+    months = None if plan.lifetime_days is None else round(plan.lifetime_days / 30.4375)
+    span_en = " since joining" if months is None else f" over the last {months} months (or since joining)"
+    span_ru = "" if months is None else f" за последние {months} мес."
     for t in plan.event_types:
         n, lever, (en, ru) = safe_name(t), plan.levers[t], plan.labels[t]
         infos += [FeatureInfo(name, kind, lever, unit, le, lr) for name, kind, unit, le, lr in _windowed(plan, t)]
         if plan.recency:
             infos.append(FeatureInfo(f"{n}__days_since_last", "recency", lever, "days", f"days since the last of {en}", f"дней с последнего события: {ru}"))
         if plan.lifetime_rate:
-            infos.append(FeatureInfo(f"{n}__per_month", "rate", lever, "per month", f"{en} per month since joining", f"{ru}: в среднем в месяц"))
+            infos.append(FeatureInfo(f"{n}__per_month", "rate", lever, "per month", f"{en} per month{span_en}", f"{ru}: в среднем в месяц{span_ru}"))
         for r, p in plan.trends:
             infos.append(FeatureInfo(
                 f"{n}__trend_{r}v{p}d", "trend", lever, "change -1..+1",
