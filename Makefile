@@ -8,7 +8,7 @@ STAMP_RUN := $(VENV)/.installed-run
 CONSTRAINTS := requirements/constraints.txt
 export NUMPY_MADVISE_HUGEPAGE ?= 0
 
-.PHONY: install demo test test-lowest lint sample bench constraints clean
+.PHONY: install demo test browser test-lowest lint sample bench constraints clean
 
 install: $(STAMP)
 
@@ -34,10 +34,16 @@ demo: $(STAMP_RUN)
 	@echo "Done. Open outputs/report.html in a browser and outputs/scores.xlsx in a spreadsheet;"
 	@echo "the training runs: $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db, then http://127.0.0.1:5000"
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -n 2 --dist worksteal -q
+	CHURNMODEL_BROWSER=required $(BIN)/python -m pytest -n 2 --dist worksteal -q
+
+# The report is looked at in a real browser by the tests: Debian's chromium, installed when missing (as root).
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  { echo "make test needs Debian's chromium: apt-get install chromium"; exit 1; }
 
 # The lowest versions pyproject.toml allows (requirements/lowest.txt: uv pip compile --resolution
 # lowest-direct): what depends on library versions (dates, CSV and XLSX round trips, ids, headers)

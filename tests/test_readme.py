@@ -26,6 +26,22 @@ def quickstart_commands() -> list[str]:
     return [line.split("#")[0].strip() for block in blocks for line in block.splitlines() if line.startswith("churnmodel")]
 
 
+def test_the_docs_build_strictly_and_the_readme_leads_to_every_page(tmp_path):
+    """The reference in docs/ builds with mkdocs in strict mode (a broken link or anchor fails), every
+    page is in the navigation, and the README's front page links to each."""
+    import yaml
+
+    done = subprocess.run([str(BIN / "mkdocs"), "build", "--strict", "--site-dir", str(tmp_path / "site")], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    nav = yaml.safe_load((REPO / "mkdocs.yml").read_text())["nav"]
+    listed = {next(iter(item.values())) for item in nav}
+    pages = {p.name for p in (REPO / "docs").glob("*.md")}
+    assert listed == pages
+    assert all(f"(docs/{page})" in README for page in pages - {"index.md"}) and (REPO / "docs/images/report.png").is_file()
+    assert len(README.encode()) < 10_000  # a front page, not the reference
+
+
 def test_quickstart_lists_every_command():
     names = {shlex.split(c)[1] for c in quickstart_commands()}
     assert names >= {"--help", "validate", "features", "train", "explain", "score", "simulate"}

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from browser import look
 from churnmodel.cli import app
 from churnmodel.score import active_rows, population_stability, score
 from conftest import REPO
@@ -94,8 +95,11 @@ def test_drift_warns_and_strict_stops_without_output(model_dir, tmp_path):
     shifted.to_parquet(tmp_path / "events.parquet", index=False)
     common = ["--set", f"data.events={tmp_path / 'events.parquet'}"]
     out = tmp_path / "s.csv"
-    result = run_score(model_dir, out, *common)
+    result = run_score(model_dir, out, *common, "--report", str(tmp_path / "r.html"))
     assert result.exit_code == 0 and "warning: drift:" in result.output and "order__" in result.output
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")  # in plain words, with what to do
+    assert "input(s) look different from the data the model learned from: orders:" in page and "retrain the model" in page
+    (tmp_path / "r.html").unlink()
     out.unlink()
     result = run_score(model_dir, out, *common, "--strict")
     assert result.exit_code == 2 and "exceeds score.drift_fail" in result.output and not out.exists()
@@ -135,16 +139,23 @@ def test_report_is_self_contained_with_images_and_the_top_table(model_dir, tmp_p
     result = run_score(model_dir, tmp_path / "s.parquet", "--report", str(report), "--lang", lang)
     assert result.exit_code == 0, result.output
     page = report.read_text(encoding="utf-8")
-    assert page.count("data:image/png;base64,") == 2 and heading in page
+    assert page.count("data:image/png;base64,") == 3 and heading in page  # distribution, why (top partners), levers
     assert "http://" not in page and "https://" not in page and "<script" not in page  # nothing to fetch
     scored = pd.read_parquet(tmp_path / "s.parquet")
     top = scored.loc[scored["action_1"] != ""].iloc[0]  # the top list shows the partners with an action
     assert top["partner_id"] in page and ("Partner Retention Rate" in page or "Коэффициент удержания" in page)
     quiet = scored.loc[scored["action_1"] == ""]
     assert not any(f">{pid}<" in page for pid in quiet["partner_id"].head(20))  # no empty driver/action rows
-    assert f"{len(quiet):,}" in page
+    assert f"{len(quiet):,}".replace(",", "," if lang == "en" else "\u00a0") in page
     if lang == "ru":
         assert "высокий" in page and ("перспективный" in page or "транзакционный" in page)
+    assert ("Nothing to do" in page or "Действий не нужно" in page) and "PSI" in page  # the data check, detail in the appendix
+    seen = look(report, tmp_path)  # laid out by a real browser: nothing cut off or empty
+    assert seen["problems"] == [] and seen["images"] == 3 and seen["sections"] >= 7, seen
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(seen["screenshot"]).convert("L"))
+    assert (pixels < 200).mean() > 0.02  # the first screen shows figures and text, not a blank page
 
 
 def test_precomputed_feature_table_scores_the_same(model_dir, tmp_path, sample_training, sample_tables, sample_config):

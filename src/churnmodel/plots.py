@@ -24,8 +24,10 @@ __all__ = [
 
 def plain(text) -> str:
     """Data is never markup: a label from the data with its ``$`` escaped, so matplotlib never reads
-    ``$...$`` in a partner id or a category as mathtext (which shows formulas or fails on bad syntax)."""
-    return str(text).replace("$", r"\$")
+    ``$...$`` in a partner id or a category as mathtext (which shows formulas or fails on bad syntax);
+    control characters shown as U+FFFD."""
+    text = "".join(ch if ch.isprintable() else "\ufffd" for ch in str(text))  # control characters have no glyph
+    return text.replace("$", r"\$")
 
 
 def _figure(title: str):

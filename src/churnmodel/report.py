@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -23,7 +25,8 @@ h1{margin-bottom:0}.sub{color:#666;margin-top:4px}.cards{display:flex;gap:16px;f
 .card{border:1px solid #ddd;border-radius:8px;padding:12px 16px;min-width:200px}.card b{font-size:1.6em;display:block}
 .card small{color:#666}table{border-collapse:collapse;margin:8px 0 20px;font-size:.9em}
 th,td{border-bottom:1px solid #eee;padding:5px 8px;text-align:left;vertical-align:top}th{background:#f6f6f6}
-td.num{text-align:right;white-space:nowrap}.high{color:#b00020;font-weight:600}.medium{color:#b26a00}.warn{color:#b00020}
+td.num{text-align:right;white-space:nowrap}.high{color:#b00020;font-weight:600}.medium{color:#b26a00}.warn{color:#b00020;font-weight:600}
+.ok{color:#2e7d32}.def{color:#555;margin:-6px 0 10px;max-width:900px}img{max-width:100%;height:auto}
 """
 
 
@@ -40,30 +43,51 @@ def retention_rate(tables: InputTables, label: LabelConfig, as_of: pd.Timestamp,
     return partner_retention_rate(churn_spells(tables, label, end=as_of), as_of, days=days)
 
 
-def _png(fig) -> str:
-    import matplotlib.pyplot as plt
-
+def _png(fig, alt: str) -> str:
+    """A figure as an embedded PNG. Figures here are plain ``Figure`` objects, not pyplot's: nothing to
+    close, nothing kept between reports, no display backend needed."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return f'<img alt="" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
+    with warnings.catch_warnings():  # a label in a script the font lacks is drawn as boxes; the tables show it as text
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
+        fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
 
 
-def _table(frame: pd.DataFrame, names: dict[str, str], money: set[str] = frozenset(), share: set[str] = frozenset(),
+def _number(value: float, spec: str, lang: str) -> str:
+    """A number the reader's way: 1,234.5 in English, 1 234,5 in Russian."""
+    text = format(value, spec)
+    return text if lang == "en" else text.replace(",", "\u00a0").replace(".", ",")
+
+
+def _money(value: float, lang: str, currency: str) -> str:
+    return f"{_number(value, ',.0f', lang)} {currency}".strip()
+
+
+def _compact(value: float, lang: str) -> str:
+    """An axis tick: 2.5M, 750k (2,5 млн, 750 тыс. in Russian)."""
+    units = (("M", 1e6), ("k", 1e3)) if lang == "en" else ((" млн", 1e6), (" тыс.", 1e3))
+    for suffix, size in units:
+        if abs(value) >= size:
+            return f"{_number(value / size, '.3g', lang)}{suffix}"
+    return _number(value, ",.0f", lang)
+
+
+def _table(frame: pd.DataFrame, names: dict[str, str], *, lang: str, currency: str = "", money=frozenset(), share=frozenset(),
            band_class: dict[str, str] | None = None) -> str:
     band_class = band_class or {}
     head = "".join(f"<th>{html.escape(names.get(c, c))}</th>" for c in frame.columns)
     body = []
-    for _, row in frame.iterrows():
+    for row in frame.itertuples(index=False):
         cells = []
-        for c in frame.columns:
-            v = row[c]
+        for c, v in zip(frame.columns, row, strict=True):
             if c in money:
-                cells.append(f'<td class="num">{v:,.0f}</td>')
+                cells.append(f'<td class="num">{html.escape(_money(v, lang, currency))}</td>')
             elif c in share:
-                cells.append(f'<td class="num">{v:.1%}</td>')
+                cells.append(f'<td class="num">{html.escape(_number(v, ".1%", lang))}</td>')
             elif isinstance(v, float):
-                cells.append(f'<td class="num">{v:,.2f}</td>')
+                cells.append(f'<td class="num">{html.escape(_number(v, ",.2f", lang))}</td>')
+            elif isinstance(v, int | np.integer) and not isinstance(v, bool):
+                cells.append(f'<td class="num">{html.escape(_number(v, ",", lang))}</td>')
             else:
                 cls = f' class="{band_class.get(v, "")}"' if c == "risk_band" else ""
                 cells.append(f"<td{cls}>{html.escape(str(v))}</td>")
@@ -71,39 +95,96 @@ def _table(frame: pd.DataFrame, names: dict[str, str], money: set[str] = frozens
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
-def _risk_curves(scores: pd.DataFrame, t: dict, names: dict, as_of: pd.Timestamp, *, top: int = 10) -> str:
-    """The survival-curve section (only when the list has p_churn_<h>d columns): a chart and a table."""
-    import re
+def _section(title: str, definition: str, body: str) -> str:
+    return f'<section><h2>{html.escape(title)}</h2><p class="def">{html.escape(definition)}</p>{body}</section>'
 
-    import matplotlib.pyplot as plt
+
+def _risk_curves(scores: pd.DataFrame, t: dict, names: dict, as_of: pd.Timestamp, lang: str, *, top: int = 10) -> str:
+    """The survival-curve section (only when the list has p_churn_<h>d columns): a chart and a table."""
+    from matplotlib.figure import Figure
 
     columns = [c for c in scores.columns if re.fullmatch(r"p_churn_\d+d", c)]
     if not columns:
         return ""
     days = [int(c[len("p_churn_"):-1]) for c in columns]
     rows = scores.head(top)
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    fig = Figure(figsize=(7, 3.6))
+    ax = fig.subplots()
     for _, r in rows.iterrows():
-        ax.plot([0, *days], [0, *(r[c] for c in columns)], marker="o", ms=3, label=plain(r["partner_id"]))
+        ax.plot([0, *days], [0, *(r[c] for c in columns)], marker="o", ms=3, label=f"#{r['rank']}")  # ids in the table below
     ax.set_xticks(days)
     ax.set_xlabel(t["days"].format(d=as_of.date()))
     ax.set_ylabel(t["left"])
     ax.set_ylim(0, 1)
+    ax.yaxis.set_major_formatter(_percent())
     ax.legend(fontsize=7, ncol=2)
-    chart = _png(fig)
+    chart = _png(fig, t["curves"])
     longest = days[-1] / (365.25 / 12)
     table = rows[["rank", "partner_id", *columns]].assign(**{
-        t["median"]: rows["median_months_to_churn"].map(lambda m: t["beyond"].format(m=f"{longest:.0f}") if pd.isna(m) else f"{m:.1f}")})
-    head = {**names, **{c: f"{d} d" if t is REPORT["en"] else f"{d} дн." for c, d in zip(columns, days, strict=True)}}
-    return (f"<h2>{html.escape(t['curves'])}</h2><p class=\"sub\">{html.escape(t['curves_note'])}</p>{chart}"
-            + _table(table, head, share=set(columns)))
+        t["median"]: rows["median_months_to_churn"].map(lambda m: t["beyond"].format(m=f"{longest:.0f}") if pd.isna(m) else _number(m, ".1f", lang))})
+    head = {**names, **{c: f"{d} d" if lang == "en" else f"{d} дн." for c, d in zip(columns, days, strict=True)}}
+    return _section(t["curves"], t["curves_note"], chart + _table(table, head, lang=lang, share=set(columns)))
+
+
+def _percent():
+    from matplotlib.ticker import PercentFormatter
+
+    return PercentFormatter(1.0, decimals=0)
+
+
+def _why(acting: pd.DataFrame, t: dict, lang: str, *, top: int = 5) -> str:
+    """Per partner, the size of each driver and of the protective factor (probability points): one
+    small bar chart per partner, the top partners with an action."""
+    import textwrap
+
+    from matplotlib.figure import Figure
+
+    drivers = sorted(c for c in acting.columns if re.fullmatch(r"driver_\d+_points", c))
+    rows = acting.head(top)
+    if not drivers or rows.empty:
+        return ""
+    fig = Figure(figsize=(7.5, 1.5 * len(rows) + 0.4))
+    axes = fig.subplots(len(rows), 1, sharex=True, squeeze=False)
+    for ax, (_, r) in zip(axes[:, 0], rows.iterrows(), strict=True):
+        parts = [(r[c.removesuffix("_points")], r[c]) for c in drivers if pd.notna(r[c])]
+        if "protective_points" in r and pd.notna(r["protective_points"]):
+            parts.append((r["protective_factor"], r["protective_points"]))
+        # a driver reads "label: value (typical ...)": the bar is named by its label
+        labels = [plain(textwrap.shorten(str(text).rsplit(": ", 1)[0], 60, placeholder="...")) for text, _ in parts][::-1]
+        values = [100 * v for _, v in parts][::-1]
+        ax.barh(labels, values, color=["#b00020" if v > 0 else "#2e7d32" for v in values])
+        ax.axvline(0, color="#444", lw=0.8)
+        # the rank, as in the table above: partner ids are data, and data is shown as HTML text, not drawn
+        ax.set_title(f"#{r['rank']} · {_number(r['churn_probability'], '.0%', lang)}", fontsize=9, loc="left")
+        ax.tick_params(labelsize=8)
+    axes[-1, 0].set_xlabel("percentage points" if lang == "en" else "процентные пункты")
+    fig.subplots_adjust(hspace=0.55)
+    return _section(t["why"], t["why_def"], _png(fig, t["why"]))
+
+
+def _data_check(drift: pd.DataFrame, t: dict, lang: str, warn: float) -> tuple[str, str]:
+    """(the plain-words section, the appendix with the PSI table)."""
+    inputs = drift.loc[drift["feature"] != "(score)"]
+    label = inputs[f"label_{lang}"] if f"label_{lang}" in inputs else inputs["feature"]
+    shifted = inputs.loc[inputs["psi"] > warn]
+    score_psi = float(drift.loc[drift["feature"] == "(score)", "psi"].iloc[0]) if (drift["feature"] == "(score)").any() else float("nan")
+    if len(shifted):
+        names = ", ".join(label.loc[shifted.index[:5]]) + (" ..." if len(shifted) > 5 else "")
+        body = (f'<p class="warn">{html.escape(t["drift_bad"].format(n=len(shifted), names=names))}</p>'
+                f'<p>{html.escape(t["drift_do"])}</p>')
+    else:
+        body = f'<p class="ok">{html.escape(t["drift_ok"])}</p>'
+    detail = pd.DataFrame({"label": label, "feature": inputs["feature"], "psi": inputs["psi"]}).head(max(10, len(shifted)))
+    appendix = _section(t["appendix"], t["psi_def"].format(w=_number(warn, "g", lang), s=_number(score_psi, ".3f", lang)), _table(detail, t["cols"], lang=lang))
+    return f'<section><h2>{html.escape(t["drift"])}</h2>{body}</section>', appendix
 
 
 def render_report(scores: pd.DataFrame, drift: pd.DataFrame, *, as_of: pd.Timestamp, prr: float, horizon_days: int,
-                  bands: dict[str, float], drift_warn: float, model_label: str, lang: str = "en", top: int = 25) -> str:
+                  bands: dict[str, float], drift_warn: float, model_label: str, lang: str = "en", currency: str = "",
+                  top: int = 25) -> str:
     """The report as an HTML string (write it with :func:`churnmodel.data.atomic_write`)."""
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import PercentFormatter
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     t = REPORT[lang]
     names = t["cols"]
@@ -112,61 +193,61 @@ def render_report(scores: pd.DataFrame, drift: pd.DataFrame, *, as_of: pd.Timest
                            band=scores["risk_band"].map(lambda v: t.get(v, v)))
     band_counts = scores["risk_band"].value_counts().reindex(["high", "medium", "low"], fill_value=0)
     cards = [
-        (t["scored"], f"{len(scores):,}", ""),
-        (t["expected"], f"{scores['churn_probability'].sum():,.1f}", t["horizon"].format(h=horizon_days)),
-        (t["rar"], f"{scores['revenue_at_risk'].sum():,.0f}", t["rar_note"].format(h=horizon_days)),
-        (t["prr"], f"{prr:.1f}%" if prr == prr else "—", t["prr_note"]),  # NaN: not known (an inactivity label on Spark)
+        (t["scored"], _number(len(scores), ",", lang), t["scored_def"].format(d=as_of.date())),
+        (t["expected"], _number(scores["churn_probability"].sum(), ",.1f", lang), t["expected_def"].format(h=horizon_days)),
+        (t["rar"], _money(scores["revenue_at_risk"].sum(), lang, currency), t["rar_note"].format(h=horizon_days)),
+        (t["prr"], _number(prr / 100, ".1%", lang) if prr == prr else "—", t["prr_note"]),  # NaN: not known (an inactivity label on Spark)
     ]
     card_html = "".join(f'<div class="card"><small>{html.escape(a)}</small><b>{html.escape(b)}</b><small>{html.escape(c)}</small></div>'
                         for a, b, c in cards)
-    fig, ax = plt.subplots(figsize=(7, 3))
+    fig = Figure(figsize=(7, 3))
+    ax = fig.subplots()
     ax.hist(scores["churn_probability"], bins=50, color="#4a78b5")
     for name, value in bands.items():
         ax.axvline(value, ls="--", c="#b00020" if name == "high" else "#b26a00")
         ax.text(value, ax.get_ylim()[1] * 0.9, f" {t[name]}", fontsize=8)
-    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.xaxis.set_major_formatter(_percent())
     ax.set_ylabel(names["partners"])
     ax.set_xlabel(names["churn_probability"])
-    distribution = _png(fig)
-    band_table = _table(pd.DataFrame({names["risk_band"]: [t[b] for b in band_counts.index], names["partners"]: band_counts.to_numpy(),
-                                      names["revenue_at_risk"]: [scores.loc[scores["risk_band"] == b, "revenue_at_risk"].sum() for b in band_counts.index]}),
-                        {}, money={names["revenue_at_risk"]})
+    distribution = _png(fig, t["distribution"])
+    band_table = _table(pd.DataFrame({"risk_band": [t[b] for b in band_counts.index], "partners": band_counts.to_numpy(),
+                                      "revenue_at_risk": [scores.loc[scores["risk_band"] == b, "revenue_at_risk"].sum() for b in band_counts.index]}),
+                        names, lang=lang, currency=currency, money={"revenue_at_risk"}, band_class={t[b]: b for b in ("high", "medium", "low")})
     acting = scores.loc[scores["action_1"].fillna("").astype(str) != ""] if "action_1" in scores else scores.iloc[:0]
     top_rows = acting.head(top)[["rank", "partner_id", "churn_probability", "risk_band", "band", "segment", "revenue_at_risk", "driver_1", "action_1"]]
     top_rows = top_rows.assign(risk_band=top_rows["band"]).drop(columns="band")
-    top_table = (_table(top_rows, names, money={"revenue_at_risk"}, share={"churn_probability"}, band_class={t[b]: b for b in ("high", "medium", "low")})
-                 if len(top_rows) else "") + f'<p class="sub">{html.escape(t["no_action"].format(n=len(scores) - len(acting)))}</p>'
-
+    top_table = (_table(top_rows, names, lang=lang, currency=currency, money={"revenue_at_risk"}, share={"churn_probability"},
+                        band_class={t[b]: b for b in ("high", "medium", "low")}) if len(top_rows) else "")
+    top_table += f'<p class="sub">{html.escape(t["no_action"].format(n=_number(len(scores) - len(acting), ",", lang)))}</p>'
     by_segment = scores.groupby("segment", observed=True).agg(partners=("partner_id", "size"), expected=("churn_probability", "sum"),
                                                              revenue_at_risk=("revenue_at_risk", "sum")).reset_index()
-    segment_table = _table(by_segment, names, money={"revenue_at_risk"})
     explained = scores.loc[scores["lever_1"] != ""]
     by_lever = explained.groupby("lever_1").agg(partners=("partner_id", "size"), revenue_at_risk=("revenue_at_risk", "sum")) \
         .sort_values("revenue_at_risk", ascending=False).reset_index()
-    fig, ax = plt.subplots(figsize=(7, 0.4 * max(len(by_lever), 1) + 1))
+    fig = Figure(figsize=(7, 0.4 * max(len(by_lever), 1) + 1))
+    ax = fig.subplots()
     ax.barh([plain(v) for v in by_lever["lever_1"][::-1]], by_lever["revenue_at_risk"][::-1], color="#b26a00")
-    ax.set_xlabel(names["revenue_at_risk"])
-    lever_plot = _png(fig)
-    lever_table = _table(by_lever, names, money={"revenue_at_risk"})
-    shifted = drift.loc[(drift["feature"] != "(score)") & (drift["psi"] > drift_warn)]
-    score_psi = float(drift.loc[drift["feature"] == "(score)", "psi"].iloc[0]) if (drift["feature"] == "(score)").any() else float("nan")
-    status = t["psi_bad"].format(n=len(shifted), w=drift_warn) if len(shifted) else t["psi_ok"].format(w=drift_warn)
-    drift_table = _table(drift.loc[drift["feature"] != "(score)"].head(10), names)
-    curves = _risk_curves(scores, t, names, as_of)
+    ax.xaxis.set_major_locator(MaxNLocator(5))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _compact(v, lang)))
+    ax.set_xlabel(f"{names['revenue_at_risk']}, {currency}" if currency else names["revenue_at_risk"])
+    data_check, appendix = _data_check(drift, t, lang, drift_warn)
+    body = "".join([
+        _section(t["bands"], t["bands_def"].format(**bands), band_table),
+        _section(t["distribution"], t["distribution_def"].format(h=horizon_days), distribution),
+        _section(t["top"], t["top_def"], top_table),
+        _why(acting, t, lang),
+        _risk_curves(scores, t, names, as_of, lang),
+        _section(t["segment"], t["segment_def"], _table(by_segment, names, lang=lang, currency=currency, money={"revenue_at_risk"})),
+        _section(t["lever"], t["lever_def"], _png(fig, t["lever"]) + _table(by_lever, names, lang=lang, currency=currency, money={"revenue_at_risk"})),
+        data_check, appendix])
     return f"""<!DOCTYPE html>
-<html lang="{lang}"><head><meta charset="utf-8"><title>{html.escape(t['title'])}</title><style>{_CSS}</style></head>
+<html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(t['title'])}</title><style>{_CSS}</style></head>
 <body>
 <h1>{html.escape(t['title'])}</h1>
 <p class="sub">{html.escape(t['as_of'])} {as_of.date()} · {html.escape(t['model'])}: {html.escape(model_label)}</p>
 <div class="cards">{card_html}</div>
-<h2>{html.escape(t['bands'])}</h2>{band_table}
-<h2>{html.escape(t['distribution'])}</h2>{distribution}
-<h2>{html.escape(t['top'])}</h2>{top_table}
-{curves}
-<h2>{html.escape(t['segment'])}</h2>{segment_table}
-<h2>{html.escape(t['lever'])}</h2>{lever_plot}{lever_table}
-<h2>{html.escape(t['drift'])}</h2>
-<p class="{'warn' if len(shifted) else ''}">{html.escape(status)}; {html.escape(t['score_psi'])} {score_psi:.3f}</p>{drift_table}
+{body}
 <p class="sub">{html.escape(t['footer'])}</p>
 </body></html>
 """

@@ -69,7 +69,8 @@ class ScoreRun:
             raise ValueError("the ranked list is not in memory (Spark); read it back to render a report")
         return render_report(self.scores, self.drift, as_of=self.as_of, prr=self.prr if self.prr is not None else float("nan"),
                              horizon_days=config.label.horizon_days, bands=config.score.bands.model_dump(),
-                             drift_warn=config.score.drift_warn, model_label=self.model_label, lang=lang)
+                             drift_warn=config.score.drift_warn, model_label=self.model_label, lang=lang,
+                             currency=config.output.currency)
 
 
 @dataclass(frozen=True)

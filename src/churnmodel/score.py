@@ -23,8 +23,23 @@ from churnmodel.model import ChurnModel
 from churnmodel.times import TIMESTAMP_DTYPE, utc
 from churnmodel.validation import InputTables
 
-__all__ = ["ScoreResult", "active_rows", "check_drift", "drift_report", "drift_warnings", "for_model", "population_stability", "rank_columns", "rank_scores", "reason_columns",
-           "score", "score_features", "score_frame", "score_summary"]
+__all__ = [
+    "ScoreResult",
+    "active_rows",
+    "check_drift",
+    "drift_report",
+    "drift_warnings",
+    "for_model",
+    "point_columns",
+    "population_stability",
+    "rank_columns",
+    "rank_scores",
+    "reason_columns",
+    "score",
+    "score_features",
+    "score_frame",
+    "score_summary",
+]
 
 
 @dataclass
@@ -66,7 +81,8 @@ def _psi(expected: np.ndarray, actual: np.ndarray) -> float:
 
 
 def drift_report(model: ChurnModel, X: pd.DataFrame, probability: np.ndarray, *, month: int | None = None) -> pd.DataFrame:
-    """PSI per feature and for the score, largest first. ``month``: the scoring date's calendar month;
+    """PSI per feature and for the score, largest first, with each input's readable label_en and label_ru.
+    ``month``: the scoring date's calendar month;
     the training rows of the same month are the reference when the model kept them (seasonal signals
     such as quarterly surveys are then not reported as drift), else all training rows."""
     rows = []
@@ -82,7 +98,11 @@ def drift_report(model: ChurnModel, X: pd.DataFrame, probability: np.ndarray, *,
             rows.append((col, population_stability(ref, X[col].to_numpy(dtype=np.float64))))
     if "score" in reference:
         rows.append(("(score)", population_stability(reference["score"], np.asarray(probability, dtype=np.float64))))
-    return pd.DataFrame(rows, columns=["feature", "psi"]).sort_values("psi", ascending=False, kind="stable").reset_index(drop=True)
+    out = pd.DataFrame(rows, columns=["feature", "psi"]).sort_values("psi", ascending=False, kind="stable").reset_index(drop=True)
+    labels = model.plan.info().set_index("name")
+    for lang in ("en", "ru"):  # what people read in the report
+        out[f"label_{lang}"] = out["feature"].map(labels[f"label_{lang}"]).fillna(out["feature"]).to_numpy(dtype=object)
+    return out
 
 
 def drift_warnings(drift: pd.DataFrame, config: Config) -> list[str]:
@@ -128,8 +148,14 @@ def rank_columns(config: Config) -> list[tuple[str, bool]]:
 
 
 def reason_columns(config: Config) -> list[str]:
-    """Names of the reason-code columns of a scored list, in order."""
+    """Names of the reason-code columns of a scored list, in order (text)."""
     return [f"{k}_{i}" for i in range(1, config.explain.top_k + 1) for k in ("driver", "lever", "action")] + ["protective_factor"]
+
+
+def point_columns(config: Config) -> list[str]:
+    """Names of the reason codes' sizes, in probability points (positive: adds risk; the protective
+    factor's is negative), in order; empty where the driver is."""
+    return [f"driver_{i}_points" for i in range(1, config.explain.top_k + 1)] + ["protective_points"]
 
 
 def _score_chunk(model: ChurnModel, frame: pd.DataFrame, config: Config, lang: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -155,12 +181,14 @@ def _score_chunk(model: ChurnModel, frame: pd.DataFrame, config: Config, lang: s
     if curve is not None:
         base = pd.concat([base, curve.set_axis(base.index)], axis=1)
     candidates = select_scope(base, config=config.explain, threshold=config.score.bands.medium)
-    columns = reason_columns(config)
+    columns, sizes = reason_columns(config), point_columns(config)
     reasons = pd.DataFrame("", index=base.index, columns=columns)
+    points = pd.DataFrame(np.nan, index=base.index, columns=sizes)
     if candidates.any():
         explained = explain(model, frame.loc[candidates], config=config.explain, lang=lang)
         reasons.loc[candidates, columns] = explained.reindex(columns=columns, fill_value="").to_numpy()
-    return pd.concat([base, reasons], axis=1).assign(_explained=candidates), X
+        points.loc[candidates, sizes] = explained.reindex(columns=sizes).to_numpy(dtype=np.float64)
+    return pd.concat([base, reasons, points], axis=1).assign(_explained=candidates), X
 
 
 def score_frame(model: ChurnModel, frame: pd.DataFrame, *, config: Config, lang: str = "en") -> pd.DataFrame:
@@ -181,6 +209,7 @@ def rank_scores(scores: pd.DataFrame, *, config: Config, model_name: str = "", m
     if "_explained" in scores:
         keep &= scores["_explained"].to_numpy(dtype=bool)
     scores.loc[~keep, reason_columns(config)] = ""
+    scores.loc[~keep, point_columns(config)] = np.nan
     columns, ascending = zip(*rank_columns(config), strict=True)
     scores = scores.sort_values(list(columns), ascending=list(ascending), kind="stable")
     scores = scores.drop(columns="_explained", errors="ignore").reset_index(drop=True)

@@ -70,22 +70,40 @@ CONSOLE = {
            "protective": "защищает", "context": "контекст", "typical": "обычно"},
 }
 
-#: The analyst report's words, per language.
+#: The analyst report's words, per language: each figure with its one-sentence definition.
 REPORT = {
     "en": {
-        "title": "Partner churn risk", "as_of": "as of", "scored": "Partners scored", "expected": "Expected churners",
-        "horizon": "next {h} days", "rar": "Revenue at risk",
+        "title": "Partner churn risk", "as_of": "as of", "model": "Model",
+        "scored": "Partners scored", "scored_def": "partners active on {d}",
+        "expected": "Expected churners", "expected_def": "the sum of the churn probabilities: how many will leave within {h} days",
+        "rar": "Revenue at risk",
         "rar_note": "{h}-day churn probability x 12-month revenue (or 12 x the contract's monthly value)",
-        "no_action": "Listed: partners with a recommended action. No action needed for the other {n:,} (low risk).", "prr": "Partner Retention Rate, last 12 months",
-        "prr_note": "partners active a year ago and still active now, x 100", "bands": "Risk bands",
-        "distribution": "Churn probability distribution", "top": "Top partners by revenue at risk",
-        "segment": "By segment", "lever": "By retention lever (first driver)", "drift": "Drift against the training data",
-        "psi_ok": "no input shifted beyond PSI {w}", "psi_bad": "{n} input(s) shifted beyond PSI {w}",
+        "prr": "Partner Retention Rate, last 12 months", "prr_note": "partners active a year ago and still active now, x 100",
+        "no_action": "Listed: partners with a recommended action. No action needed for the other {n} (low risk).",
+        "bands": "Risk bands", "bands_def": "High: a churn probability of {high:.0%} or more; medium: {medium:.0%} to {high:.0%}; low: below {medium:.0%}.",
+        "distribution": "Churn probability distribution",
+        "distribution_def": "How many partners have each churn probability within {h} days; the dashed lines are the band thresholds.",
+        "top": "Top partners by revenue at risk",
+        "top_def": "The main driver is what raises the partner's probability most; the action is its lever's retention step.",
+        "why": "Why they are at risk", "why_def": "Each bar is one driver's share of the churn probability, in percentage points: "
+                                                  "red adds risk, green protects. The bars and the base rate add up to the probability.",
+        "base": "base rate {p:.0%}",
+        "segment": "By segment", "segment_def": "Strategic: a large share of revenue; prospective: new or growing; transactional: the rest.",
+        "lever": "By retention lever (first driver)",
+        "lever_def": "Revenue at risk grouped by the lever of each partner's main driver: where retention effort protects most revenue.",
+        "drift": "Data check",
+        "drift_ok": "Today's data looks like the data the model learned from: no input moved enough to matter. Nothing to do.",
+        "drift_bad": "{n} input(s) look different from the data the model learned from: {names}.",
+        "drift_do": "What to do: check the data extraction for these inputs first. If the change is real (a new policy, "
+                    "market or system), retrain the model (churnmodel train) before acting on these scores.",
+        "appendix": "Appendix: technical detail",
+        "psi_def": "Population stability index (PSI) of each input against the same calendar month of the training data; "
+                   "above {w} counts as shifted. The score's own PSI: {s}.",
         "cols": {"rank": "#", "partner_id": "Partner", "churn_probability": "Churn prob.", "risk_band": "Band",
                  "segment": "Segment", "revenue_at_risk": "Revenue at risk", "driver_1": "Main driver",
                  "action_1": "Action", "partners": "Partners", "expected": "Expected churners",
-                 "lever_1": "Lever", "feature": "Input", "psi": "PSI", "share": "Share"},
-        "model": "Model", "score_psi": "score distribution PSI", "footer": "Probabilities are calibrated; drivers are exact SHAP contributions in probability points.",
+                 "lever_1": "Lever", "feature": "Column", "label": "Input", "psi": "PSI", "share": "Share"},
+        "footer": "Probabilities are calibrated; drivers are exact SHAP contributions in probability points.",
         "high": "high", "medium": "medium", "low": "low",
         "curves": "When will they leave: risk curves of the top partners",
         "curves_note": "Probability of having left within each horizon (hazard model); a steep start means act this month, "
@@ -94,19 +112,37 @@ REPORT = {
         "beyond": "more than {m}",
     },
     "ru": {
-        "title": "Риск ухода партнёров", "as_of": "на", "scored": "Оценено партнёров", "expected": "Ожидаемый отток",
-        "horizon": "в ближайшие {h} дн.", "rar": "Выручка под риском",
+        "title": "Риск ухода партнёров", "as_of": "на", "model": "Модель",
+        "scored": "Оценено партнёров", "scored_def": "партнёры, активные на {d}",
+        "expected": "Ожидаемый отток", "expected_def": "сумма вероятностей ухода: сколько партнёров уйдёт за {h} дн.",
+        "rar": "Выручка под риском",
         "rar_note": "вероятность ухода за {h} дн. x выручка за 12 мес. (или 12 x месячная стоимость контракта)",
-        "no_action": "В списке — партнёры с рекомендованным действием. Остальным {n:,} действий не нужно (низкий риск).", "prr": "Коэффициент удержания партнёров за 12 месяцев",
-        "prr_note": "партнёры, активные год назад и активные сейчас, x 100", "bands": "Уровни риска",
-        "distribution": "Распределение вероятности ухода", "top": "Партнёры с наибольшей выручкой под риском",
-        "segment": "По сегментам", "lever": "По рычагам удержания (главный фактор)", "drift": "Сдвиг данных относительно обучения",
-        "psi_ok": "ни один признак не сдвинулся больше PSI {w}", "psi_bad": "признаков со сдвигом больше PSI {w}: {n}",
+        "prr": "Коэффициент удержания партнёров за 12 месяцев", "prr_note": "партнёры, активные год назад и активные сейчас, x 100",
+        "no_action": "В списке — партнёры с рекомендованным действием. Остальным {n} действий не нужно (низкий риск).",
+        "bands": "Уровни риска", "bands_def": "Высокий: вероятность ухода от {high:.0%}; средний: от {medium:.0%} до {high:.0%}; низкий: ниже {medium:.0%}.",
+        "distribution": "Распределение вероятности ухода",
+        "distribution_def": "Сколько партнёров имеют каждую вероятность ухода за {h} дн.; пунктир — границы уровней риска.",
+        "top": "Партнёры с наибольшей выручкой под риском",
+        "top_def": "Главный фактор сильнее всего повышает вероятность ухода; действие — шаг удержания по его рычагу.",
+        "why": "Почему они под риском", "why_def": "Каждая полоса — вклад фактора в вероятность ухода в процентных пунктах: "
+                                                   "красный повышает риск, зелёный защищает. Вместе с базовым уровнем они дают вероятность.",
+        "base": "базовый уровень {p:.0%}",
+        "segment": "По сегментам", "segment_def": "Стратегический: большая доля выручки; перспективный: новый или растущий; транзакционный: остальные.",
+        "lever": "По рычагам удержания (главный фактор)",
+        "lever_def": "Выручка под риском по рычагу главного фактора каждого партнёра: где удержание сохранит больше выручки.",
+        "drift": "Проверка данных",
+        "drift_ok": "Сегодняшние данные похожи на данные, на которых училась модель: ни один признак заметно не сдвинулся. Действий не нужно.",
+        "drift_bad": "Признаков, отличающихся от данных обучения: {n}: {names}.",
+        "drift_do": "Что делать: сначала проверить выгрузку этих данных. Если изменение настоящее (новая политика, рынок "
+                    "или система), переобучить модель (churnmodel train), прежде чем действовать по этим оценкам.",
+        "appendix": "Приложение: технические детали",
+        "psi_def": "Индекс стабильности популяции (PSI) каждого признака относительно того же месяца в данных обучения; "
+                   "выше {w} — сдвиг. PSI самой оценки: {s}.",
         "cols": {"rank": "№", "partner_id": "Партнёр", "churn_probability": "Вероятность", "risk_band": "Уровень",
                  "segment": "Сегмент", "revenue_at_risk": "Выручка под риском", "driver_1": "Главный фактор",
                  "action_1": "Действие", "partners": "Партнёров", "expected": "Ожидаемый отток",
-                 "lever_1": "Рычаг", "feature": "Признак", "psi": "PSI", "share": "Доля"},
-        "model": "Модель", "score_psi": "PSI распределения оценок", "footer": "Вероятности откалиброваны; факторы — точные вклады SHAP в процентных пунктах.",
+                 "lever_1": "Рычаг", "feature": "Столбец", "label": "Признак", "psi": "PSI", "share": "Доля"},
+        "footer": "Вероятности откалиброваны; факторы — точные вклады SHAP в процентных пунктах.",
         "high": "высокий", "medium": "средний", "low": "низкий",
         "curves": "Когда уйдут: кривые риска партнёров с наибольшей выручкой под риском",
         "curves_note": "Вероятность уйти в пределах каждого горизонта (модель рисков); крутой старт — действовать в этом месяце, "
@@ -127,7 +163,8 @@ COLUMNS = {
     "expected_months_active": ("Expected months active", "Ожидаемо месяцев с нами"),
     "median_months_to_churn": ("Median months to churn", "Медиана месяцев до ухода"),
     "model_name": ("Model", "Модель"), "model_version": ("Model version", "Версия модели"), "scored_at": ("Scored at", "Оценено"),
-    "driver": ("Driver {i}", "Фактор {i}"), "lever": ("Lever {i}", "Рычаг {i}"), "action": ("Action {i}", "Действие {i}"),
+    "driver": ("Driver {i}", "Фактор {i}"), "driver_points": ("Driver {i}, points", "Фактор {i}, п.п."),
+    "protective_points": ("Protective factor, points", "Защитный фактор, п.п."), "lever": ("Lever {i}", "Рычаг {i}"), "action": ("Action {i}", "Действие {i}"),
     "p_churn": ("Churn within {h} days", "Уход в течение {h} дн."),
 }
 BANDS = {"high": ("high", "высокий"), "medium": ("medium", "средний"), "low": ("low", "низкий")}
@@ -152,6 +189,8 @@ def column_title(name: str, lang: str) -> str:
     which = 0 if lang == "en" else 1
     if m := re.fullmatch(r"p_churn_(\d+)d", name):
         return COLUMNS["p_churn"][which].format(h=m.group(1))
+    if m := re.fullmatch(r"driver_(\d+)_points", name):
+        return COLUMNS["driver_points"][which].format(i=m.group(1))
     if m := re.fullmatch(r"(driver|lever|action)_(\d+)", name):
         return COLUMNS[m.group(1)][which].format(i=m.group(2))
     return COLUMNS[name][which] if name in COLUMNS else name

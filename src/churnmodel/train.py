@@ -168,7 +168,7 @@ def train(frame: pd.DataFrame, plan: FeaturePlan, config: Config) -> TrainingRes
                                  rounds=cfg.lightgbm.n_estimators, patience=cfg.lightgbm.early_stopping_rounds)
     raw_valid = booster.predict(X_valid, raw_score=True)
     method = cfg.calibration
-    if method == "auto":  # measured by benchmarks/bench_calibration.py: see the README
+    if method == "auto":  # measured by benchmarks/bench_calibration.py: see docs/training.md
         method = "sigmoid"
     calibrator = Calibrator.fit(raw_valid, y_valid, method=method)
     p_valid = calibrator(raw_valid)

@@ -26,6 +26,7 @@ import pandas as pd
 
 from churnmodel.cells import (
     Problems,
+    blank,
     in_range,
     optional_dates,
     parse_ids,
@@ -120,7 +121,7 @@ def _validate_events(
     ids = parse_ids(frame, "events", report)
     ts = parse_timestamps(frame["timestamp"], table="events", column="timestamp", tz=cfg.naive_timezone, report=report)
     ts = in_range(ts, frame["timestamp"], table="events", column="timestamp", report=report)
-    nat = frame["timestamp"].isna().to_numpy() | (frame["timestamp"].astype("str").str.strip() == "").to_numpy()
+    nat = blank(frame["timestamp"])
     if nat.any():
         report.error("events", "timestamp", f"{int(nat.sum())} event(s) without a timestamp (NaT) at {rows(nat)}; every event needs a time")
     types = frame["event_type"]
@@ -306,9 +307,10 @@ def _drop_duplicate_events(events: pd.DataFrame, report: Problems) -> pd.DataFra
 
 def _warn_outside_membership(partners: pd.DataFrame, events: pd.DataFrame, report: Problems) -> None:
     bounds = partners.set_index("partner_id")[["joined_at", "churned_at"]]
-    joined = bounds["joined_at"].reindex(events["partner_id"]).to_numpy()
-    churned = bounds["churned_at"].reindex(events["partner_id"]).to_numpy()
-    ts = events["timestamp"].to_numpy()
+    # UTC datetime64 values (NaT compares False), never boxed into Timestamp objects
+    joined = bounds["joined_at"].reindex(events["partner_id"]).to_numpy("datetime64[us]")
+    churned = bounds["churned_at"].reindex(events["partner_id"]).to_numpy("datetime64[us]")
+    ts = events["timestamp"].to_numpy("datetime64[us]")
     before = ts < joined
     after = ts >= churned  # NaT compares False
     if before.any():

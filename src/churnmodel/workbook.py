@@ -53,6 +53,8 @@ def _formats(columns, lang: str, currency: str) -> dict[str, str]:
             formats[column_title(c, lang)] = "0.0%"
         elif c in _MONEY:
             formats[column_title(c, lang)] = money
+        elif c.endswith("_points"):
+            formats[column_title(c, lang)] = "+0.0%;-0.0%"  # probability points: +5.2% adds 5.2 points to the probability
         elif c in ("expected_months_active", "median_months_to_churn"):
             formats[column_title(c, lang)] = "0.0"
         elif c == "as_of":

@@ -10,7 +10,14 @@ from churnmodel.config import Config
 from churnmodel.explain import select_scope
 from churnmodel.hazard import horizon_columns
 from churnmodel.model import ChurnModel
-from churnmodel.score import drift_report, for_model, rank_columns, reason_columns, score_frame
+from churnmodel.score import (
+    drift_report,
+    for_model,
+    point_columns,
+    rank_columns,
+    reason_columns,
+    score_frame,
+)
 from churnmodel.spark.frames import restore
 from churnmodel.spark.io import collect
 
@@ -34,7 +41,7 @@ def _scored_partitions(model: ChurnModel, features, config: Config, lang: str, c
     return features.mapInPandas(run, schema)
 
 
-def _settle_scope(scored, config: Config, reasons: list[str]):
+def _settle_scope(scored, config: Config, reasons: list[str], sizes: list[str]):
     """Reason codes only for the rows the scope picks over the whole list. Row by row rules (all, at_risk,
     none) are settled in each partition already; ``top_n`` is settled on the partitions' candidates, a
     few rows each, by the same :func:`select_scope` as the local engine."""
@@ -48,7 +55,8 @@ def _settle_scope(scored, config: Config, reasons: list[str]):
     kept = spark.createDataFrame(keep.assign(_keep=True) if len(keep) else pd.DataFrame({"partner_id": [], "_keep": []}),
                                  "partner_id string, _keep boolean")
     scored = scored.join(F.broadcast(kept), "partner_id", "left")
-    return scored.select(*[F.when(F.col("_keep").isNotNull(), F.col(c)).otherwise(F.lit("")).alias(c) if c in reasons else F.col(c)
+    empty = {**{c: F.lit("") for c in reasons}, **{c: F.lit(None).cast("double") for c in sizes}}
+    return scored.select(*[F.when(F.col("_keep").isNotNull(), F.col(c)).otherwise(empty[c]).alias(c) if c in empty else F.col(c)
                            for c in scored.columns if c != "_keep"])
 
 
@@ -64,17 +72,17 @@ def score(model: ChurnModel, features, *, config: Config, lang: str = "en", mode
 
     config = for_model(config, model)
     features = features.persist()  # scored, counted and sampled: build it once
-    reasons = reason_columns(config)
+    reasons, sizes = reason_columns(config), point_columns(config)
     curve = horizon_columns(model.hazard.horizons) if model.hazard is not None else []
     base = [*_BASE, *curve]
     schema = ("partner_id string, as_of timestamp, churn_probability double, risk_band string, segment string, "
               "revenue double, revenue_at_risk double, " + "".join(f"`{c}` double, " for c in curve)
-              + "".join(f"`{c}` string, " for c in reasons) + "_explained boolean")
-    scored = _scored_partitions(model, features, config, lang, [*base, *reasons, "_explained"], schema).persist()
-    scored = _settle_scope(scored, config, reasons).drop("_explained")
+              + "".join(f"`{c}` string, " for c in reasons) + "".join(f"`{c}` double, " for c in sizes) + "_explained boolean")
+    scored = _scored_partitions(model, features, config, lang, [*base, *reasons, *sizes, "_explained"], schema).persist()
+    scored = _settle_scope(scored, config, reasons, sizes).drop("_explained")
     order = [F.col(c).asc() if ascending else F.col(c).desc() for c, ascending in rank_columns(config)]
     ranked = scored.withColumn("rank", F.row_number().over(Window.orderBy(*order)).cast("long"))
-    ranked = ranked.select(*base[:4], "rank", *base[4:], *reasons, F.lit(model_name).alias("model_name"),
+    ranked = ranked.select(*base[:4], "rank", *base[4:], *reasons, *sizes, F.lit(model_name).alias("model_name"),
                            F.lit(model_version).alias("model_version"), F.col("as_of").alias("scored_at"))
     total = features.count()
     sample = features if total <= 100_000 else features.sample(fraction=100_000 / total, seed=config.random_state)
