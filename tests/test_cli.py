@@ -178,3 +178,26 @@ def test_stages_print_one_line_each_with_the_time_when_not_on_a_terminal(tmp_pat
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.endswith(" s")]
     assert [line.split(":")[0] for line in lines] == ["reading inputs", "building features"], result.stderr
+
+
+def test_the_metrics_table_leaves_out_an_interval_it_does_not_have():
+    """train.bootstrap 0 gives no AUC interval: the table says nothing of one (not "CI nan-nan")."""
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from churnmodel.cli import _metrics_table
+    from churnmodel.config import load_config
+
+    metrics = {"auc": 0.8, "auc_ci_low": float("nan"), "auc_ci_high": float("nan"), "pr_auc": 0.3, "log_loss": 0.1, "brier": 0.05,
+               "ece": 0.01, "lift_top": 3.0, "capture_top": 0.5, "emp": 1.0, "emp_targeted_share": 0.1, "prr_observed": 90.0,
+               "prr_predicted": 91.0}
+    run = SimpleNamespace(metrics=metrics, config=load_config("configs/partner_churn.yaml"), tracking=None, survival=None,
+                          training=SimpleNamespace(split=SimpleNamespace(dates={"test": ["2025-01-01"]})))
+    console = Console(width=200, record=True)
+    console.print(_metrics_table(run))
+    text = console.export_text()
+    assert "ROC AUC" in text and "0.800" in text and "CI" not in text and "nan" not in text
+    console = Console(width=200, record=True)
+    console.print(_metrics_table(SimpleNamespace(**{**vars(run), "metrics": {**metrics, "auc_ci_low": 0.75, "auc_ci_high": 0.85}})))
+    assert "(95% CI 0.750-0.850)" in console.export_text()

@@ -235,7 +235,7 @@ def _register(mlflow, info, run_id: str, config: Config, metrics: dict, split: d
             raise
     dates = [d for block in split.values() for d in block]
     auc = metrics.get("test_auc", float("nan"))
-    ci = f" (95% CI {metrics['test_auc_ci_low']:.3f}-{metrics['test_auc_ci_high']:.3f})" if "test_auc_ci_low" in metrics else ""
+    ci = f" (95% CI {metrics['test_auc_ci_low']:.3f}-{metrics['test_auc_ci_high']:.3f})" if metrics.get("test_auc_ci_low", float("nan")) == metrics.get("test_auc_ci_low") else ""
     tags = {"test_auc": f"{auc:.4f}", "horizon_days": str(config.label.horizon_days), "label_source": config.label.source,
             "snapshots_from": min(dates), "snapshots_to": max(dates), "run_name": name}
     description = (f"Churn within {config.label.horizon_days} days ({config.label.source} label). Test AUC {auc:.3f}{ci}; "
