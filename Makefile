@@ -37,7 +37,7 @@ demo: $(STAMP_RUN)
 test: $(STAMP) browser
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/lint-imports
-	CHURNMODEL_BROWSER=required $(BIN)/python -m pytest -n 2 --dist worksteal -q
+	CHURNMODEL_BROWSER=required $(BIN)/python -m pytest -n 2 --dist worksteal -q --durations=15
 
 # The report is looked at in a real browser by the tests: Debian's chromium, installed when missing (as root).
 browser:

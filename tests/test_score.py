@@ -124,11 +124,16 @@ def test_terminated_scoring_leaves_no_output(model_dir, tmp_path):
     proc = subprocess.Popen([str(script), "score", "--config", "configs/partner_churn.yaml", "--model", str(model_dir), "--as-of", AS_OF,
                              "--out", str(out), "--set", "score.chunk_partners=50", "--set", "explain.scope=all"],
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    time.sleep(6)  # past start-up, inside the chunk loop
+    seen = []
+    for line in proc.stderr:  # off a terminal the CLI prints one line per finished stage: wait for the inputs
+        seen.append(line.decode())
+        if seen[-1].startswith("reading inputs"):
+            break
+    time.sleep(0.5)  # inside the chunk loop: 25 chunks, every partner explained
     still_running = proc.poll() is None
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
-    assert still_running, err.decode()[-2000:]
+    assert still_running, "".join(seen) + err.decode()[-2000:]
     assert proc.returncode != 0
     assert list(tmp_path.iterdir()) == []
 

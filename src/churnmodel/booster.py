@@ -51,11 +51,11 @@ def fit_booster(params: dict, X_train, y_train, X_valid, y_valid, *, rounds: int
                             init_score=None if offsets is None else offsets[0])
     valid_set = lgb.Dataset(X_valid, y_valid, reference=train_set, init_score=None if offsets is None else offsets[1])
     booster = lgb.train(
-        {**params, "metric": ["binary_logloss", "auc"]},
+        {**params, "metric": "binary_logloss"},  # early stopping's only metric: an AUC per round would sort the rows each time
         train_set,
         num_boost_round=rounds,
         valid_sets=[valid_set],
-        callbacks=[lgb.early_stopping(patience, first_metric_only=True, verbose=False)],
+        callbacks=[lgb.early_stopping(patience, verbose=False)],
     )
     best = booster.best_iteration or rounds
     return lgb.Booster(model_str=booster.model_to_string(num_iteration=best)), best
