@@ -64,6 +64,7 @@ sample: $(STAMP)
 	$(BIN)/churnmodel simulate --partners 2000 --months 36 --seed 7 --start 2023-01-01 --out data/sample
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e '.[bench]'
 	$(BIN)/python benchmarks/bench_simulate.py
 	$(BIN)/python benchmarks/bench_features.py --events 1000000
 	$(BIN)/python benchmarks/bench_features.py

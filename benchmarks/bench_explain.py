@@ -1,8 +1,9 @@
 """Reason codes for 100k partners on a 70-feature frame, with the model the default config trains.
 
-Prints partners/s of the product route (calibrated probabilities for everyone, exact SHAP reason
-codes for the configured scope, LightGBM pred_contrib in batches on all cores) beside
-``shap.TreeExplainer`` on the same model and rows, and checks the values are identical.
+Prints rows/s of every exact route on the same model and rows, side by side in one run: the pattern
+tables (the default for shallow trees), LightGBM pred_contrib in batches on all cores,
+``shap.TreeExplainer`` and WOODELF (``pip install -e '.[bench]'``), with their largest difference; then
+the product route (calibrated probabilities for everyone, reason codes for the configured scope).
 Nothing is asserted about time.
 
     .venv/bin/python benchmarks/bench_explain.py [--partners 100000]
@@ -65,6 +66,30 @@ def main() -> None:
     diff = float(np.abs(full - reference).max())
     print(f"LightGBM pred_contrib, all partners, 2 threads, batches: {full_s:.1f} s = {args.partners / full_s:,.0f} rows/s; "
           f"max |difference| vs shap {diff:.2e} (log-odds)")
+
+    model.shap_tables()  # built once per model (kept with it): timed apart
+    t0 = time.perf_counter()
+    from churnmodel.shapley import PatternShap
+
+    build_s = (PatternShap.of(model.booster), time.perf_counter() - t0)[1]
+    t0 = time.perf_counter()
+    tables = contributions(model, score_frame, route="tables")
+    tables_s = time.perf_counter() - t0
+    print(f"churnmodel pattern tables (the default for these trees): {tables_s:.1f} s = {args.partners / tables_s:,.0f} rows/s "
+          f"(tables built in {build_s:.2f} s); max |difference| vs pred_contrib {float(np.abs(tables - full).max()):.2e} (log-odds)")
+    try:
+        from woodelf import WoodelfExplainer
+    except ImportError:
+        print("WOODELF: not installed (pip install -e '.[bench]')")
+    else:
+        X = model.prepare(score_frame)
+        t0 = time.perf_counter()
+        values = WoodelfExplainer(model.booster).shap_values(X, verbose=False)
+        wood_s = time.perf_counter() - t0
+        values = values.to_numpy() if hasattr(values, "to_numpy") else np.asarray(values)
+        print(f"WOODELF {__import__('woodelf').__version__} (same booster and rows): {wood_s:.1f} s = {args.partners / wood_s:,.0f} rows/s; "
+              f"max |difference| vs pred_contrib {float(np.abs(values - full[:, :-1]).max()):.2e}; tables / WOODELF: "
+              f"{wood_s / tables_s:.2f}x")
 
     for scope in ("at_risk", "top_n", "all"):
         cfg = ExplainConfig(scope=scope)

@@ -4,6 +4,8 @@ the simulator's ground truth."""
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from churnmodel.cli import app
@@ -36,6 +38,65 @@ def test_lightgbm_and_shap_routes_agree_and_add_up(rows):
     np.testing.assert_allclose(p, model.churn_probability(frame), atol=1e-12)
     moved = np.abs(p - p0) > 1e-9
     assert np.all(np.sign(points[moved]) == np.sign(a[moved, :-1]))  # rescaling keeps each sign
+
+
+def test_the_table_route_equals_pred_contrib_on_the_sample_model(rows):
+    """The default route for shallow trees (categorical features and missing values included)."""
+    frame, model = rows
+    assert model.shap_tables() is not None
+    a = contributions(model, frame, route="tables", batch_rows=150)
+    b = contributions(model, frame, route="lightgbm")
+    assert np.abs(a - b).max() < 1e-9 and np.array_equal(contributions(model, frame), a)  # auto: the tables
+
+
+_CATS = ["n", "s", "e", "w"]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), depth=st.integers(1, 3), missing=st.sampled_from(["nan", "zero", "none"]),
+       nan_share=st.sampled_from([0.0, 0.2]))
+def test_pattern_tables_equal_pred_contrib_for_any_shallow_booster(seed, depth, missing, nan_share):
+    """Numbers with NaN, zeros and ties at thresholds, a categorical column with unseen and missing
+    values, LightGBM's three missing-value rules: the tables give pred_contrib's values."""
+    import lightgbm as lgb
+
+    from churnmodel.shapley import PatternShap
+
+    rng = np.random.default_rng(seed)
+    n = 400
+    X = pd.DataFrame({"a": rng.normal(size=n).round(1), "b": rng.integers(0, 4, n).astype(float), "c": rng.normal(size=n),
+                      "k": pd.Categorical(rng.choice(_CATS, n), categories=_CATS)})
+    for col in ("a", "b", "c"):
+        X.loc[rng.random(n) < nan_share, col] = np.nan
+    y = ((X["a"].fillna(0) + (X["k"] == "s") + rng.normal(size=n)) > 0.5).astype(int)
+    params = {"objective": "binary", "max_depth": depth, "num_leaves": 2 ** depth, "min_data_in_leaf": 5, "verbosity": -1,
+              "use_missing": missing != "none", "zero_as_missing": missing == "zero", "seed": seed, "min_data_per_group": 5,
+              "cat_smooth": 1}
+    booster = lgb.train(params, lgb.Dataset(X, y), num_boost_round=8)
+    test = X.copy()
+    test.loc[:20, "k"] = np.nan
+    test.loc[20:40, "a"] = 0.0
+    tables = PatternShap.of(booster)
+    assert tables is not None
+    np.testing.assert_allclose(tables.contributions(test), booster.predict(test, pred_contrib=True), rtol=0, atol=1e-9)
+
+
+def test_deep_trees_fall_back_to_pred_contrib(rows):
+    import dataclasses
+
+    import lightgbm as lgb
+
+    from churnmodel.errors import ConfigError
+
+    frame, model = rows
+    X = model.prepare(frame)
+    deep = lgb.train({"objective": "binary", "num_leaves": 31, "min_data_in_leaf": 5, "verbosity": -1},
+                     lgb.Dataset(X, np.arange(len(X)) % 3 == 0), num_boost_round=3)
+    other = dataclasses.replace(model, booster=deep)
+    assert other.shap_tables() is None  # 30 splits: no tables
+    np.testing.assert_allclose(contributions(other, frame), deep.predict(X, pred_contrib=True), atol=1e-12)
+    with pytest.raises(ConfigError, match=r"explain\.route tables needs trees of at most 8 splits"):
+        contributions(other, frame, route="tables")
 
 
 def test_reason_codes_have_levers_and_one_action_per_lever(rows):

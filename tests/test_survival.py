@@ -277,3 +277,16 @@ def test_mlflow_pyfunc_gives_the_scored_lists_survival_columns(survival_model, s
     scores = score(result.model, sample_tables, as_of=AS_OF, config=cfg).scores.set_index("partner_id")
     columns = ["churn_probability", *horizon_columns(H)]
     np.testing.assert_allclose(got.loc[scores.index, columns].to_numpy(), scores[columns].to_numpy(), rtol=0, atol=1e-12)
+
+
+def test_the_hazard_booster_gets_exact_tables_too(survival_model, sample_training):
+    """Every model the suite trains: the hazard booster's pattern tables equal its pred_contrib."""
+    from churnmodel.shapley import PatternShap
+
+    result, _ = survival_model
+    frame = sample_training[0].head(300)
+    hazard = result.model.hazard
+    X = hazard.expanded(result.model.prepare(frame), 1)
+    tables = PatternShap.of(hazard.booster)
+    assert tables is not None
+    np.testing.assert_allclose(tables.contributions(X), hazard.booster.predict(X, pred_contrib=True), rtol=0, atol=1e-9)

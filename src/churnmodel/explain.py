@@ -31,10 +31,22 @@ __all__ = ["SCOPE_ORDER", "contributions", "explain", "explain_partner", "global
 
 
 
-def contributions(model: ChurnModel, frame: pd.DataFrame, *, route: str = "lightgbm", batch_rows: int = 50_000,
+def contributions(model: ChurnModel, frame: pd.DataFrame, *, route: str = "auto", batch_rows: int = 50_000,
                   n_jobs: int = 2) -> np.ndarray:
-    """Exact SHAP values in log-odds: (rows, features + 1), the last column the base value."""
+    """Exact SHAP values in log-odds: (rows, features + 1), the last column the base value.
+
+    ``route``: ``tables`` (:class:`~churnmodel.shapley.PatternShap`, shallow trees), ``lightgbm``
+    (``pred_contrib``), ``shap`` (``TreeExplainer``) - the same values; ``auto``: tables when every
+    tree has at most 8 splits, else ``pred_contrib``."""
     X = model.prepare(frame)
+    if route in ("auto", "tables"):
+        tables = model.shap_tables()
+        if tables is None and route == "tables":
+            raise ConfigError("explain.route tables needs trees of at most 8 splits (e.g. max_depth 3); use auto or lightgbm")
+        if tables is not None:
+            parts = [tables.contributions(X.iloc[i : i + batch_rows]) for i in range(0, len(X), batch_rows)]
+            return np.vstack(parts) if parts else np.empty((0, len(model.features) + 1))
+        route = "lightgbm"
     if route == "shap":
         import warnings
 
@@ -48,7 +60,7 @@ def contributions(model: ChurnModel, frame: pd.DataFrame, *, route: str = "light
         base = np.broadcast_to(np.asarray(explainer.expected_value).reshape(-1)[-1], (len(X), 1))
         return np.hstack([values, base])
     if route != "lightgbm":
-        raise ConfigError(f"explain.route must be 'lightgbm' or 'shap', got {route!r}")
+        raise ConfigError(f"explain.route must be 'auto', 'tables', 'lightgbm' or 'shap', got {route!r}")
     parts = [model.booster.predict(X.iloc[i : i + batch_rows], pred_contrib=True, num_threads=n_jobs)
              for i in range(0, len(X), batch_rows)]
     return np.vstack(parts) if parts else np.empty((0, len(model.features) + 1))

@@ -28,6 +28,7 @@ from churnmodel.booster import checked_booster
 from churnmodel.errors import DataError
 from churnmodel.features import FeaturePlan
 from churnmodel.hazard import HazardModel, anchor_curve, horizon_frame
+from churnmodel.shapley import PatternShap
 
 __all__ = ["CALIBRATION_METHODS", "EPS", "ISOTONIC_BLEND", "Calibrator", "ChurnModel", "numeric_reference", "reference_statistics"]
 
@@ -129,6 +130,13 @@ class ChurnModel:
 
     # scikit-learn's classifier conventions: sklearn.metrics and display tools take the model as it is
     _estimator_type = "classifier"  # scikit-learn < 1.6
+
+    def shap_tables(self) -> PatternShap | None:
+        """The booster's exact SHAP tables (built once per model object), or None when its trees are too deep."""
+        cached = getattr(self, "_shap_tables", None)
+        if cached is None or cached[0] is not self.booster:
+            self._shap_tables = cached = (self.booster, PatternShap.of(self.booster))
+        return cached[1]
 
     def __sklearn_tags__(self):
         from sklearn.utils import ClassifierTags, InputTags, Tags, TargetTags

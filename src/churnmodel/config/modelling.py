@@ -106,7 +106,9 @@ class ExplainConfig(Strict):
         "top_n by revenue at risk. at_risk suits analysts: a reason for every partner they should act on.")
     at_risk_probability: float | None = Field(default=None, gt=0, lt=1, description="null = the medium risk band (score.bands.medium).")
     top_n: int = Field(default=1000, ge=1)
-    route: Literal["lightgbm", "shap"] = Field(default="lightgbm", description="Exact TreeSHAP: LightGBM pred_contrib or shap.TreeExplainer.")
+    route: Literal["auto", "tables", "lightgbm", "shap"] = Field(
+        default="auto", description="Exact TreeSHAP: per-tree pattern tables (shallow trees), LightGBM pred_contrib or "
+                                    "shap.TreeExplainer; auto = tables when every tree has at most 8 splits, else pred_contrib.")
     batch_rows: int = Field(default=50_000, gt=0)
     n_jobs: int = Field(default=2, ge=1)
     actions: dict[str, Text] = Field(default_factory=lambda: dict(DEFAULT_ACTIONS))
