@@ -87,6 +87,7 @@ def _the_run_reads_well_in_mlflow(fitted, console: str) -> None:
     assert run.data.params["data.events"] == "../data/events.parquet"
     version = client.get_model_version("partner-churn", fitted.tracking.registered_version)
     assert version.description.startswith("Churn within 90 days") and "Test AUC 0." in version.description
+    assert run.data.tags["mlflow.note.content"] == version.description  # the run page says the same
     assert {"test_auc", "horizon_days", "snapshots_from", "snapshots_to", "run_name"} <= set(version.tags)
     assert "Registered model" not in console and "Created version" not in console and "View run" not in console
 

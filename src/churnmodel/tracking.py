@@ -242,6 +242,7 @@ def _register(mlflow, info, run_id: str, config: Config, metrics: dict, split: d
                    f"snapshots {min(dates)} to {max(dates)}; horizons {config.label.horizons or '-'}. Run: {name}.")
     version = client.create_model_version(model_name, source=info.model_uri, run_id=run_id, tags=tags, description=description,
                                           model_id=info.model_id)
+    mlflow.set_tag("mlflow.note.content", description)  # the run page's description says the same
     return str(version.version)
 
 
