@@ -152,6 +152,22 @@ def _fmt(value, unit: str) -> str:
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
 
 
+def _fmt_many(values: np.ndarray, unit: str) -> list[str]:
+    """:func:`_fmt` of many values without missing ones, one format chosen per unit (a million texts in seconds)."""
+    if values.dtype == object:
+        return [_fmt(v, unit) for v in values]
+    plain = values.astype(np.float64).tolist()  # Python floats: fast to format, and is_integer() on every one
+    if unit == "days":
+        return [f"{v:,.0f}" for v in plain]
+    if unit == "share":
+        return [f"{v:.1%}" for v in plain]
+    if unit == "flag":
+        return ["yes" if v >= 0.5 else "no" for v in plain]
+    if unit.startswith("change"):
+        return [f"{v:+.2f}" for v in plain]
+    return [f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.0f}" if v.is_integer() else f"{v:.2f}" for v in plain]
+
+
 #: How the explanation scope ``top_n`` ranks partners: revenue at risk, largest first; ties by partner id.
 SCOPE_ORDER = (("revenue_at_risk", False), ("partner_id", True))
 
@@ -198,7 +214,6 @@ def explain(model: ChurnModel, frame: pd.DataFrame, *, config: ExplainConfig | N
     actionable = lever != "profile"
     typical = model.reference.get("typical", {})
     X = model.prepare(frame)
-    values = [X[c].to_numpy(dtype=object) for c in model.features]
     names = {k: getattr(v, lang) for k, v in cfg.lever_names.items()}
     actions = {k: getattr(v, lang) for k, v in cfg.actions.items()}
     k = cfg.top_k
@@ -211,7 +226,7 @@ def explain(model: ChurnModel, frame: pd.DataFrame, *, config: ExplainConfig | N
     if "partner_id" in frame.columns:
         out["partner_id"] = frame["partner_id"].to_numpy()
     if "snapshot" in frame.columns:
-        out["snapshot"] = frame["snapshot"].to_numpy()
+        out["snapshot"] = frame["snapshot"].array  # kept as dates, not boxed into Timestamp objects
     out["churn_probability"] = p
     out["base_rate"] = p0
     typical_word = CONSOLE[lang]["typical"]
@@ -227,7 +242,10 @@ def explain(model: ChurnModel, frame: pd.DataFrame, *, config: ExplainConfig | N
         result = np.full(n, "", dtype=object)
         for j in np.unique(chosen[keep]):
             at = np.flatnonzero(keep & (chosen == j))
-            result[at] = [f"{label[j]}: {_fmt(v, unit[j])} ({typical_word} {typical_text[j]})" for v in values[j][at]]
+            codes, uniques = pd.factorize(X[model.features[j]].to_numpy()[at])  # each distinct value formatted once
+            shown = np.array([*_fmt_many(uniques, unit[j]), "—"], dtype=object)[codes]  # -1 (missing): the dash
+            head, tail = f"{label[j]}: ", f" ({typical_word} {typical_text[j]})"
+            result[at] = [head + text + tail for text in shown]
         return result
 
     seen = np.zeros((n, 0), dtype=object)

@@ -171,7 +171,7 @@ def _score_chunk(model: ChurnModel, frame: pd.DataFrame, config: Config, lang: s
     basis = np.maximum(np.nan_to_num(revenue), np.nan_to_num(contract))
     base = pd.DataFrame({
         "partner_id": frame["partner_id"].to_numpy(),
-        "as_of": frame["snapshot"].to_numpy(),
+        "as_of": frame["snapshot"].array,  # dates stay dates (no Timestamp objects)
         "churn_probability": p,
         "risk_band": _bands(p, config),
         "segment": frame["segment"].astype("object").to_numpy() if "segment" in frame else "",
@@ -182,13 +182,13 @@ def _score_chunk(model: ChurnModel, frame: pd.DataFrame, config: Config, lang: s
         base = pd.concat([base, curve.set_axis(base.index)], axis=1)
     candidates = select_scope(base, config=config.explain, threshold=config.score.bands.medium)
     columns, sizes = reason_columns(config), point_columns(config)
-    reasons = pd.DataFrame("", index=base.index, columns=columns)
-    points = pd.DataFrame(np.nan, index=base.index, columns=sizes)
-    if candidates.any():
+    texts, points = np.full((len(base), len(columns)), "", dtype=object), np.full((len(base), len(sizes)), np.nan)
+    if candidates.any():  # filled as arrays and framed once (setting rows of text columns in place is slow)
         explained = explain(model, frame.loc[candidates], config=config.explain, lang=lang)
-        reasons.loc[candidates, columns] = explained.reindex(columns=columns, fill_value="").to_numpy()
-        points.loc[candidates, sizes] = explained.reindex(columns=sizes).to_numpy(dtype=np.float64)
-    return pd.concat([base, reasons, points], axis=1).assign(_explained=candidates), X
+        texts[candidates] = explained.reindex(columns=columns, fill_value="").to_numpy(dtype=object)
+        points[candidates] = explained.reindex(columns=sizes).to_numpy(dtype=np.float64)
+    reasons = pd.DataFrame(texts, index=base.index, columns=columns)
+    return pd.concat([base, reasons, pd.DataFrame(points, index=base.index, columns=sizes)], axis=1).assign(_explained=candidates), X
 
 
 def score_frame(model: ChurnModel, frame: pd.DataFrame, *, config: Config, lang: str = "en") -> pd.DataFrame:
