@@ -8,7 +8,7 @@ STAMP_RUN := $(VENV)/.installed-run
 CONSTRAINTS := requirements/constraints.txt
 export NUMPY_MADVISE_HUGEPAGE ?= 0
 
-.PHONY: install demo test browser test-lowest lint sample bench constraints clean
+.PHONY: install demo test test-fast browser test-lowest lint sample bench constraints clean
 
 install: $(STAMP)
 
@@ -38,6 +38,11 @@ test: $(STAMP) browser
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/lint-imports
 	CHURNMODEL_BROWSER=required $(BIN)/python -m pytest -n 2 --dist worksteal -q --durations=15
+
+# The inner loop: everything but the slow and heavy tests (about a minute and a half on 2 cores).
+test-fast: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -n 2 -q -m "not slow and not heavy" --durations=5
 
 # The report is looked at in a real browser by the tests: Debian's chromium, installed when missing (as root).
 browser:

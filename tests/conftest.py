@@ -113,3 +113,13 @@ def sample_training(sample_config, sample_tables):
     cfg = sample_config.model_copy(update={"train": sample_config.train.model_copy(update={"bootstrap": 200})})
     frame, plan = build_training_frame(sample_tables, cfg)
     return frame, plan, train(frame, plan, cfg), cfg
+
+
+#: Session fixtures that take tens of seconds per worker: their tests are "heavy" (make test-fast leaves them out).
+HEAVY_FIXTURES = {"survival_model", "logged"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.heavy)

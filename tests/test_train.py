@@ -114,6 +114,7 @@ def test_one_class_block_is_refused(sample_training):
         train(flat, plan, cfg)
 
 
+@pytest.mark.heavy
 def test_tuning_is_seeded(sample_training):
     frame, plan, _, cfg = sample_training
     tuned = cfg.model_copy(update={"train": cfg.train.model_copy(update={"tuning": cfg.train.tuning.model_copy(update={"trials": 2}), "bootstrap": 0, "baseline": False})})
