@@ -135,28 +135,23 @@ def horizon_points(model, frame: pd.DataFrame, horizon: int) -> tuple[np.ndarray
 
 
 def _fmt(value, unit: str) -> str:
+    """One value as a reason code shows it (missing: a dash; text as it is; numbers by :func:`_fmt_numbers`)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     if isinstance(value, str):
         return value
-    if unit == "days":
-        return f"{value:,.0f}"
-    if unit in ("share",):
-        return f"{value:.1%}"
-    if unit == "flag":
-        return "yes" if value >= 0.5 else "no"
-    if unit.startswith("change"):
-        return f"{value:+.2f}"
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
+    return _fmt_numbers([float(value)], unit)[0]
 
 
 def _fmt_many(values: np.ndarray, unit: str) -> list[str]:
-    """:func:`_fmt` of many values without missing ones, one format chosen per unit (a million texts in seconds)."""
+    """:func:`_fmt` of many values without missing ones (a million texts in seconds)."""
     if values.dtype == object:
         return [_fmt(v, unit) for v in values]
-    plain = values.astype(np.float64).tolist()  # Python floats: fast to format, and is_integer() on every one
+    return _fmt_numbers(values.astype(np.float64).tolist(), unit)  # Python floats: fast to format
+
+
+def _fmt_numbers(plain: list[float], unit: str) -> list[str]:
+    """The one set of number formats, by unit: one format chosen per unit, then applied to every value."""
     if unit == "days":
         return [f"{v:,.0f}" for v in plain]
     if unit == "share":
