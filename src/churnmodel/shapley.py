@@ -45,6 +45,7 @@ class _Table:
     splits: tuple[_Split, ...]
     features: np.ndarray  # the distinct features the tree splits on (columns of ``values``)
     values: np.ndarray  # (2 ** splits, features): each pattern's SHAP values
+    expected: float  # v(empty set): the tree's expected value (LightGBM's ExpectedValue)
 
 
 def _parse_trees(text: str) -> list[dict]:
@@ -74,15 +75,16 @@ def _shapley_weights(m: int) -> np.ndarray:
 
 def _table(tree: dict, max_splits: int) -> _Table | None:
     n = int(tree["num_leaves"][0]) - 1
+    leaf_value = [float(v) for v in tree["leaf_value"]]
     if n == 0:
-        return _Table((), np.zeros(0, dtype=np.int64), np.zeros((1, 0)))
+        return _Table((), np.zeros(0, dtype=np.int64), np.zeros((1, 0)), leaf_value[0])
     if n > max_splits:
         return None
     feature = [int(v) for v in tree["split_feature"]]
     threshold = [float(v) for v in tree["threshold"]]
     decision = [int(v) for v in tree["decision_type"]]
     left, right = [int(v) for v in tree["left_child"]], [int(v) for v in tree["right_child"]]
-    leaf_value, leaf_count = [float(v) for v in tree["leaf_value"]], [float(v) for v in tree["leaf_count"]]
+    leaf_count = [float(v) for v in tree["leaf_count"]]
     internal_count = [float(v) for v in tree["internal_count"]]
     bounds = [int(v) for v in tree.get("cat_boundaries", [])]
     words = [int(v) for v in tree.get("cat_threshold", [])]
@@ -109,8 +111,8 @@ def _table(tree: dict, max_splits: int) -> _Table | None:
         chosen = np.where(goes_left[:, node][:, None].astype(bool), a, b)
         return np.where(follow, chosen, blend)
 
-    values = expected(0) @ _shapley_weights(m)
-    return _Table(tuple(splits), np.array(distinct, dtype=np.int64), values)
+    v = expected(0)
+    return _Table(tuple(splits), np.array(distinct, dtype=np.int64), v @ _shapley_weights(m), float(v[0, 0]))
 
 
 class PatternShap:
@@ -131,55 +133,49 @@ class PatternShap:
     @classmethod
     def of(cls, booster, *, max_splits: int = 8) -> PatternShap | None:
         """The tables of ``booster``, or None when a tree has more than ``max_splits`` splits."""
-        text = booster.model_to_string()
-        tables, base = [], 0.0  # base: the sum of the trees' expected values (LightGBM's ExpectedValue)
-        for tree in _parse_trees(text):
-            table = _table(tree, max_splits)
-            if table is None:
-                return None
-            tables.append(table)
-            leaf_value = np.array([float(v) for v in tree["leaf_value"]])
-            if len(leaf_value) == 1:
-                base += float(leaf_value[0])
-            else:
-                counts = np.array([float(v) for v in tree["leaf_count"]])
-                base += float(leaf_value @ counts / float(tree["internal_count"][0]))
+        tables = [_table(tree, max_splits) for tree in _parse_trees(booster.model_to_string())]
+        if any(t is None for t in tables):
+            return None
+        base = sum(t.expected for t in tables)  # the base value: the sum of the trees' expected values
         return cls(tables, base, booster.num_feature(), getattr(booster, "pandas_categorical", None))
 
-    def _columns(self, X: pd.DataFrame) -> list[np.ndarray]:
-        """Each column as LightGBM reads it: numbers as float64, categories as their training codes (NaN if missing)."""
-        out, c = [], 0
-        for name in X.columns:
+    def _columns(self, X: pd.DataFrame, used: set[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """The columns the trees split on, as LightGBM reads them (numbers as float64, categories as their
+        training codes), each as (value with missing read as 0, missing)."""
+        out, c = {}, 0
+        for i, name in enumerate(X.columns):
             col = X[name]
-            if isinstance(col.dtype, pd.CategoricalDtype):
-                known = self.categories[c] if self.categories is not None and c < len(self.categories) else list(col.cat.categories)
-                codes = pd.Categorical(col, categories=known).codes.astype(np.float64)
-                out.append(np.where(codes < 0, np.nan, codes))
-                c += 1
-            else:
-                out.append(col.to_numpy(dtype=np.float64, na_value=np.nan))
+            categorical = isinstance(col.dtype, pd.CategoricalDtype)
+            if i in used:
+                if categorical:
+                    known = self.categories[c] if self.categories is not None and c < len(self.categories) else list(col.cat.categories)
+                    values = pd.Categorical(col, categories=known).codes.astype(np.float64)
+                    values[values < 0] = np.nan
+                else:
+                    values = col.to_numpy(dtype=np.float64, na_value=np.nan)
+                missing = np.isnan(values)
+                out[i] = (np.where(missing, 0.0, values), missing)
+            c += categorical
         return out
 
     def contributions(self, X: pd.DataFrame) -> np.ndarray:
         """(rows, features + 1): SHAP values in raw score, the last column the expected value."""
         if X.shape[1] != self.n_features:
             raise ValueError(f"expected {self.n_features} feature columns, got {X.shape[1]}")
-        columns = self._columns(X)
-        nan = [np.isnan(c) for c in columns]
-        filled = [np.where(m, 0.0, c) for c, m in zip(columns, nan, strict=True)]
+        columns = self._columns(X, {s.feature for t in self.tables for s in t.splits})
         out = np.zeros((self.n_features + 1, len(X)))
         for table in self.tables:
             if not len(table.splits):
                 continue
             pattern = np.zeros(len(X), dtype=np.int64)
             for j, s in enumerate(table.splits):
-                pattern |= self._left(s, columns[s.feature], filled[s.feature], nan[s.feature]).astype(np.int64) << j
+                pattern |= self._left(s, *columns[s.feature]).astype(np.int64) << j
             out[table.features] += table.values.T[:, pattern]
         out[-1] = self.base
         return out.T
 
     @staticmethod
-    def _left(s: _Split, raw: np.ndarray, filled: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    def _left(s: _Split, filled: np.ndarray, missing: np.ndarray) -> np.ndarray:
         if s.categorical:
             codes = np.where(missing | (filled < 0), -1, np.floor(filled)).astype(np.int64)
             return np.isin(codes, list(s.categories)) & (codes >= 0)
