@@ -93,6 +93,37 @@ def test_exact_duplicate_events_are_dropped_with_a_count():
     assert tables.warnings == ("events.csv: 2 exact duplicate event(s) dropped (first at rows 6, 7); the first copy of each is kept",)
 
 
+@settings(max_examples=min(FUZZ_EXAMPLES, 40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["p1", "p2", " p1", "p3"]), st.integers(0, 3), st.sampled_from(["order", "ticket_opened", "order "]),
+                          st.sampled_from([0.0, -0.0, 1.5, float("nan")]), st.sampled_from(["web", "phone"])), min_size=1, max_size=40))
+def test_duplicates_and_membership_match_their_plain_definitions(rows_):
+    """The hashed duplicate filter and the per-block membership counts give exactly what pandas' own
+    duplicated() over every column (after cleaning) and a row-by-row comparison give."""
+    events = pd.DataFrame(rows_, columns=["partner_id", "day", "event_type", "amount", "channel"])
+    events = events.assign(timestamp=[f"2024-06-{28 + d:02d}T00:00:00Z" if d < 3 else "2024-07-01T00:00:00Z" for d in events.pop("day")])
+    tables = validate(events=events)
+    typed = events.assign(partner_id=events["partner_id"].str.strip(), event_type=events["event_type"].str.strip(),
+                          timestamp=pd.to_datetime(events["timestamp"], utc=True).astype(TIMESTAMP_DTYPE),
+                          amount=events["amount"].astype("float64"))
+    expected = typed.loc[~typed.duplicated()].reset_index(drop=True)
+    pd.testing.assert_frame_equal(tables.events.reset_index(drop=True), expected, check_dtype=False)
+    dropped = int(typed.duplicated().sum())
+    assert any(f"{dropped} exact duplicate" in w for w in tables.warnings) == (dropped > 0)
+    churned = expected["partner_id"].map(tiny_partners().set_index("partner_id")["churned_at"]).fillna("2999-01-01")
+    late = int((expected["timestamp"] >= pd.to_datetime(churned, utc=True)).sum())
+    assert any(f"{late} event(s) dated on or after" in w for w in tables.warnings) == (late > 0)
+
+
+def test_parquet_is_read_as_written_with_or_without_a_saved_index(tmp_path):
+    events = tiny_events().set_index("partner_id", drop=False).rename_axis("idx")
+    events.to_parquet(tmp_path / "indexed.parquet")  # pandas stores the index as an extra column
+    tiny_events().to_parquet(tmp_path / "plain.parquet", index=False)
+    indexed = read_table(tmp_path / "indexed.parquet", table="events")
+    plain = read_table(tmp_path / "plain.parquet", table="events")
+    pd.testing.assert_frame_equal(indexed.reset_index(drop=True), plain)
+    assert list(plain.columns) == list(tiny_events().columns)
+
+
 def test_unknown_partners_can_be_dropped_with_a_warning():
     events = with_value(tiny_events(), "partner_id", 1, "ghost")
     tables = validate(events=events, unknown_partners="drop")

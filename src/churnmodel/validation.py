@@ -19,14 +19,16 @@ import difflib
 import itertools
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from churnmodel.cells import (
+    Encoded,
     Problems,
     blank,
+    encode_text,
     in_range,
     optional_dates,
     parse_ids,
@@ -42,6 +44,7 @@ from churnmodel.times import DAY
 __all__ = ["InputTables", "check_columns", "check_unique_columns", "validate_dimensions", "validate_tables"]
 
 log = logging.getLogger("churnmodel")
+_CHUNK = 1 << 20  # rows per block in the row-wise passes over the events: their temporaries stay a few MB
 
 
 
@@ -98,7 +101,7 @@ def check_unique_columns(names: list[str], *, source: str) -> None:
 
 
 def _validate_partners(frame: pd.DataFrame, tz: str, report: Problems) -> pd.DataFrame:
-    ids = parse_ids(frame, "partners", report)
+    ids = parse_ids(frame, "partners", report).series
     dup = ids.duplicated(keep=False).to_numpy() & ids.notna().to_numpy()
     if dup.any():
         examples = ", ".join(repr(v) for v in ids[dup].drop_duplicates().head(3))
@@ -115,28 +118,36 @@ def _validate_partners(frame: pd.DataFrame, tz: str, report: Problems) -> pd.Dat
     return frame.assign(partner_id=ids, joined_at=joined, churned_at=churned)
 
 
+@dataclass(frozen=True)
+class _EventKeys:
+    """Per validated event row: its partner id and type as codes into their distinct values."""
+
+    ids: Encoded
+    types: Encoded
+
+    def subset(self, keep: np.ndarray) -> _EventKeys:
+        return _EventKeys(ids=replace(self.ids, codes=self.ids.codes[keep]), types=replace(self.types, codes=self.types.codes[keep]))
+
+
 def _validate_events(
     frame: pd.DataFrame, known: pd.Series, cfg: DataConfig, report: Problems
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, _EventKeys]:
     ids = parse_ids(frame, "events", report)
     ts = parse_timestamps(frame["timestamp"], table="events", column="timestamp", tz=cfg.naive_timezone, report=report)
     ts = in_range(ts, frame["timestamp"], table="events", column="timestamp", report=report)
     nat = blank(frame["timestamp"])
     if nat.any():
         report.error("events", "timestamp", f"{int(nat.sum())} event(s) without a timestamp (NaT) at {rows(nat)}; every event needs a time")
-    types = frame["event_type"]
-    type_missing = types.isna().to_numpy()
-    types = types.astype("str").str.strip()
-    type_missing = type_missing | (types == "").to_numpy()
+    types = encode_text(frame["event_type"])
+    type_missing = types.codes < 0
     if type_missing.any():
         report.error("events", "event_type", f"{int(type_missing.sum())} empty value(s) at {rows(type_missing)}; every event needs a type")
-    types = types.where(~type_missing, None)
     if "amount" in frame.columns:
         amount = parse_numbers(frame["amount"], table="events", column="amount", report=report)
-        signed = types.isin(list(cfg.signed_amount_types)).to_numpy()
+        signed = _per_row(types, types.values.isin(list(cfg.signed_amount_types)))
         negative = (amount < 0).to_numpy() & ~signed
         if negative.any():
-            per_type = types[negative].value_counts().head(5).to_dict()
+            per_type = types.series[negative].value_counts().head(5).to_dict()
             report.error(
                 "events", "amount",
                 f"{int(negative.sum())} negative amount(s) at {rows(negative)} (by type: {per_type}); amounts must be >= 0 "
@@ -144,21 +155,28 @@ def _validate_events(
             )
     else:
         amount = pd.Series(np.nan, index=frame.index)
-    out = frame.assign(partner_id=ids, timestamp=ts, event_type=types, amount=amount)
-    unknown = ~ids.isin(known).to_numpy() & ids.notna().to_numpy()
+    out = frame.assign(partner_id=ids.series, timestamp=ts, event_type=types.series, amount=amount)
+    keys = _EventKeys(ids=ids, types=types)
+    unknown = ~_per_row(ids, ids.values.isin(known)) & (ids.codes >= 0)
     if unknown.any():
-        examples = ", ".join(repr(v) for v in ids[unknown].drop_duplicates().head(3))
-        text = f"{int(unknown.sum())} event(s) for {ids[unknown].nunique()} partner id(s) not in the partners table (e.g. {examples}) at {rows(unknown)}"
+        examples = ", ".join(repr(v) for v in ids.series[unknown].drop_duplicates().head(3))
+        text = (f"{int(unknown.sum())} event(s) for {len(np.unique(ids.codes[unknown]))} partner id(s) not in the partners table "
+                f"(e.g. {examples}) at {rows(unknown)}")
         if cfg.unknown_partners == "error":
             report.error("events", "partner_id", text + "; add the partners, or set data.unknown_partners: drop to ignore them")
         else:
             report.warn("events", text + "; dropped (data.unknown_partners: drop)")
-            out = out.loc[~unknown]
-    return out
+            out, keys = out.loc[~unknown], keys.subset(~unknown)
+    return out, keys
+
+
+def _per_row(encoded: Encoded, per_value: np.ndarray) -> np.ndarray:
+    """A property of each distinct value, per row (False where the row's value is empty)."""
+    return np.append(np.asarray(per_value, dtype=bool), False)[encoded.codes]
 
 
 def _validate_contracts(frame: pd.DataFrame, known: pd.Series, tz: str, report: Problems) -> pd.DataFrame:
-    ids = parse_ids(frame, "contracts", report)
+    ids = parse_ids(frame, "contracts", report).series
     unknown = ~ids.isin(known).to_numpy() & ids.notna().to_numpy()
     if unknown.any():
         examples = ", ".join(repr(v) for v in ids[unknown].drop_duplicates().head(3))
@@ -212,13 +230,17 @@ def validate_tables(
     tz = cfg.naive_timezone
     p = _validate_partners(partners.reset_index(drop=True), tz, report)
     known = p["partner_id"].dropna()
-    e = _validate_events(events.reset_index(drop=True), known, cfg, report)
+    e, keys = _validate_events(events.reset_index(drop=True), known, cfg, report)
     c = None if contracts is None else _validate_contracts(contracts.reset_index(drop=True), known, tz, report)
     report.raise_errors()
     _check_span(p, e, c, cfg, report)
     report.raise_errors()
-    e = _drop_duplicate_events(e, report)
-    _warn_outside_membership(p, e, report)
+    # every event's partner is known and unique now: its row in the partners table, per distinct id
+    partner_row = pd.Index(p["partner_id"]).get_indexer(keys.ids.values).astype(np.int32)[keys.ids.codes]
+    keep = _unique_events(e, partner_row, keys.types.codes, report)
+    if keep is not None:
+        e, partner_row = e.loc[keep], partner_row[keep]
+    _warn_outside_membership(p, e, partner_row, report)
     for message in report.warnings:
         log.warning(message)
     return InputTables(
@@ -263,12 +285,16 @@ def _check_span(partners: pd.DataFrame, events: pd.DataFrame, contracts: pd.Data
     if ts.isna().all():
         return
     limit = cfg.max_gap_days
-    day = np.floor_divide(ts.to_numpy(dtype="datetime64[us]").astype("int64"), DAY * 1_000_000)
-    first = day.min()
-    if day.max() - first > limit:
-        present = np.flatnonzero(np.bincount(day - first))
+    micros = ts.array.asi8  # int64 microseconds, no copy of the column
+    first, last = micros.min() // (DAY * 1_000_000), micros.max() // (DAY * 1_000_000)
+    if last - first > limit:
+        counts = np.zeros(last - first + 1, dtype=np.int64)
+        for lo in range(0, len(micros), _CHUNK):
+            counts += np.bincount(micros[lo:lo + _CHUNK] // (DAY * 1_000_000) - first, minlength=len(counts))
+        present = np.flatnonzero(counts)
         cut = np.flatnonzero(np.diff(present) > limit)
         if cut.size:  # the largest block of events is the log; the others are cut off from it
+            day = micros // (DAY * 1_000_000)
             edges = np.concatenate([[0], cut + 1, [present.size]])
             blocks = [(present[a] + first, present[b - 1] + first) for a, b in itertools.pairwise(edges)]
             sizes = [int(((day >= lo) & (day <= hi)).sum()) for lo, hi in blocks]
@@ -297,24 +323,63 @@ def _date(day: int) -> str:
     return str(np.datetime64(int(day), "D"))
 
 
-def _drop_duplicate_events(events: pd.DataFrame, report: Problems) -> pd.DataFrame:
-    dup = events.duplicated(keep="first").to_numpy()
-    if dup.any():
-        report.warn("events", f"{int(dup.sum())} exact duplicate event(s) dropped (first at {rows(dup, limit=3)}); the first copy of each is kept")
-        return events.loc[~dup]
-    return events
+def _unique_events(events: pd.DataFrame, partner_row: np.ndarray, type_codes: np.ndarray, report: Problems) -> np.ndarray | None:
+    """Exact duplicate events (equal in every column) are dropped with a warning; the first copy is kept.
+    Returns the rows to keep, or None when there are no duplicates.
+
+    Rows are hashed on (partner, type, time, amount) into 32 bits; only rows whose hash occurs more than
+    once (sorting the hashes finds them) are compared exactly, over all columns, by pandas. The hash is
+    a filter, never the verdict, so a collision cannot drop an event (10M events: ~10k rows collide by
+    chance and are compared for nothing; 40 MB of hashes instead of pandas' 0.3 GB hash table)."""
+    ts = events["timestamp"].array.asi8
+    amount = events["amount"].to_numpy(dtype=np.float64)
+    n_types = int(type_codes.max(initial=0)) + 1
+    hashes = np.empty(len(events), dtype=np.uint32)
+    for lo in range(0, len(events), _CHUNK):
+        block = slice(lo, lo + _CHUNK)
+        a = amount[block] + 0.0  # -0.0 equals 0.0, as in pandas
+        a[np.isnan(a)] = np.nan  # one NaN bit pattern
+        with np.errstate(over="ignore"):
+            mixed = (pd.util.hash_array(ts[block]) * np.uint64(0x9E3779B97F4A7C15)
+                     + pd.util.hash_array(partner_row[block].astype(np.int64) * n_types + type_codes[block])
+                     * np.uint64(0xC2B2AE3D27D4EB4F) + pd.util.hash_array(a.view(np.int64)))
+            hashes[block] = (mixed >> np.uint64(32)) ^ (mixed & np.uint64(0xFFFFFFFF))
+    ordered = np.sort(hashes)
+    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    del ordered
+    if repeated.size == 0:
+        return None
+    candidate = np.zeros(len(events), dtype=bool)
+    for lo in range(0, len(events), _CHUNK):
+        h = hashes[lo:lo + _CHUNK]
+        candidate[lo:lo + _CHUNK] = repeated[np.minimum(np.searchsorted(repeated, h), repeated.size - 1)] == h
+    where = np.flatnonzero(candidate)
+    # the candidates' canonical values from the codes (an Arrow text column gathered by row concatenates
+    # its chunks: 10M ids, 0.2 GB); any other column as it is
+    exact = pd.DataFrame({"partner_id": partner_row[where], "event_type": type_codes[where], "timestamp": ts[where],
+                          "amount": amount[where]})
+    extra = [c for c in events.columns if c not in exact.columns]
+    exact = pd.concat([exact, events[extra].iloc[where].reset_index(drop=True)], axis=1) if extra else exact
+    dup = np.zeros(len(events), dtype=bool)
+    dup[where[exact.duplicated(keep="first").to_numpy()]] = True
+    if not dup.any():
+        return None
+    report.warn("events", f"{int(dup.sum())} exact duplicate event(s) dropped (first at {rows(dup, limit=3)}); the first copy of each is kept")
+    return ~dup
 
 
-def _warn_outside_membership(partners: pd.DataFrame, events: pd.DataFrame, report: Problems) -> None:
-    bounds = partners.set_index("partner_id")[["joined_at", "churned_at"]]
-    # UTC datetime64 values (NaT compares False), never boxed into Timestamp objects
-    joined = bounds["joined_at"].reindex(events["partner_id"]).to_numpy("datetime64[us]")
-    churned = bounds["churned_at"].reindex(events["partner_id"]).to_numpy("datetime64[us]")
-    ts = events["timestamp"].to_numpy("datetime64[us]")
-    before = ts < joined
-    after = ts >= churned  # NaT compares False
-    if before.any():
-        report.warn("events", f"{int(before.sum())} event(s) dated before the partner joined; kept")
-    if after.any():
-        report.warn("events", f"{int(after.sum())} event(s) dated on or after the partner's churned_at; kept (features only use events before each snapshot date)")
-
+def _warn_outside_membership(partners: pd.DataFrame, events: pd.DataFrame, partner_row: np.ndarray, report: Problems) -> None:
+    """Counted warnings for events before the partner joined or on/after churned_at (times as int64
+    microseconds, gathered per block from the partners table: never boxed into Timestamp objects)."""
+    joined = partners["joined_at"].array.asi8
+    churned = np.where(partners["churned_at"].isna().to_numpy(), np.iinfo(np.int64).max, partners["churned_at"].array.asi8)
+    ts = events["timestamp"].array.asi8
+    before = after = 0
+    for lo in range(0, len(events), _CHUNK):
+        rows_ = partner_row[lo:lo + _CHUNK]
+        before += int((ts[lo:lo + _CHUNK] < joined[rows_]).sum())
+        after += int((ts[lo:lo + _CHUNK] >= churned[rows_]).sum())
+    if before:
+        report.warn("events", f"{before} event(s) dated before the partner joined; kept")
+    if after:
+        report.warn("events", f"{after} event(s) dated on or after the partner's churned_at; kept (features only use events before each snapshot date)")
