@@ -196,13 +196,16 @@ def fit_hazard(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: np.nd
     return HazardModel(booster, tuple(int(h) for h in horizons), tuple(map(float, offset)), stack, linear, countdowns)
 
 
-def _out_of_fold(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: np.ndarray, settings: dict) -> tuple[np.ndarray, np.ndarray]:
-    """One fold: (hazard curve, Cox curve) of the rows with ``role == 2``, both fitted on the others."""
-    horizons = settings["horizons"]
-    out, fitting = np.flatnonzero(role == 2), np.flatnonzero(role != 2)
-    hazard = fit_hazard(X, time, event, role, **settings)
-    cox = CoxBaseline(random_state=settings["random_state"]).fit(X.iloc[fitting], time[fitting], event[fitting], cut=horizons[-1])
-    return hazard.curve(X.iloc[out]), cox.curve(X.iloc[out], horizons)
+def _hazard_out_of_fold(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: np.ndarray, settings: dict) -> np.ndarray:
+    """One fold's hazard curve for the rows with ``role == 2``, fitted on the others."""
+    return fit_hazard(X, time, event, role, **settings).curve(X.iloc[np.flatnonzero(role == 2)])
+
+
+def _cox_out_of_fold(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, out: np.ndarray, settings: dict) -> np.ndarray:
+    """One fold's Cox curve for the rows ``out``, fitted on the others."""
+    fitting = np.flatnonzero(~out)
+    cox = CoxBaseline(random_state=settings["random_state"]).fit(X.iloc[fitting], time[fitting], event[fitting], cut=settings["horizons"][-1])
+    return cox.curve(X.iloc[np.flatnonzero(out)], settings["horizons"])
 
 
 def _time_split(frame: pd.DataFrame, split_dates: dict, end: pd.Timestamp):
@@ -243,7 +246,7 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
     # One thread per fit, the fits side by side: LightGBM's column-wise histograms give the same trees
     # whatever the thread count, and Cox and the linear score run in Python, one core each
     settings = {"horizons": horizons, "params": {**params, "num_threads": 1}, "rounds": lgbm.n_estimators,
-                "patience": lgbm.early_stopping_rounds, "random_state": config.random_state,
+                "patience": config.train.hazard_early_stopping_rounds, "random_state": config.random_state,
                 "countdowns": [c for c in COUNTDOWN_FEATURES if c in model.features]}
     # out of time: the single-horizon model's blocks; out of fold: partner folds over every snapshot
     role, until = _time_split(frame, split_dates, observed_until)
@@ -254,14 +257,17 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
     ids = frame["partner_id"].to_numpy()
     fold = partner_folds(ids, folds=folds, random_state=config.random_state)
     val = partner_folds(ids, folds=5, random_state=config.random_state + 1) == 0  # a fifth of the fitting partners
-    jobs = [delayed(fit_hazard)(X, t_oot, e_oot, role, **settings),
-            *(delayed(_out_of_fold)(X, time, event, np.where(fold == f, 2, np.where(val, 1, 0)), settings) for f in range(folds)),
-            delayed(fit_hazard)(X, time, event, np.where(val, 1, 0), **settings)]
+    # the longest fits first, so that two workers finish together: the final model (every partner), the
+    # out-of-time model, each fold's hazard model, then each fold's Cox baseline
+    jobs = [delayed(fit_hazard)(X, time, event, np.where(val, 1, 0), **settings),
+            delayed(fit_hazard)(X, t_oot, e_oot, role, **settings),
+            *(delayed(_hazard_out_of_fold)(X, time, event, np.where(fold == f, 2, np.where(val, 1, 0)), settings) for f in range(folds)),
+            *(delayed(_cox_out_of_fold)(X, time, event, fold == f, settings) for f in range(folds))]
     fitted = []
     for done, result in enumerate(Parallel(n_jobs=min(config.train.n_jobs, len(jobs)), return_as="generator")(jobs), start=1):
         fitted.append(result)
         tick(done, len(jobs))
-    oot_model, final = fitted[0], fitted[-1]
+    final, oot_model = fitted[0], fitted[1]
     metrics: dict[str, float] = {}
     test = np.flatnonzero(role == 2)
     oot_curve = oot_model.curve(X.iloc[test])
@@ -283,8 +289,8 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
     test_curves = pd.DataFrame({"partner_id": frame["partner_id"].to_numpy()[test], "snapshot": frame["snapshot"].to_numpy()[test],
                                 **{f"p_churn_{h}d": oot_curve[:, j] for j, h in enumerate(horizons)}})
     curve, cox_curve = np.empty((len(frame), len(horizons))), np.empty((len(frame), len(horizons)))
-    for f, (hazard_part, cox_part) in enumerate(fitted[1:-1]):
-        curve[fold == f], cox_curve[fold == f] = hazard_part, cox_part
+    for f in range(folds):
+        curve[fold == f], cox_curve[fold == f] = fitted[2 + f], fitted[2 + folds + f]
     metrics.update(survival_metrics(time, event, curve, horizons, name="hazard"))
     metrics.update(survival_metrics(time, event, cox_curve, horizons, name="cox"))
     curves = pd.DataFrame({"partner_id": ids, "snapshot": frame["snapshot"].to_numpy(), "time": time, "event": event})
