@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["CoxBaseline", "LinearScore", "linear_preprocessor"]
+__all__ = ["CoxBaseline", "LinearScore", "efron", "linear_preprocessor"]
 
 
 def _signed_log(a):
@@ -150,27 +150,45 @@ class LinearScore:
 
 
 class CoxBaseline:
-    """Cox proportional hazards (lifelines) on the same features and preprocessing, ridge-penalised."""
+    """Cox proportional hazards on the same features and preprocessing, ridge-penalised: lifelines'
+    ``CoxPHFitter(penalizer=0.1)`` model (Efron ties, columns standardised, penalty ``n * 0.1 / 2 *
+    |beta|^2``, Breslow baseline interpolated linearly), fitted by Newton steps whose Hessian is one
+    matrix product (:func:`efron`). Why not lifelines itself: it loops over the tied event times and
+    builds the Hessian with einsum, 4-5 s per fit on 10,000 rows; this is 0.3 s for the same
+    coefficients (``tests/test_linear.py`` checks them against lifelines)."""
 
     def __init__(self, *, penalizer: float = 0.1, max_rows: int = 10_000, random_state: int = 0) -> None:
         self.penalizer, self.max_rows, self.random_state = penalizer, max_rows, random_state
 
     def fit(self, X: pd.DataFrame, time: np.ndarray, event: np.ndarray, *, cut: float) -> CoxBaseline:
-        import warnings
-
-        from lifelines import CoxPHFitter
-
         if len(X) > self.max_rows:
             keep = np.sort(np.random.default_rng(self.random_state).choice(len(X), self.max_rows, replace=False))
             X, time, event = X.iloc[keep], time[keep], event[keep]
         self.prep = linear_preprocessor(X).fit(X)
         Z = self._dense(X)
         self.keep = Z.std(axis=0) > 1e-9
-        data = pd.DataFrame(Z[:, self.keep], columns=[f"x{i}" for i in np.flatnonzero(self.keep)])
-        data["T"], data["E"] = np.minimum(time, cut), (event & (time <= cut)).astype(int)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # lifelines warns on collinear windows; the penalty handles them
-            self.cph = CoxPHFitter(penalizer=self.penalizer).fit(data, "T", "E")
+        Z = Z[:, self.keep]
+        T, E = np.minimum(time, cut).astype(np.float64), np.asarray(event & (time <= cut), dtype=bool)
+        self.mean, std = Z.mean(axis=0), Z.std(axis=0, ddof=1)
+        Zn = (Z - self.mean) / std
+        beta = np.zeros(Zn.shape[1])
+        loglik, grad, hess = efron(Zn, T, E, beta, self.penalizer)
+        for _ in range(50):  # Newton with step halving: the penalised partial likelihood is strictly concave
+            delta = np.linalg.solve(-hess, grad)
+            step = 1.0
+            while True:
+                candidate = efron(Zn, T, E, beta + step * delta, self.penalizer)
+                if candidate[0] >= loglik or step < 1e-4:
+                    break
+                step /= 2
+            beta, (previous, (loglik, grad, hess)) = beta + step * delta, (loglik, candidate)
+            if np.linalg.norm(step * delta) < 1e-9 or abs(loglik - previous) <= 1e-12 * abs(previous):
+                break
+        self.beta = beta / std
+        # Breslow's baseline cumulative hazard at every distinct duration
+        self.times, at = np.unique(T, return_inverse=True)
+        risk = np.bincount(at, np.exp(Zn @ beta))[::-1].cumsum()[::-1]
+        self.cumulative_hazard = np.cumsum(np.bincount(at, E.astype(np.float64)) / risk)
         return self
 
     def _dense(self, X: pd.DataFrame) -> np.ndarray:
@@ -179,7 +197,40 @@ class CoxBaseline:
 
     def curve(self, X: pd.DataFrame, horizons) -> np.ndarray:
         """P(churn within each horizon), (rows, horizons)."""
-        Z = self._dense(X)[:, self.keep]
-        frame = pd.DataFrame(Z, columns=[f"x{i}" for i in np.flatnonzero(self.keep)])
-        survival = self.cph.predict_survival_function(frame, times=list(horizons)).to_numpy().T
-        return 1.0 - survival
+        hazard = np.exp((self._dense(X)[:, self.keep] - self.mean) @ self.beta)
+        baseline = np.interp(np.asarray(horizons, dtype=np.float64), self.times, self.cumulative_hazard)
+        return 1.0 - np.exp(-np.outer(hazard, baseline))
+
+
+def efron(X: np.ndarray, T: np.ndarray, E: np.ndarray, beta: np.ndarray, penalizer: float) -> tuple[float, np.ndarray, np.ndarray]:
+    """(log-likelihood, gradient, Hessian) of Cox's partial likelihood with Efron's ties, less the ridge
+    penalty ``n * penalizer / 2 * |beta|^2``.
+
+    For event time j with d deaths and l = 0..d-1: phi = S0 - l/d * D0 and psi = S1 - l/d * D1 (S: sums of
+    exp(x.beta) [times x] over the risk set, D: over the deaths). The Hessian's sum of S2/phi terms is
+    ``X' diag(c) X`` with ``c_i`` each row's share (a cumulative sum over the event times it is at risk
+    at): one matrix product instead of a p x p matrix per event time."""
+    n, p = X.shape
+    eta = X @ beta
+    r = np.exp(eta)
+    times, d = np.unique(T[E], return_counts=True)
+    at_risk = n - np.searchsorted(np.sort(T), times, side="left")  # rows with T >= t_j: the first ones by descending T
+    order = np.argsort(-T, kind="stable")
+    S0 = np.cumsum(r[order])[at_risk - 1]
+    S1 = np.cumsum(r[order, None] * X[order], axis=0)[at_risk - 1]
+    g = np.searchsorted(times, T[E])  # each death's event time
+    D0 = np.bincount(g, r[E], minlength=len(times))
+    D1 = np.zeros((len(times), p))
+    np.add.at(D1, g, r[E, None] * X[E])
+    j = np.repeat(np.arange(len(times)), d)
+    frac = (np.arange(len(j)) - np.repeat(np.cumsum(d) - d, d)) / d[j]
+    phi = S0[j] - frac * D0[j]
+    Q = (S1[j] - frac[:, None] * D1[j]) / phi[:, None]
+    a, b = np.bincount(j, 1.0 / phi, minlength=len(times)), np.bincount(j, frac / phi, minlength=len(times))
+    last = np.searchsorted(times, T, side="right") - 1  # the latest event time each row is at risk at
+    c = np.where(last >= 0, np.cumsum(a)[np.maximum(last, 0)], 0.0)
+    c[E] -= b[g]
+    loglik = eta[E].sum() - np.log(phi).sum() - n * penalizer * 0.5 * beta @ beta
+    grad = X[E].sum(axis=0) - Q.sum(axis=0) - n * penalizer * beta
+    hess = Q.T @ Q - X.T @ ((r * c)[:, None] * X) - n * penalizer * np.eye(p)
+    return float(loglik), grad, hess

@@ -49,6 +49,7 @@ from churnmodel.linear import CoxBaseline, LinearScore, linear_preprocessor
 
 __all__ = [
     "MIN_STACK_CHURNERS",
+    "LinearInputs",
     "SurvivalResult",
     "add_survival",
     "expand_intervals",
@@ -126,22 +127,42 @@ def _design(X: pd.DataFrame, rows: np.ndarray, k: np.ndarray, horizons: Sequence
     return pd.concat([out, pd.DataFrame(interval_columns(out, start=bounds[k], end=bounds[k + 1], countdowns=countdowns))], axis=1)
 
 
+@dataclass(frozen=True)
+class LinearInputs:
+    """The :func:`~churnmodel.linear.linear_preprocessor`, fitted once on every snapshot row of ``X``, and
+    its dense output per row: the fits of one survival stage share them (the preprocessing only
+    imputes, scales and one-hot encodes; it never sees an outcome)."""
+
+    prep: object
+    Z: np.ndarray
+
+    @classmethod
+    def fit(cls, X: pd.DataFrame) -> LinearInputs:
+        prep = linear_preprocessor(X).fit(X)
+        Z = prep.transform(X)
+        return cls(prep, np.asarray(Z.todense() if hasattr(Z, "todense") else Z, dtype=np.float64))
+
+
 def fit_linear_hazard(X: pd.DataFrame, rows: np.ndarray, k: np.ndarray, y: np.ndarray, *, intervals: int,
-                      random_state: int, max_rows: int = 100_000) -> LinearScore:
+                      random_state: int, max_rows: int = 100_000, inputs: LinearInputs | None = None) -> LinearScore:
     """The textbook discrete-time hazard model (a logistic regression on person-period rows: one
     log-odds per interval plus a linear score shared by all, Singer & Willett 2003) on the
-    :func:`~churnmodel.linear.linear_preprocessor` features; ridge penalty 0.01 per row (the interval
-    terms practically unpenalised). At most ``max_rows`` person-period rows, a seeded sample: a
-    model with a few hundred weights needs no more, and each row costs its features twice in memory."""
+    :func:`~churnmodel.linear.linear_preprocessor` features (``inputs``: fitted on all of ``X`` and
+    shared; else fitted on the rows used); ridge penalty 0.01 per row (the interval terms practically
+    unpenalised). At most ``max_rows`` person-period rows, a seeded sample: a model with a few hundred
+    weights needs no more, and each row costs its features twice in memory."""
     if len(rows) > max_rows:
         keep = np.sort(np.random.default_rng(random_state).choice(len(rows), max_rows, replace=False))
         rows, k, y = rows[keep], k[keep], y[keep]
     unique, inverse = np.unique(rows, return_inverse=True)
     snapshots = X.iloc[unique]  # each snapshot once: the preprocessing is fitted and applied per snapshot
-    prep = linear_preprocessor(snapshots).fit(snapshots)
-    Z = prep.transform(snapshots)
-    Z = np.asarray(Z.todense() if hasattr(Z, "todense") else Z, dtype=np.float64)
-    design = np.hstack([10.0 * np.eye(intervals)[k], Z[inverse]])  # x10: the interval terms' penalty is 100 times smaller
+    if inputs is None:
+        prep, Z = (fitted := LinearInputs.fit(snapshots)).prep, fitted.Z
+    else:  # fitted on every row of X
+        prep, Z = inputs.prep, inputs.Z[unique]
+    design = np.empty((len(rows), intervals + Z.shape[1]))
+    design[:, :intervals] = 10.0 * np.eye(intervals)[k]  # x10: the interval terms' penalty is 100 times smaller
+    design[:, intervals:] = Z[inverse]
     del Z
     glm = LogisticRegression(C=100.0 / len(rows), fit_intercept=False, max_iter=5000).fit(design, y)
     return LinearScore.from_fitted(prep, glm.coef_[0, intervals:], snapshots)
@@ -171,9 +192,11 @@ def stack_weights(trees: np.ndarray, linear: np.ndarray, y: np.ndarray) -> tuple
 
 
 def fit_hazard(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: np.ndarray, *, horizons: Sequence[int],
-               params: dict, rounds: int, patience: int, countdowns: Sequence[str] = (), random_state: int = 0) -> HazardModel:
+               params: dict, rounds: int, patience: int, countdowns: Sequence[str] = (), random_state: int = 0,
+               linear_inputs: LinearInputs | None = None) -> HazardModel:
     """The hazard model from the person-period rows of the rows with ``role == 0`` (the booster and
-    the linear score), early-stopped and stacked on those with ``role == 1`` (other roles are left out)."""
+    the linear score), early-stopped and stacked on those with ``role == 1`` (other roles are left out).
+    ``linear_inputs``: the linear score's preprocessing, fitted once on all of ``X`` (see :class:`LinearInputs`)."""
     rows, k, y = expand_intervals(time, event, horizons)
     fit, val = role[rows] == 0, role[rows] == 1
     for name, sel in (("training", fit), ("validation", val)):
@@ -189,7 +212,7 @@ def fit_hazard(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: np.nd
     offset = np.log(rate / (1 - rate))
     booster, _ = fit_booster(params, X_fit, y[fit], X_val, y[val], rounds=rounds, patience=patience,
                               offsets=(offset[k[fit]], offset[k[val]]))
-    linear = fit_linear_hazard(X, rows[fit], k[fit], y[fit], intervals=len(horizons), random_state=random_state)
+    linear = fit_linear_hazard(X, rows[fit], k[fit], y[fit], intervals=len(horizons), random_state=random_state, inputs=linear_inputs)
     trees = booster.predict(X_val, raw_score=True) + offset[k[val]]
     scores = linear(X.iloc[rows[val]])
     stack = tuple(stack_weights(trees[k[val] == j], scores[k[val] == j], y[val][k[val] == j]) for j in range(len(horizons)))
@@ -233,7 +256,7 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
     ``train.hazard_folds`` folds, each predicted by a hazard model and a Cox baseline fitted on the
     others, over all snapshot dates (censored at the data end). The model returned is fitted on all
     partners, a seeded fifth of them held back for early stopping and stacking (which also calibrates).
-    ``progress(done, total)`` is called as each of the fits (out of time, each fold, final) finishes."""
+    ``progress(done, total)`` is called as each fit (final, out of time, each fold's hazard model and Cox baseline) finishes."""
     from joblib import Parallel, delayed
 
     horizons = list(config.label.horizons)
@@ -247,7 +270,7 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
     # whatever the thread count, and Cox and the linear score run in Python, one core each
     settings = {"horizons": horizons, "params": {**params, "num_threads": 1}, "rounds": lgbm.n_estimators,
                 "patience": config.train.hazard_early_stopping_rounds, "random_state": config.random_state,
-                "countdowns": [c for c in COUNTDOWN_FEATURES if c in model.features]}
+                "countdowns": [c for c in COUNTDOWN_FEATURES if c in model.features], "linear_inputs": LinearInputs.fit(X)}
     # out of time: the single-horizon model's blocks; out of fold: partner folds over every snapshot
     role, until = _time_split(frame, split_dates, observed_until)
     used = np.flatnonzero(role < 3)
