@@ -30,7 +30,8 @@ CANONICAL = ("partner_id", "timestamp", "event_type", "amount")
 def session(cfg: SparkConfig, *, app_name: str = "churnmodel"):
     """A SparkSession: master from config, else the one spark-submit set, else ``$SPARK_MASTER``, else local[*].
 
-    Time zone UTC (timestamps are UTC end to end); Arrow for pandas exchange."""
+    Time zone UTC (timestamps are UTC end to end); Arrow for pandas exchange; on a local master, no UI
+    and ``spark.partitions`` (else 2 x the cores) shuffle partitions unless ``spark.conf`` says otherwise."""
     try:
         from pyspark import SparkConf
         from pyspark.sql import SparkSession
@@ -42,19 +43,24 @@ def session(cfg: SparkConfig, *, app_name: str = "churnmodel"):
         builder = builder.master(cfg.master)
     elif not SparkConf().contains("spark.master"):  # spark-submit sets it
         builder = builder.master(os.environ.get("SPARK_MASTER") or "local[*]")
+    local = (cfg.master or os.environ.get("SPARK_MASTER") or SparkConf().get("spark.master", "local")).startswith("local")
     settings = {
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.ui.showConsoleProgress": "false",
         # PySpark 4 warns on every pandas >= 3 batch although the conversions used here are exact (tested)
         "spark.executorEnv.PYTHONWARNINGS": "ignore::FutureWarning",
-        **({"spark.ui.enabled": "false"} if (cfg.master or os.environ.get("SPARK_MASTER") or "local").startswith("local") else {}),
+        **({"spark.ui.enabled": "false"} if local else {}),
         **cfg.conf,
     }
     for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    if spark.sparkContext.master.startswith("local") and "spark.sql.shuffle.partitions" not in cfg.conf:
+        # Spark's default of 200 shuffle partitions turns each shuffle of a local run into 200 tasks:
+        # the sample's training frame took 18.6 s with it and 4.5 s with 2 x the cores
+        spark.conf.set("spark.sql.shuffle.partitions", str(cfg.partitions or 2 * spark.sparkContext.defaultParallelism))
     return spark
 
 
