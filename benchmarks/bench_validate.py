@@ -76,8 +76,8 @@ def timed(args: list[str], cwd: Path) -> tuple[float, float, str]:
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed:\n{done.stderr[-3000:]}")
-    peak_kb = int(done.stderr.strip().splitlines()[-1])
-    return seconds, peak_kb / 1e6, done.stdout
+    peak_kib = int(done.stderr.strip().splitlines()[-1])  # GNU time's %M: KiB
+    return seconds, peak_kib * 1024 / 1e9, done.stdout
 
 
 def main() -> None:

@@ -86,7 +86,10 @@ def encode_text(raw: pd.Series) -> Encoded:
         text = distinct.astype("str")
     clean_codes, values = pd.factorize(text.where(text != "", None))  # "" -> -1; " a" and "a" become one value
     smallest = np.min_scalar_type(-len(values) - 1)  # int8 for a few event types, int32 for many ids
-    row_codes = np.append(clean_codes, -1).astype(smallest)[codes]  # code -1 (missing) picks the appended -1
+    if len(values) == len(distinct) and (clean_codes == np.arange(len(distinct))).all():  # nothing merged or emptied
+        row_codes = codes.astype(smallest, copy=False)
+    else:
+        row_codes = np.append(clean_codes, -1).astype(smallest)[codes]  # code -1 (missing) picks the appended -1
     values = pd.Index(values, dtype=text.dtype)
     if raw.dtype == text.dtype and (clean_codes >= 0).all() and len(values) == len(distinct) and text.equals(distinct):
         return Encoded(series=raw, codes=row_codes, values=values)  # already clean text: the rows are not copied
@@ -94,13 +97,17 @@ def encode_text(raw: pd.Series) -> Encoded:
 
 
 def _factorize(raw: pd.Series) -> tuple[np.ndarray, pd.Series]:
-    """int32 codes (-1 where missing) and the distinct values; Arrow-backed text is dictionary-encoded by
-    Arrow straight to int32 (half the memory of pandas' int64 codes, no intermediate copies)."""
+    """int32 codes (-1 where missing) and the distinct values. Arrow-backed text: Arrow finds the distinct
+    values, then codes each chunk into one preallocated int32 array (pandas' int64 codes and Arrow's
+    encoded copy would cost 120 MB more on 10M events)."""
     if isinstance(raw.dtype, pd.StringDtype) and raw.dtype.storage == "pyarrow" and len(raw):
-        encoded = pa.chunked_array(pa.array(raw.array)).dictionary_encode()  # one memo across chunks: the last dictionary has all
-        codes = np.concatenate([pc.fill_null(c.indices, -1).to_numpy() for c in encoded.chunks]).astype(np.int32, copy=False)
-        dictionary = encoded.chunks[-1].dictionary
-        del encoded
+        chunked = pa.chunked_array(pa.array(raw.array))
+        dictionary = pc.unique(chunked)  # the distinct values (nulls left out below), in order of first appearance
+        dictionary = dictionary.filter(pc.is_valid(dictionary))
+        codes, at = np.empty(len(raw), dtype=np.int32), 0
+        for chunk in chunked.chunks:  # chunk by chunk: the only full-length array is the codes themselves
+            codes[at:at + len(chunk)] = pc.fill_null(pc.index_in(chunk, value_set=dictionary), -1).to_numpy()
+            at += len(chunk)
         pa.default_memory_pool().release_unused()  # Arrow's allocator keeps freed pages otherwise
         return codes, pd.Series(dictionary.to_pandas(types_mapper={pa.string(): raw.dtype, pa.large_string(): raw.dtype}.get))
     codes, distinct = pd.factorize(raw)

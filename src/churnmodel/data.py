@@ -181,8 +181,8 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         columns = {}
         for name in (n for n in schema.names if n not in index):
             column = file.read(columns=[name], use_threads=True).column(0)
-            if pa.types.is_dictionary(column.type):
-                column = pc.cast(column, column.type.value_type)
+            if pa.types.is_dictionary(column.type):  # decoded straight to pandas' own text layout (no second copy)
+                column = pc.cast(column, pa.large_string())
             columns[name] = pa.table({name: column}).to_pandas(self_destruct=True, split_blocks=True)[name]
             del column
             pa.default_memory_pool().release_unused()

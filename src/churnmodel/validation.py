@@ -44,7 +44,7 @@ from churnmodel.times import DAY
 __all__ = ["InputTables", "check_columns", "check_unique_columns", "validate_dimensions", "validate_tables"]
 
 log = logging.getLogger("churnmodel")
-_CHUNK = 1 << 20  # rows per block in the row-wise passes over the events: their temporaries stay a few MB
+_CHUNK = 1 << 18  # rows per block in the row-wise passes over the events: their temporaries stay a few MB
 
 
 
@@ -236,11 +236,11 @@ def validate_tables(
     _check_span(p, e, c, cfg, report)
     report.raise_errors()
     # every event's partner is known and unique now: its row in the partners table, per distinct id
-    partner_row = pd.Index(p["partner_id"]).get_indexer(keys.ids.values).astype(np.int32)[keys.ids.codes]
-    keep = _unique_events(e, partner_row, keys.types.codes, report)
+    positions = pd.Index(p["partner_id"]).get_indexer(keys.ids.values).astype(np.int32)  # per distinct id: its partners row
+    keep = _unique_events(e, positions, keys, report)
     if keep is not None:
-        e, partner_row = e.loc[keep], partner_row[keep]
-    _warn_outside_membership(p, e, partner_row, report)
+        e, keys = e.loc[keep], keys.subset(keep)
+    _warn_outside_membership(p, e, positions, keys.ids.codes, report)
     for message in report.warnings:
         log.warning(message)
     return InputTables(
@@ -323,40 +323,46 @@ def _date(day: int) -> str:
     return str(np.datetime64(int(day), "D"))
 
 
-def _unique_events(events: pd.DataFrame, partner_row: np.ndarray, type_codes: np.ndarray, report: Problems) -> np.ndarray | None:
+def _unique_events(events: pd.DataFrame, positions: np.ndarray, keys: _EventKeys, report: Problems) -> np.ndarray | None:
     """Exact duplicate events (equal in every column) are dropped with a warning; the first copy is kept.
     Returns the rows to keep, or None when there are no duplicates.
 
     Rows are hashed on (partner, type, time, amount) into 32 bits; only rows whose hash occurs more than
     once (sorting the hashes finds them) are compared exactly, over all columns, by pandas. The hash is
     a filter, never the verdict, so a collision cannot drop an event (10M events: ~10k rows collide by
-    chance and are compared for nothing; 40 MB of hashes instead of pandas' 0.3 GB hash table)."""
+    chance and are compared for nothing). Memory: the hashes (40 MB for 10M events), sorted in place and
+    computed again per block, instead of pandas' 0.3 GB hash table."""
     ts = events["timestamp"].array.asi8
     amount = events["amount"].to_numpy(dtype=np.float64)
-    n_types = int(type_codes.max(initial=0)) + 1
-    hashes = np.empty(len(events), dtype=np.uint32)
-    for lo in range(0, len(events), _CHUNK):
+    ids, types = keys.ids.codes, keys.types.codes
+    n_types = int(types.max(initial=0)) + 1
+
+    def hashed(lo: int) -> np.ndarray:
         block = slice(lo, lo + _CHUNK)
         a = amount[block] + 0.0  # -0.0 equals 0.0, as in pandas
         a[np.isnan(a)] = np.nan  # one NaN bit pattern
         with np.errstate(over="ignore"):
             mixed = (pd.util.hash_array(ts[block]) * np.uint64(0x9E3779B97F4A7C15)
-                     + pd.util.hash_array(partner_row[block].astype(np.int64) * n_types + type_codes[block])
+                     + pd.util.hash_array(positions[ids[block]].astype(np.int64) * n_types + types[block])
                      * np.uint64(0xC2B2AE3D27D4EB4F) + pd.util.hash_array(a.view(np.int64)))
-            hashes[block] = (mixed >> np.uint64(32)) ^ (mixed & np.uint64(0xFFFFFFFF))
-    ordered = np.sort(hashes)
-    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
-    del ordered
+        return ((mixed >> np.uint64(32)) ^ (mixed & np.uint64(0xFFFFFFFF))).astype(np.uint32)
+
+    hashes = np.empty(len(events), dtype=np.uint32)
+    for lo in range(0, len(events), _CHUNK):
+        hashes[lo:lo + _CHUNK] = hashed(lo)
+    hashes.sort()
+    repeated = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
+    del hashes
     if repeated.size == 0:
         return None
     candidate = np.zeros(len(events), dtype=bool)
     for lo in range(0, len(events), _CHUNK):
-        h = hashes[lo:lo + _CHUNK]
+        h = hashed(lo)
         candidate[lo:lo + _CHUNK] = repeated[np.minimum(np.searchsorted(repeated, h), repeated.size - 1)] == h
     where = np.flatnonzero(candidate)
     # the candidates' canonical values from the codes (an Arrow text column gathered by row concatenates
     # its chunks: 10M ids, 0.2 GB); any other column as it is
-    exact = pd.DataFrame({"partner_id": partner_row[where], "event_type": type_codes[where], "timestamp": ts[where],
+    exact = pd.DataFrame({"partner_id": positions[ids[where]], "event_type": types[where], "timestamp": ts[where],
                           "amount": amount[where]})
     extra = [c for c in events.columns if c not in exact.columns]
     exact = pd.concat([exact, events[extra].iloc[where].reset_index(drop=True)], axis=1) if extra else exact
@@ -368,7 +374,8 @@ def _unique_events(events: pd.DataFrame, partner_row: np.ndarray, type_codes: np
     return ~dup
 
 
-def _warn_outside_membership(partners: pd.DataFrame, events: pd.DataFrame, partner_row: np.ndarray, report: Problems) -> None:
+def _warn_outside_membership(partners: pd.DataFrame, events: pd.DataFrame, positions: np.ndarray, ids: np.ndarray,
+                             report: Problems) -> None:
     """Counted warnings for events before the partner joined or on/after churned_at (times as int64
     microseconds, gathered per block from the partners table: never boxed into Timestamp objects)."""
     joined = partners["joined_at"].array.asi8
@@ -376,7 +383,7 @@ def _warn_outside_membership(partners: pd.DataFrame, events: pd.DataFrame, partn
     ts = events["timestamp"].array.asi8
     before = after = 0
     for lo in range(0, len(events), _CHUNK):
-        rows_ = partner_row[lo:lo + _CHUNK]
+        rows_ = positions[ids[lo:lo + _CHUNK]]
         before += int((ts[lo:lo + _CHUNK] < joined[rows_]).sum())
         after += int((ts[lo:lo + _CHUNK] >= churned[rows_]).sum())
     if before:
