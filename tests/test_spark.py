@@ -170,26 +170,29 @@ def test_spark_scoring_refuses_inputs_without_what_the_model_needs(sample_traini
 
 
 def test_cli_runs_spark_in_a_real_process_and_bad_input_exits_2(tmp_path):
-    config = write_project(tmp_path, extra_yaml=SNAPSHOTS + "features:\n  windows: [30]\n  trends: []\n  segments: {revenue_window_days: 30}\n"
-                           "engine: spark\nspark:\n  master: local[2]\n")
-    out = tmp_path / "features.parquet"
-    done = subprocess.run([str(Path(sys.executable).parent / "churnmodel"), "features", "--config", str(config), "--out", str(out)],
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+    """Two real processes side by side (each starts its own JVM): a good project and one whose event log
+    has a bad timestamp."""
+    yaml = SNAPSHOTS + "features:\n  windows: [30]\n  trends: []\n  segments: {revenue_window_days: 30}\nengine: spark\nspark:\n  master: local[2]\n"
+    for folder in ("good", "bad"):
+        (tmp_path / folder).mkdir()
+    config = write_project(tmp_path / "good", extra_yaml=yaml)
+    bad = tiny_events()
+    bad.loc[0, "timestamp"] = "not a date"
+    bad_config = write_project(tmp_path / "bad", events=bad, extra_yaml=yaml)
+    out, out2 = tmp_path / "good" / "features.parquet", tmp_path / "bad" / "bad.parquet"
+    script = str(Path(sys.executable).parent / "churnmodel")
+    procs = [subprocess.Popen([script, "features", "--config", str(c), "--out", str(o)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for c, o in ((config, out), (bad_config, out2))]
+    (_, good_err), (_, bad_err) = (proc.communicate(timeout=300) for proc in procs)
+    assert procs[0].returncode == 0, good_err
     written = pd.read_parquet(out)
     local = CliRunner().invoke(app, ["features", "--config", str(config), "--engine", "local", "--out", str(tmp_path / "l.parquet")])
     assert local.exit_code == 0, local.output
     expected = pd.read_parquet(tmp_path / "l.parquet")
     written = written.sort_values(["snapshot", "partner_id"]).reset_index(drop=True)[expected.columns]
     np.testing.assert_allclose(written.select_dtypes("number").to_numpy(float), expected.select_dtypes("number").to_numpy(float), rtol=1e-9, equal_nan=True)
-    bad = tiny_events()
-    bad.loc[0, "timestamp"] = "not a date"
-    bad.to_csv(tmp_path / "events.csv", index=False)
-    out2 = tmp_path / "bad.parquet"
-    done = subprocess.run([str(Path(sys.executable).parent / "churnmodel"), "features", "--config", str(config), "--out", str(out2)],
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 2, done.stderr
-    assert "events.csv: column 'timestamp'" in done.stderr and "'not a date'" in done.stderr
-    assert not out2.exists() and not list(tmp_path.glob(".bad.parquet*"))
+    assert procs[1].returncode == 2, bad_err
+    assert "events.csv: column 'timestamp'" in bad_err and "'not a date'" in bad_err
+    assert not out2.exists() and not list((tmp_path / "bad").glob(".bad.parquet*"))
     missing = CliRunner().invoke(app, ["features", "--config", str(config), "--out", str(tmp_path / "no" / "f.parquet")])
     assert missing.exit_code == 2 and "output folder does not exist" in missing.output
