@@ -86,13 +86,13 @@ def encode_text(raw: pd.Series) -> Encoded:
         text = distinct.astype("str")
     clean_codes, values = pd.factorize(text.where(text != "", None))  # "" -> -1; " a" and "a" become one value
     smallest = np.min_scalar_type(-len(values) - 1)  # int8 for a few event types, int32 for many ids
+    values = pd.Index(values, dtype=text.dtype)
     if len(values) == len(distinct) and (clean_codes == np.arange(len(distinct))).all():  # nothing merged or emptied
         row_codes = codes.astype(smallest, copy=False)
+        if raw.dtype == text.dtype and text.equals(distinct):  # already clean text: the rows are not copied
+            return Encoded(series=raw, codes=row_codes, values=values)
     else:
         row_codes = np.append(clean_codes, -1).astype(smallest)[codes]  # code -1 (missing) picks the appended -1
-    values = pd.Index(values, dtype=text.dtype)
-    if raw.dtype == text.dtype and (clean_codes >= 0).all() and len(values) == len(distinct) and text.equals(distinct):
-        return Encoded(series=raw, codes=row_codes, values=values)  # already clean text: the rows are not copied
     return Encoded(series=_take(values, row_codes).rename(raw.name).set_axis(raw.index), codes=row_codes, values=values)
 
 

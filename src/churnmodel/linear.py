@@ -181,7 +181,8 @@ class CoxBaseline:
                 if candidate[0] >= loglik or step < 1e-4:
                     break
                 step /= 2
-            beta, (previous, (loglik, grad, hess)) = beta + step * delta, (loglik, candidate)
+            previous, beta = loglik, beta + step * delta
+            loglik, grad, hess = candidate
             if np.linalg.norm(step * delta) < 1e-9 or abs(loglik - previous) <= 1e-12 * abs(previous):
                 break
         self.beta = beta / std

@@ -120,13 +120,15 @@ def _validate_partners(frame: pd.DataFrame, tz: str, report: Problems) -> pd.Dat
 
 @dataclass(frozen=True)
 class _EventKeys:
-    """Per validated event row: its partner id and type as codes into their distinct values."""
+    """Per validated event row, its partner id and type as codes (into ``id_values`` and the types'
+    distinct values): they follow the rows as events are dropped."""
 
-    ids: Encoded
-    types: Encoded
+    ids: np.ndarray
+    id_values: pd.Index
+    types: np.ndarray
 
     def subset(self, keep: np.ndarray) -> _EventKeys:
-        return _EventKeys(ids=replace(self.ids, codes=self.ids.codes[keep]), types=replace(self.types, codes=self.types.codes[keep]))
+        return replace(self, ids=self.ids[keep], types=self.types[keep])
 
 
 def _validate_events(
@@ -156,7 +158,7 @@ def _validate_events(
     else:
         amount = pd.Series(np.nan, index=frame.index)
     out = frame.assign(partner_id=ids.series, timestamp=ts, event_type=types.series, amount=amount)
-    keys = _EventKeys(ids=ids, types=types)
+    keys = _EventKeys(ids=ids.codes, id_values=ids.values, types=types.codes)
     unknown = ~_per_row(ids, ids.values.isin(known)) & (ids.codes >= 0)
     if unknown.any():
         examples = ", ".join(repr(v) for v in ids.series[unknown].drop_duplicates().head(3))
@@ -236,11 +238,11 @@ def validate_tables(
     _check_span(p, e, c, cfg, report)
     report.raise_errors()
     # every event's partner is known and unique now: its row in the partners table, per distinct id
-    positions = pd.Index(p["partner_id"]).get_indexer(keys.ids.values).astype(np.int32)  # per distinct id: its partners row
+    positions = pd.Index(p["partner_id"]).get_indexer(keys.id_values).astype(np.int32)  # per distinct id: its partners row
     keep = _unique_events(e, positions, keys, report)
     if keep is not None:
         e, keys = e.loc[keep], keys.subset(keep)
-    _warn_outside_membership(p, e, positions, keys.ids.codes, report)
+    _warn_outside_membership(p, e, positions, keys.ids, report)
     for message in report.warnings:
         log.warning(message)
     return InputTables(
@@ -334,7 +336,7 @@ def _unique_events(events: pd.DataFrame, positions: np.ndarray, keys: _EventKeys
     computed again per block, instead of pandas' 0.3 GB hash table."""
     ts = events["timestamp"].array.asi8
     amount = events["amount"].to_numpy(dtype=np.float64)
-    ids, types = keys.ids.codes, keys.types.codes
+    ids, types = keys.ids, keys.types
     n_types = int(types.max(initial=0)) + 1
 
     def hashed(lo: int) -> np.ndarray:
