@@ -18,7 +18,13 @@ from churnmodel.explain import horizon_points
 from churnmodel.hazard import curve_from_hazards, horizon_columns, interval_columns, months_to_churn
 from churnmodel.labels import data_end, observation_end
 from churnmodel.model import ChurnModel
-from churnmodel.survival import add_survival, expand_intervals, observed_times, stack_weights
+from churnmodel.survival import (
+    add_survival,
+    expand_intervals,
+    observed_times,
+    stack_weights,
+    strided_snapshots,
+)
 
 runner = CliRunner()
 H = [30, 90, 180, 365]
@@ -290,3 +296,29 @@ def test_the_hazard_booster_gets_exact_tables_too(survival_model, sample_trainin
     tables = PatternShap.of(hazard.booster)
     assert tables is not None
     np.testing.assert_allclose(tables.contributions(X), hazard.booster.predict(X, pred_contrib=True), rtol=0, atol=1e-9)
+
+
+def test_strided_snapshots_keep_the_latest_date_and_every_nth_before_it():
+    dates = pd.Series(pd.date_range("2024-01-01", periods=7, freq="MS", tz="UTC")).repeat(2)
+    assert strided_snapshots(dates, stride=1).all()
+    kept = dates[strided_snapshots(dates, stride=3)].dt.strftime("%Y-%m").unique().tolist()
+    assert kept == ["2024-01", "2024-04", "2024-07"]  # counted back from the latest, both rows of a date together
+
+
+@pytest.mark.slow
+def test_the_evaluation_stride_thins_only_the_evaluation_fits(tmp_path):
+    """The final hazard model learns from every snapshot whatever ``train.hazard_evaluation_stride``;
+    the evaluation's fits learn from every n-th (so their metrics move), never the other way round."""
+    from churnmodel.simulate import simulate, write_simulation
+
+    write_simulation(simulate(250, 30, random_state=2), tmp_path / "sim")
+    (tmp_path / "c.yaml").write_text("data:\n  partners: sim/partners.csv\n  events: sim/events.parquet\n  contracts: sim/contracts.csv\n"
+                                     "label:\n  horizons: [30, 90]\ntrain:\n  bootstrap: 0\n  baseline: false\n  hazard_folds: 2\n")
+    tables = pipeline.validate(tmp_path / "c.yaml").tables
+    fits = {stride: pipeline.fit(tmp_path / "c.yaml", [f"train.hazard_evaluation_stride={stride}"], tables=tables, track=False)
+            for stride in (1, 3)}
+    one, three = fits[1], fits[3]
+    assert one.model.hazard.booster.model_to_string() == three.model.hazard.booster.model_to_string()
+    assert one.model.hazard.stack == three.model.hazard.stack
+    assert one.metrics["hazard_c_index"] != three.metrics["hazard_c_index"]
+    assert one.metrics["cox_c_index"] == three.metrics["cox_c_index"]  # the Cox baseline is not a hazard fit

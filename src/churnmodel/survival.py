@@ -59,6 +59,7 @@ __all__ = [
     "observed_times",
     "partner_folds",
     "stack_weights",
+    "strided_snapshots",
 ]
 
 _DAY_US = 86_400 * 1_000_000
@@ -108,6 +109,20 @@ def partner_folds(partner_ids: np.ndarray, *, folds: int, random_state: int) -> 
     fold_of[np.random.default_rng(random_state).permutation(len(unique))] = np.arange(len(unique)) % folds
     return fold_of[inverse]
 
+
+
+def strided_snapshots(snapshot: pd.Series, *, stride: int) -> np.ndarray:
+    """Per row, whether its snapshot date is one of every ``stride``-th date counted back from the latest.
+
+    A partner's consecutive monthly snapshots share most of their feature windows and all but a month of
+    their outcomes; learning from every third loses little (measured in ``train.hazard_evaluation_stride``).
+
+    >>> dates = pd.Series(pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01", "2024-04-01"]))
+    >>> strided_snapshots(dates, stride=3).tolist()
+    [True, False, False, True, True]
+    """
+    dates, inverse = np.unique(snapshot.to_numpy(), return_inverse=True)
+    return ((len(dates) - 1 - inverse) % stride) == 0
 
 
 # --------------------------------------------------------------------------- fitting
@@ -256,6 +271,9 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
     ``train.hazard_folds`` folds, each predicted by a hazard model and a Cox baseline fitted on the
     others, over all snapshot dates (censored at the data end). The model returned is fitted on all
     partners, a seeded fifth of them held back for early stopping and stacking (which also calibrates).
+    The evaluation's hazard fits learn from every ``train.hazard_evaluation_stride``-th snapshot date of
+    their fitting partners (their held-back partners and the rows they predict keep every snapshot); the
+    final model learns from every snapshot.
     ``progress(done, total)`` is called as each fit (final, out of time, each fold's hazard model and Cox baseline) finishes."""
     from joblib import Parallel, delayed
 
@@ -280,11 +298,17 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
     ids = frame["partner_id"].to_numpy()
     fold = partner_folds(ids, folds=folds, random_state=config.random_state)
     val = partner_folds(ids, folds=5, random_state=config.random_state + 1) == 0  # a fifth of the fitting partners
-    # the longest fits first, so that two workers finish together: the final model (every partner), the
-    # out-of-time model, each fold's hazard model, then each fold's Cox baseline
+    learn = strided_snapshots(frame["snapshot"], stride=config.train.hazard_evaluation_stride)
+
+    def fitting(roles: np.ndarray) -> np.ndarray:  # the rows an evaluation fit learns from (role 0): every stride-th snapshot
+        return np.where((roles == 0) & ~learn, 3, roles)
+
+    # the longest fits first, so that two workers finish together: the final model (every partner, every
+    # snapshot), the out-of-time model, each fold's hazard model, then each fold's Cox baseline
     jobs = [delayed(fit_hazard)(X, time, event, np.where(val, 1, 0), **settings),
-            delayed(fit_hazard)(X, t_oot, e_oot, role, **settings),
-            *(delayed(_hazard_out_of_fold)(X, time, event, np.where(fold == f, 2, np.where(val, 1, 0)), settings) for f in range(folds)),
+            delayed(fit_hazard)(X, t_oot, e_oot, fitting(role), **settings),
+            *(delayed(_hazard_out_of_fold)(X, time, event, fitting(np.where(fold == f, 2, np.where(val, 1, 0))), settings)
+              for f in range(folds)),
             *(delayed(_cox_out_of_fold)(X, time, event, fold == f, settings) for f in range(folds))]
     fitted = []
     for done, result in enumerate(Parallel(n_jobs=min(config.train.n_jobs, len(jobs)), return_as="generator")(jobs), start=1):

@@ -57,6 +57,12 @@ class TrainConfig(Strict):
     hazard_early_stopping_rounds: int = Field(
         default=50, gt=0, description="label.horizons: the hazard fits' early-stopping patience. On the simulator (6,000 "
         "partners, sample) 50 rounds kept the trees and metrics of 200 at ~60% of the boosting time.")
+    hazard_evaluation_stride: int = Field(
+        default=3, ge=1, description="label.horizons: the evaluation's hazard fits (out of time, out of fold) learn from "
+        "every n-th snapshot date (the latest always kept; early stopping, stacking and the scored rows keep all); the "
+        "final model learns from every one. A partner's monthly snapshots share most of their windows and outcomes: on "
+        "the simulator (2,000 and 6,000 partners) 3 cut the stage's time ~1.9x, its metrics 0.002-0.005 lower than the "
+        "final model's, a conservative estimate; 1 = every snapshot.")
     calibration: Literal["auto", "sigmoid", "beta", "isotonic", "none"] = Field(
         default="auto", description="The churn model's, fitted on the validation block; every method is strictly increasing "
         "(no ties, no AUC lost) and never gives exactly 0 or 1. auto = sigmoid (Platt): the lowest mean test ECE and log "
