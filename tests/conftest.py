@@ -8,6 +8,9 @@ import os
 # (a 5-second LightGBM fit took minutes). Passive waiting must be set before OpenMP starts.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import fcntl
+import pickle
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -104,15 +107,35 @@ def sample_tables(sample_config):
     return read_inputs(sample_config.data)
 
 
+def once_per_run(tmp_path_factory, name: str, build: Callable[[], object]):
+    """A session fixture's value built by one test worker and read by the others (pytest-xdist's own
+    recipe: a pickle next to the workers' temporary folders, built under a file lock). The others wait
+    instead of building the same thing on the same two cores."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        return build()
+    root = tmp_path_factory.getbasetemp().parent  # one per run, shared by its workers
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (root / f"{name}.pickle").is_file():
+            return pickle.loads((root / f"{name}.pickle").read_bytes())
+        value = build()
+        (root / f"{name}.pickle").write_bytes(pickle.dumps(value))
+        return value
+
+
 @pytest.fixture(scope="session")
-def sample_training(sample_config, sample_tables):
-    """The sample's training frame, plan and a trained result (built once per test session)."""
+def sample_training(sample_config, sample_tables, tmp_path_factory):
+    """The sample's training frame, plan and a trained result (built once per test run)."""
     from churnmodel.features import build_training_frame
     from churnmodel.train import train
 
-    cfg = sample_config.model_copy(update={"train": sample_config.train.model_copy(update={"bootstrap": 200})})
-    frame, plan = build_training_frame(sample_tables, cfg)
-    return frame, plan, train(frame, plan, cfg), cfg
+    def build():
+        cfg = sample_config.model_copy(update={"train": sample_config.train.model_copy(update={"bootstrap": 200})})
+        frame, plan = build_training_frame(sample_tables, cfg)
+        return frame, plan, train(frame, plan, cfg), cfg
+
+    return once_per_run(tmp_path_factory, "sample_training", build)
 
 
 #: Session fixtures that take tens of seconds per worker: their tests are "heavy" (make test-fast leaves them out).

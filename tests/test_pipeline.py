@@ -23,7 +23,7 @@ AS_OF = "2025-07-01"
 def small_project(tmp_path_factory):
     """A small simulated network with a config that also fits the hazard model (two horizons)."""
     root = tmp_path_factory.mktemp("project")
-    pipeline.simulate(partners=500, months=30, random_state=5, start="2023-01-01", out=root / "data")
+    pipeline.simulate(partners=250, months=30, random_state=5, start="2023-01-01", out=root / "data")
     config = root / "configs" / "churn.yaml"
     config.parent.mkdir()
     config.write_text("data:\n  partners: ../data/partners.csv\n  events: ../data/events.parquet\n  contracts: ../data/contracts.csv\n"

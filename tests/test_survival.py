@@ -25,6 +25,7 @@ from churnmodel.survival import (
     stack_weights,
     strided_snapshots,
 )
+from conftest import once_per_run
 
 runner = CliRunner()
 H = [30, 90, 180, 365]
@@ -95,16 +96,20 @@ def test_months_to_churn_by_hand():
 
 
 @pytest.fixture(scope="session")
-def survival_model(sample_training, sample_tables):
-    """The sample's model with its hazard model (two folds to keep the suite quick)."""
+def survival_model(sample_training, sample_tables, tmp_path_factory):
+    """The sample's model with its hazard model (two folds to keep the suite quick), built once per run."""
     frame, _, result, cfg = sample_training
-    cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"hazard_folds": 2}),
-                                 "label": cfg.label.model_copy(update={"horizons": H})})
-    until = observation_end(data_end(sample_tables, cfg.data.extracted_at), cfg.label)
-    ticks = []
-    survival = add_survival(result, frame, cfg, observed_until=until, progress=lambda done, total: ticks.append((done, total)))
-    assert ticks == [(1, 6), (2, 6), (3, 6), (4, 6), (5, 6), (6, 6)]  # final, out of time, two folds, two Cox fits: a progress bar can follow
-    return survival, cfg
+
+    def build():
+        config = cfg.model_copy(update={"train": cfg.train.model_copy(update={"hazard_folds": 2}),
+                                        "label": cfg.label.model_copy(update={"horizons": H})})
+        until = observation_end(data_end(sample_tables, config.data.extracted_at), config.label)
+        ticks = []
+        survival = add_survival(result, frame, config, observed_until=until, progress=lambda done, total: ticks.append((done, total)))
+        assert ticks == [(1, 6), (2, 6), (3, 6), (4, 6), (5, 6), (6, 6)]  # final, out of time, two folds, two Cox fits: a progress bar can follow
+        return survival, config
+
+    return once_per_run(tmp_path_factory, "survival_model", build)
 
 
 def test_survival_result_has_every_metric_and_leaves_the_input_alone(survival_model, sample_training):

@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from churnmodel.errors import DataError
-from churnmodel.model import Calibrator, ChurnModel
+from churnmodel.model import Calibrator, ChurnModel, numeric_references
 from churnmodel.train import split_by_time, train
 from conftest import FUZZ_EXAMPLES
 
@@ -183,3 +183,17 @@ def test_fuzzed_model_files_load_or_raise_a_data_error(model_texts, edits, cut):
         ChurnModel.from_texts({"model.json": json.dumps(payload), "booster.txt": booster}, source="m")
     except DataError as exc:
         assert str(exc).startswith("m:")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.one_of(st.floats(-1e6, 1e6, allow_nan=False), st.just(float("nan")), st.sampled_from([0.0, 1.0, 2.0])),
+                         min_size=3, max_size=3), min_size=1, max_size=60))
+def test_drift_references_of_a_block_equal_the_column_by_column_definition(rows):
+    """The deciles of every column taken at once (a model keeps them for drift checks) are those of the
+    column's non-missing values alone, missing and constant columns included."""
+    block = np.array(rows, dtype=np.float64)
+    for j, got in enumerate(numeric_references(block)):
+        finite = block[~np.isnan(block[:, j]), j]
+        edges = np.unique(np.quantile(finite, np.linspace(0, 1, 11)[1:-1])) if len(finite) else np.array([])
+        counts = np.bincount(np.searchsorted(edges, finite, side="right"), minlength=len(edges) + 1)
+        assert got == {"edges": edges.tolist(), "shares": (counts / len(block)).tolist(), "missing": float(np.isnan(block[:, j]).mean())}

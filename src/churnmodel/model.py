@@ -12,10 +12,10 @@ bins, category shares, typical values) travel with the model for drift checks an
 from __future__ import annotations
 
 import difflib
-import functools
 import hashlib
 import json
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from churnmodel.features import FeaturePlan
 from churnmodel.hazard import HazardModel, anchor_curve, horizon_frame
 from churnmodel.shapley import PatternShap
 
-__all__ = ["CALIBRATION_METHODS", "EPS", "ISOTONIC_BLEND", "Calibrator", "ChurnModel", "numeric_reference", "reference_statistics"]
+__all__ = ["CALIBRATION_METHODS", "EPS", "ISOTONIC_BLEND", "Calibrator", "ChurnModel", "numeric_reference", "numeric_references", "reference_statistics"]
 
 FORMAT_VERSION = 3  # 2: model.json carries the SHA-256 of booster.txt; 3: the hazard model stacks a linear score
 _SAFE_NAME = re.compile(r"(?!.*\.\.)[^/\\\x00-\x1f\x7f]{1,200}")
@@ -352,24 +352,39 @@ def reference_statistics(X: pd.DataFrame, scores: np.ndarray, *, typical_rows: n
 
 def numeric_reference(values: np.ndarray, *, bins: int = 10) -> dict:
     """Decile bin edges, the share in each bin and the share missing: a numeric training distribution."""
-    values = np.asarray(values, dtype=np.float64)
-    finite = values[~np.isnan(values)]
-    edges = np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1])) if len(finite) else np.array([])
-    counts = np.bincount(np.searchsorted(edges, finite, side="right"), minlength=len(edges) + 1)
-    return {"edges": edges.tolist(), "shares": (counts / max(len(values), 1)).tolist(), "missing": float(np.isnan(values).mean())}
+    return numeric_references(np.asarray(values, dtype=np.float64).reshape(-1, 1), bins=bins)[0]
+
+
+def numeric_references(block: np.ndarray, *, bins: int = 10) -> list[dict]:
+    """:func:`numeric_reference` of every column of a 2-D float array, the quantiles taken at once
+    (those of the non-missing values, as ``np.quantile`` gives them)."""
+    block = np.asarray(block, dtype=np.float64)
+    missing = np.isnan(block)
+    with warnings.catch_warnings():  # an all-missing column has no quantiles (and gets no edges below)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        quantiles = np.nanquantile(block, np.linspace(0, 1, bins + 1)[1:-1], axis=0) if len(block) else None
+    out = []
+    for j in range(block.shape[1]):
+        finite = block[~missing[:, j], j]
+        edges = np.unique(quantiles[:, j]) if len(finite) else np.array([])
+        counts = np.bincount(np.searchsorted(edges, finite, side="right"), minlength=len(edges) + 1)
+        out.append({"edges": edges.tolist(), "shares": (counts / max(len(block), 1)).tolist(), "missing": float(missing[:, j].mean()) if len(block) else float("nan")})
+    return out
 
 
 def _distributions(X: pd.DataFrame, scores: np.ndarray, *, bins: int = 10) -> dict:
     """Training distributions (decile bins, category shares) kept with the model for drift checks."""
-    numeric = functools.partial(numeric_reference, bins=bins)
+    numeric = [c for c in X.columns if not isinstance(X[c].dtype, pd.CategoricalDtype)]
+    block = np.column_stack([X[c].to_numpy(dtype=np.float64) for c in numeric] + [np.asarray(scores, dtype=np.float64)])
+    references = dict(zip([*numeric, None], numeric_references(block, bins=bins), strict=True))
     out: dict = {"features": {}, "rows": len(X)}
     for col in X.columns:
-        if isinstance(X[col].dtype, pd.CategoricalDtype):
+        if col in references:
+            out["features"][col] = references[col]
+        else:
             shares = X[col].value_counts(normalize=False, dropna=False)
             out["features"][col] = {"categories": {str(k) if pd.notna(k) else "(missing)": float(v) / len(X) for k, v in shares.items()}}
-        else:
-            out["features"][col] = numeric(X[col].to_numpy(dtype=np.float64))
-    out["score"] = numeric(np.asarray(scores, dtype=np.float64))
+    out["score"] = references[None]
     return out
 
 
