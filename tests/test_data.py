@@ -86,11 +86,27 @@ def test_numeric_ids_keep_their_identity():
     assert tables.events["partner_id"].tolist() == ["1", "1", "2", "2", "3"]
 
 
-def test_exact_duplicate_events_are_dropped_with_a_count():
+def test_exact_duplicate_events_are_dropped_with_a_count_and_the_rule_that_applied():
     events = pd.concat([tiny_events(), tiny_events().iloc[[0, 2]]], ignore_index=True)
     tables = validate(events=events)
     assert len(tables.events) == 5
-    assert tables.warnings == ("events.csv: 2 exact duplicate event(s) dropped (first at rows 6, 7); the first copy of each is kept",)
+    assert tables.warnings == ("events.csv: 2 exact duplicate event(s) dropped (first at rows 6, 7); the first copy of each is "
+                               "kept (data.duplicate_events: drop). If identical rows are real events (two same-day orders "
+                               "of the same amount), set data.duplicate_events: keep",)
+
+
+def test_identical_events_are_kept_or_refused_as_configured():
+    """A purchase log whose identical rows are real orders keeps them all (nothing said); ``error`` names the rows."""
+    events = pd.concat([tiny_events(), tiny_events().iloc[[0, 2]]], ignore_index=True)
+    kept = validate(events=events, duplicate_events="keep")
+    assert len(kept.events) == 7 and kept.warnings == ()
+    assert kept.events["timestamp"].value_counts().max() == 2  # both copies, each a real event
+    with pytest.raises(DataError, match=r"events.csv: 2 event\(s\) repeat an earlier event in every column \(first at rows 6, 7\) "
+                                        r"\(data.duplicate_events: error\); remove the copies, or set data.duplicate_events: drop"):
+        validate(events=events, duplicate_events="error")
+    assert len(validate(events=tiny_events(), duplicate_events="error").events) == 5  # no copies: nothing to refuse
+    with pytest.raises(ValueError, match="duplicate_events"):
+        DataConfig(partners="p", events="e", duplicate_events="merge")
 
 
 @settings(max_examples=min(FUZZ_EXAMPLES, 40), deadline=None, suppress_health_check=[HealthCheck.too_slow])

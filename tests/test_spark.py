@@ -152,6 +152,14 @@ def test_bad_event_log_names_file_and_columns(spark, tmp_path):
     inputs = engine.read_inputs(spark, load_config(config).data)
     assert inputs.events.count() == 4  # duplicate and the unknown partner's event dropped, each with a warning
     assert len(inputs.warnings) == 2 and "ghost" in inputs.warnings[0] and "1 exact duplicate" in inputs.warnings[1]
+    assert "(data.duplicate_events: drop)" in inputs.warnings[1]
+    # data.duplicate_events as on the local engine: keep both copies, or refuse them
+    keep = write_project(tmp_path, events=pd.concat([events, events.iloc[[0]]]), extra_yaml="  unknown_partners: drop\n  duplicate_events: keep\n")
+    inputs = engine.read_inputs(spark, load_config(keep).data)
+    assert inputs.events.count() == 5 and len(inputs.warnings) == 1
+    refuse = write_project(tmp_path, events=pd.concat([events, events.iloc[[0]]]), extra_yaml="  unknown_partners: drop\n  duplicate_events: error\n")
+    with pytest.raises(DataError, match=r"events.csv: 1 event\(s\) repeat an earlier event in every column \(data.duplicate_events: error\)"):
+        engine.read_inputs(spark, load_config(refuse).data)
 
 
 def test_spark_scoring_refuses_inputs_without_what_the_model_needs(sample_training, spark, tmp_path):

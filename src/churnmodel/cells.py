@@ -21,7 +21,7 @@ from churnmodel.errors import DataError
 from churnmodel.times import EARLIEST, LATEST, TIMESTAMP_DTYPE
 
 __all__ = [
-    "MAX_AMOUNT", "Encoded", "Problems", "blank", "encode_text", "in_range", "optional_dates", "parse_ids", "parse_numbers", "parse_timestamps",
+    "MAX_AMOUNT", "Encoded", "Problems", "blank", "duplicate_events_text", "encode_text", "in_range", "optional_dates", "parse_ids", "parse_numbers", "parse_timestamps",
            "raise_problems", "required_dates", "rows"]
 
 _EXAMPLES = 5
@@ -59,6 +59,15 @@ class Problems:
 
     def warn(self, table: str, text: str) -> None:
         self.warnings.append(f"{self.sources.get(table, table)}: {text}")
+
+
+def duplicate_events_text(count: int, policy: str, *, where: str = "") -> str:
+    """What every engine says about exact duplicate events under ``data.duplicate_events`` (``policy``)."""
+    if policy == "error":
+        return (f"{count} event(s) repeat an earlier event in every column{where} (data.duplicate_events: error); remove the "
+                "copies, or set data.duplicate_events: drop to drop them or keep if identical rows are real events")
+    return (f"{count} exact duplicate event(s) dropped{where}; the first copy of each is kept (data.duplicate_events: drop). "
+            "If identical rows are real events (two same-day orders of the same amount), set data.duplicate_events: keep")
 
 
 @dataclass(frozen=True)

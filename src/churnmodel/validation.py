@@ -28,6 +28,7 @@ from churnmodel.cells import (
     Encoded,
     Problems,
     blank,
+    duplicate_events_text,
     encode_text,
     in_range,
     optional_dates,
@@ -239,7 +240,8 @@ def validate_tables(
     report.raise_errors()
     # every event's partner is known and unique now: its row in the partners table, per distinct id
     positions = pd.Index(p["partner_id"]).get_indexer(keys.id_values).astype(np.int32)  # per distinct id: its partners row
-    keep = _unique_events(e, positions, keys, report)
+    keep = None if cfg.duplicate_events == "keep" else _unique_events(e, positions, keys, report, policy=cfg.duplicate_events)
+    report.raise_errors()
     if keep is not None:
         e, keys = e.loc[keep], keys.subset(keep)
     _warn_outside_membership(p, e, positions, keys.ids, report)
@@ -325,9 +327,11 @@ def _date(day: int) -> str:
     return str(np.datetime64(int(day), "D"))
 
 
-def _unique_events(events: pd.DataFrame, positions: np.ndarray, keys: _EventKeys, report: Problems) -> np.ndarray | None:
-    """Exact duplicate events (equal in every column) are dropped with a warning; the first copy is kept.
-    Returns the rows to keep, or None when there are no duplicates.
+def _unique_events(events: pd.DataFrame, positions: np.ndarray, keys: _EventKeys, report: Problems, *,
+                   policy: str = "drop") -> np.ndarray | None:
+    """Exact duplicate events (equal in every column): dropped with a warning, the first copy kept
+    (``policy`` "drop"), or an error naming the rows ("error"). Returns the rows to keep, or None when
+    nothing is dropped.
 
     Rows are hashed on (partner, type, time, amount) into 32 bits; only rows whose hash occurs more than
     once (sorting the hashes finds them) are compared exactly, over all columns, by pandas. The hash is
@@ -372,7 +376,11 @@ def _unique_events(events: pd.DataFrame, positions: np.ndarray, keys: _EventKeys
     dup[where[exact.duplicated(keep="first").to_numpy()]] = True
     if not dup.any():
         return None
-    report.warn("events", f"{int(dup.sum())} exact duplicate event(s) dropped (first at {rows(dup, limit=3)}); the first copy of each is kept")
+    text = duplicate_events_text(int(dup.sum()), policy, where=f" (first at {rows(dup, limit=3)})")
+    if policy == "error":
+        report.error("events", None, text)
+        return None
+    report.warn("events", text)
     return ~dup
 
 

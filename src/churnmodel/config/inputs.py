@@ -63,6 +63,13 @@ class DataConfig(Strict):
         default="error",
         description="Events whose partner_id is not in the partners table: fail, or drop with a counted warning.",
     )
+    duplicate_events: Literal["drop", "keep", "error"] = Field(
+        default="drop",
+        description="Events equal in every column: drop all but the first copy with a counted warning (a log exported "
+        "twice, or joined twice, repeats rows), keep them all (a purchase log whose identical rows are real: two "
+        "same-day orders of the same amount when times are days; add an order id column and they are no longer "
+        "identical), or fail naming the rows.",
+    )
     signed_amount_types: list[str] = Field(
         default_factory=list,
         description="Event types whose amount may be negative (refunds, credit notes). All others must be >= 0.",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from churnmodel.cells import MAX_AMOUNT, raise_problems
+from churnmodel.cells import MAX_AMOUNT, duplicate_events_text, raise_problems
 from churnmodel.config import DataConfig, SparkConfig
 from churnmodel.data import read_table, sniff_delimiter
 from churnmodel.errors import ConfigError, DataError
@@ -204,10 +204,16 @@ def read_events(spark, cfg: DataConfig, known: pd.Series):
             warnings_.append(text + "; dropped (data.unknown_partners: drop)")
             typed, rows = typed.where(~unknown), rows - counts["unknown"]
     raise_problems(problems)
-    distinct = typed.drop("_raw_ts", "_raw_amount", "_known").dropDuplicates().persist()
+    typed = typed.drop("_raw_ts", "_raw_amount", "_known")
+    if cfg.duplicate_events == "keep":
+        return typed.persist(), warnings_
+    distinct = typed.dropDuplicates().persist()
     dropped = rows - distinct.count()
+    if dropped and cfg.duplicate_events == "error":
+        distinct.unpersist()
+        raise_problems([f"{name}: {duplicate_events_text(dropped, 'error')}"])
     if dropped:
-        warnings_.append(f"{name}: {dropped} exact duplicate event(s) dropped; the first copy of each is kept")
+        warnings_.append(f"{name}: {duplicate_events_text(dropped, 'drop')}")
     return distinct, warnings_
 
 
