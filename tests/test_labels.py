@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from churnmodel.config import Config, DataConfig, LabelConfig, SnapshotConfig
+from churnmodel.config import Config, DataConfig, FeaturesConfig, LabelConfig, SnapshotConfig
 from churnmodel.data import validate_tables
 from churnmodel.errors import ConfigError, DataError
 from churnmodel.labels import (
@@ -134,14 +134,32 @@ def test_data_end_default_and_explicit():
 
 def test_snapshot_grid_defaults_and_errors():
     first = ts("2023-01-15T10:00")
-    dates = snapshot_dates(SnapshotConfig(), first_event=first, end=ts("2024-03-15"), warmup_days=365)
+    dates = snapshot_dates(SnapshotConfig(), first_event=first, end=ts("2024-03-15"), lookbacks={"features.windows": 365})
     assert [d.strftime("%Y-%m-%d") for d in dates] == ["2024-02-01", "2024-03-01"]
-    weekly = snapshot_dates(SnapshotConfig(freq="W-MON", start="2024-03-01"), first_event=first, end=ts("2024-03-15"), warmup_days=0)
+    weekly = snapshot_dates(SnapshotConfig(freq="W-MON", start="2024-03-01"), first_event=first, end=ts("2024-03-15"), lookbacks={"features.windows": 7})
     assert [d.day for d in weekly] == [4, 11]
-    with pytest.raises(DataError, match=r"no snapshot dates between 2024-03-20 and 2024-03-15 .* needs 430 days of history"):
-        snapshot_dates(SnapshotConfig(), first_event=ts("2023-01-15"), end=ts("2024-03-15"), warmup_days=430)
+    with pytest.raises(DataError, match=r"no snapshot dates between 2024-03-20 and 2024-03-15 .* the 430 days of history they look back"):
+        snapshot_dates(SnapshotConfig(), first_event=ts("2023-01-15"), end=ts("2024-03-15"), lookbacks={"features.windows": 430})
     with pytest.raises(ConfigError, match=r"snapshots.end 2024-06-01 is after the data end 2024-03-15"):
-        snapshot_dates(SnapshotConfig(end="2024-06-01"), first_event=first, end=ts("2024-03-15"), warmup_days=0)
+        snapshot_dates(SnapshotConfig(end="2024-06-01"), first_event=first, end=ts("2024-03-15"), lookbacks={"features.windows": 7})
+    with pytest.raises(DataError, match=r"no snapshot dates between 2024-04-01 and 2024-03-15 at frequency MS: set snapshots.start earlier or snapshots.end later"):
+        snapshot_dates(SnapshotConfig(start="2024-04-01"), first_event=first, end=ts("2024-03-15"), lookbacks={"features.windows": 7})
+
+
+def test_a_short_history_is_refused_naming_the_settings_that_need_more_and_values_that_fit():
+    """Five months of data with windows [7, 28]: the 365 days come from the trend and the revenue window,
+    so those are named (and the windows are not); the values suggested give a snapshot grid."""
+    first, end = ts("2023-01-01"), ts("2023-06-01")
+    features = FeaturesConfig(windows=[7, 28])
+    with pytest.raises(DataError) as err:
+        snapshot_dates(SnapshotConfig(), first_event=first, end=end, lookbacks=features.lookbacks())
+    text = str(err.value)
+    assert "(151 days)" in text and "features.windows" not in text
+    assert "features.trends[0] (120 days: recent_days + prior_days), features.segments.revenue_window_days (365 days)" in text
+    assert "keep each look-back within 50 days, e.g. features.trends: [{recent_days: 14, prior_days: 28}], " \
+           "features.segments.revenue_window_days: 28" in text
+    fitted = FeaturesConfig(windows=[7, 28], trends=[{"recent_days": 14, "prior_days": 28}], segments={"revenue_window_days": 28})
+    assert len(snapshot_dates(SnapshotConfig(), first_event=first, end=end, lookbacks=fitted.lookbacks())) == 4
 
 
 def test_label_snapshots_from_config_on_sample(sample_tables):

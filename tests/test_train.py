@@ -26,11 +26,19 @@ def test_split_blocks_are_whole_dates_in_time_order_with_purge_gaps():
     assert not set(split.train) & set(split.valid) and not set(split.valid) & set(split.test)
 
 
-def test_split_refuses_too_little_history():
-    with pytest.raises(DataError, match=r"only 4 labelled snapshot dates; train.test_snapshots \(3\) \+ train.valid_snapshots \(3\)"):
+def test_split_refuses_too_little_history_naming_settings_that_fit():
+    """Each refusal names values that split these dates (checked by splitting with them): fewer test and
+    validation dates first, a shorter purge only when nothing else fits, else more snapshot dates."""
+    with pytest.raises(DataError, match=r"only 4 labelled snapshot dates; train.test_snapshots \(3\) \+ train.valid_snapshots \(3\)"
+                                        r".* These dates split with e.g. train.test_snapshots: 1, train.valid_snapshots: 1$"):
         split_by_time(grid(4), test_snapshots=3, valid_snapshots=3, purge_days=0)
-    with pytest.raises(DataError, match=r"not enough labelled snapshot dates for train \| 200-day purge"):
+    split_by_time(grid(4), test_snapshots=1, valid_snapshots=1, purge_days=0)
+    with pytest.raises(DataError, match=r"not enough labelled snapshot dates for train \| 200-day purge.* These dates split with e.g. "
+                                        r"train.test_snapshots: 2, train.valid_snapshots: 2, train.purge_days: 100 \(blocks closer"):
         split_by_time(grid(12), test_snapshots=2, valid_snapshots=2, purge_days=200)
+    split_by_time(grid(12), test_snapshots=2, valid_snapshots=2, purge_days=100)
+    with pytest.raises(DataError, match=r"only 2 labelled snapshot dates.* Use a more frequent snapshots.freq \(e.g. W-MON"):
+        split_by_time(grid(2), test_snapshots=3, valid_snapshots=3, purge_days=0)
 
 
 @pytest.mark.parametrize("method", ["isotonic", "sigmoid", "beta", "none"])

@@ -21,6 +21,8 @@ it is left out of training and kept for scoring. Nothing after ``data_end`` is u
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -124,20 +126,47 @@ def churn_spells(tables: InputTables, cfg: LabelConfig, *, end: pd.Timestamp, ty
     return spells
 
 
-def snapshot_dates(cfg: SnapshotConfig, *, first_event: pd.Timestamp, end: pd.Timestamp, warmup_days: int) -> pd.DatetimeIndex:
-    """The snapshot grid between ``cfg.start`` (default: first event + warm-up) and ``cfg.end`` (default: data end)."""
+def snapshot_dates(cfg: SnapshotConfig, *, first_event: pd.Timestamp, end: pd.Timestamp, lookbacks: Mapping[str, int]) -> pd.DatetimeIndex:
+    """The snapshot grid between ``cfg.start`` (default: first event + the longest of ``lookbacks``, the
+    days of history each setting needs, by key path) and ``cfg.end`` (default: data end)."""
+    warmup_days = max(lookbacks.values())
     start = pd.Timestamp(cfg.start, tz="UTC") if cfg.start else first_event.floor("D") + pd.Timedelta(days=warmup_days)
     stop = pd.Timestamp(cfg.end, tz="UTC") if cfg.end else end
     if stop > end:
         raise ConfigError(f"snapshots.end {stop.date()} is after the data end {end.date()}; nothing after the data end is known")
     dates = pd.date_range(start, stop, freq=cfg.freq, tz="UTC")
     if len(dates) == 0:
-        raise DataError(
-            f"no snapshot dates between {start.date()} and {stop.date()} at frequency {cfg.freq}: the data starts "
-            f"{first_event.date()} and the longest feature window needs {warmup_days} days of history. "
-            "Set snapshots.start earlier, or use shorter features.windows"
-        )
+        where = f"no snapshot dates between {start.date()} and {stop.date()} at frequency {cfg.freq}"
+        if cfg.start:
+            raise DataError(f"{where}: set snapshots.start earlier or snapshots.end later")
+        days = (end - first_event.floor("D")).days
+        raise DataError(f"{where}: the data runs {first_event.date()} to {end.date()} ({days} days), and the first snapshot waits "
+                        f"until the features have the {warmup_days} days of history they look back over. {history_needs(lookbacks, days=days)}")
     return dates.as_unit("us")
+
+
+def history_needs(lookbacks: Mapping[str, int], *, days: int) -> str:
+    """Which settings look back over more than a third of ``days`` of history, and values that fit: the
+    end of a "not enough history" message (the other two thirds are left for the snapshots).
+
+    >>> print(history_needs({"features.windows": 28, "features.trends[0]": 120, "features.segments.revenue_window_days": 365}, days=151))
+    Too long for this history: features.trends[0] (120 days: recent_days + prior_days), features.segments.revenue_window_days (365 days). Set snapshots.start earlier, or keep each look-back within 50 days, e.g. features.trends: [{recent_days: 14, prior_days: 28}], features.segments.revenue_window_days: 28
+    """
+    budget = max(days // 3, 2)
+    ladder = (7, 14, 28, 56, 91, 182, 365)
+
+    def fit(limit: int) -> int:  # the longest usual window within the limit
+        return max([w for w in ladder if w <= limit], default=max(limit, 1))
+
+    prior = fit(budget * 2 // 3)
+    values = {"features.windows": f"features.windows: {[w for w in ladder if w <= budget][-3:] or [budget]}",
+              "features.trends": f"features.trends: [{{recent_days: {fit(budget - prior)}, prior_days: {prior}}}]",
+              "features.segments.revenue_window_days": f"features.segments.revenue_window_days: {fit(budget)}"}
+    too_long = {key: need for key, need in lookbacks.items() if need > budget}
+    named = [f"{key} ({need} days{': recent_days + prior_days' if key.startswith('features.trends[') else ''})" for key, need in too_long.items()]
+    fixes = dict.fromkeys(values[key.split("[")[0]] for key in too_long if key.split("[")[0] in values)
+    return (f"Too long for this history: {', '.join(named)}. Set snapshots.start earlier, or keep each look-back within "
+            f"{budget} days, e.g. {', '.join(fixes)}")
 
 
 def _micros(values: pd.Series) -> np.ndarray:
@@ -197,6 +226,6 @@ def label_snapshots(tables: InputTables, config: Config, *, log=None) -> pd.Data
     end = log["end"] if "end" in log else data_end(tables, config.data.extracted_at)
     spells = churn_spells(tables, config.label, end=end, types_present=log.get("types"))
     first = log["first"] if "first" in log else tables.events["timestamp"].min()
-    dates = snapshot_dates(config.snapshots, first_event=first, end=end, warmup_days=config.features.lookback_days())
+    dates = snapshot_dates(config.snapshots, first_event=first, end=end, lookbacks=config.features.lookbacks())
     confirm = config.label.grace_days if config.label.source == "contracts" else 0
     return make_snapshots(spells, dates, horizon_days=config.label.horizon_days, end=end, confirm_days=confirm)

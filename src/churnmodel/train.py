@@ -64,17 +64,15 @@ def split_by_time(labelled: pd.DataFrame, *, test_snapshots: int, valid_snapshot
         raise DataError(
             f"only {len(dates)} labelled snapshot dates; train.test_snapshots ({test_snapshots}) + "
             f"train.valid_snapshots ({valid_snapshots}) + at least one for training are needed. "
-            "Use fewer test/valid snapshots, a more frequent snapshots.freq, or more history"
+            f"{_what_fits(dates, test_snapshots=test_snapshots, valid_snapshots=valid_snapshots, purge_days=purge_days)}"
         )
-    purge = pd.Timedelta(days=purge_days)
-    test = dates[-test_snapshots:]
-    valid = dates[dates <= test[0] - purge][-valid_snapshots:]
-    train = dates[dates <= valid[0] - purge] if len(valid) else dates[:0]
+    train, valid, test = _blocks(dates, test_snapshots, valid_snapshots, purge_days)
     if len(valid) < valid_snapshots or len(train) == 0:
         raise DataError(
             f"not enough labelled snapshot dates for train | {purge_days}-day purge | valid ({valid_snapshots}) | "
             f"{purge_days}-day purge | test ({test_snapshots}): dates run {pd.Timestamp(dates[0]).date()} to "
-            f"{pd.Timestamp(dates[-1]).date()}. Reduce train.valid_snapshots/test_snapshots or train.purge_days"
+            f"{pd.Timestamp(dates[-1]).date()}. "
+            f"{_what_fits(dates, test_snapshots=test_snapshots, valid_snapshots=valid_snapshots, purge_days=purge_days)}"
         )
     snap = labelled["snapshot"].to_numpy()
 
@@ -85,6 +83,31 @@ def split_by_time(labelled: pd.DataFrame, *, test_snapshots: int, valid_snapshot
         return [pd.Timestamp(d).strftime("%Y-%m-%d") for d in block]
 
     return Split(rows(train), rows(valid), rows(test), {"train": names(train), "valid": names(valid), "test": names(test)})
+
+
+def _blocks(dates: np.ndarray, test_snapshots: int, valid_snapshots: int, purge_days: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, valid, test) snapshot dates: the latest ``test_snapshots``, the ``valid_snapshots`` a purge before them, the rest a purge before those."""
+    purge = pd.Timedelta(days=purge_days)
+    test = dates[-test_snapshots:]
+    valid = dates[dates <= test[0] - purge][-valid_snapshots:]
+    train = dates[dates <= valid[0] - purge] if len(valid) else dates[:0]
+    return train, valid, test
+
+
+def _what_fits(dates: np.ndarray, *, test_snapshots: int, valid_snapshots: int, purge_days: int) -> str:
+    """Settings under which these labelled dates do split (fewer test/valid dates first, then a shorter
+    purge), or the snapshot frequency that would give more dates: the end of a "not enough history" message."""
+    counts = dict.fromkeys((c, c) for c in (min(test_snapshots, valid_snapshots), 2, 1) if c <= max(test_snapshots, valid_snapshots))
+    for purge in dict.fromkeys((purge_days, purge_days // 2, 0)):
+        for test, valid in counts:
+            if len(dates) >= test + valid + 1:
+                train, blocks_valid, _ = _blocks(dates, test, valid, purge)
+                if len(blocks_valid) == valid and len(train):
+                    shorter = "" if purge == purge_days else (f", train.purge_days: {purge} (blocks closer than the horizon "
+                                                              "share part of their outcome window)")
+                    return f"These dates split with e.g. train.test_snapshots: {test}, train.valid_snapshots: {valid}{shorter}"
+    return ("Use a more frequent snapshots.freq (e.g. W-MON: a date every week), a shorter label.horizon_days (fewer dates wait "
+            "for their outcome), or more history")
 
 
 def _tune(config: Config, X_train, y_train, X_valid, y_valid) -> dict:

@@ -231,8 +231,18 @@ class FeaturesConfig(Strict):
 
     def lookback_days(self) -> int:
         """The longest stretch of history any feature looks back over (windows, trends, revenue window)."""
-        spans = [*self.windows, *(t.recent_days + t.prior_days for t in self.trends), self.segments.revenue_window_days]
-        return max(spans)
+        return max(self.lookbacks().values())
+
+    def lookbacks(self) -> dict[str, int]:
+        """Every setting that makes features look back over history, by its key path, with the days it needs.
+
+        >>> FeaturesConfig(windows=[7, 28]).lookbacks()
+        {'features.windows': 28, 'features.trends[0]': 120, 'features.segments.revenue_window_days': 365}
+        """
+        out = {"features.windows": max(self.windows)}
+        out.update({f"features.trends[{i}]": t.recent_days + t.prior_days for i, t in enumerate(self.trends)})
+        out["features.segments.revenue_window_days"] = self.segments.revenue_window_days
+        return out
 
     @field_validator("windows")
     @classmethod

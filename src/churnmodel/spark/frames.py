@@ -78,7 +78,7 @@ def training_frame(inputs: SparkInputs, config: Config):
     plan = resolve_plan(inputs.dimensions(), config.features, profile=prof)
     facts = log_facts(inputs.events) | {"types": list(prof.types)}
     end = facts["end"] = data_end(inputs.dimensions(), config.data.extracted_at, latest_event=facts["latest"])
-    dates = snapshot_dates(config.snapshots, first_event=facts["first"], end=end, warmup_days=config.features.lookback_days())
+    dates = snapshot_dates(config.snapshots, first_event=facts["first"], end=end, lookbacks=config.features.lookbacks())
     net = network(inputs.events, dates.asi8 // 1_000_000, plan) if plan.segments is not None else None
 
     def rows(tables: InputTables) -> pd.DataFrame:
