@@ -238,7 +238,8 @@ def grid(partners=("a", "b", "c")):
     return pd.DataFrame([(p, s) for s in SNAPS for p in partners], columns=["partner_id", "snapshot"])
 
 
-PROP_CFG = FeaturesConfig(windows=[7, 30, 90], trends=[{"recent_days": 7, "prior_days": 21}])
+RHYTHM = ["overdue", "gap", "regularity", "active_share"]
+PROP_CFG = FeaturesConfig(windows=[7, 30, 90], trends=[{"recent_days": 7, "prior_days": 21}], rhythm=RHYTHM)
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -350,3 +351,61 @@ def test_amount_balance_needs_amounts():
 def test_lookback_covers_trends_and_revenue_window():
     cfg = FeaturesConfig(windows=[30], trends=[{"recent_days": 30, "prior_days": 90}], segments={"revenue_window_days": 60})
     assert cfg.lookback_days() == 120
+
+
+def _orders(days: list[float], start: str = "2024-01-01") -> pd.DataFrame:
+    t0 = pd.Timestamp(start, tz="UTC")
+    return pd.DataFrame({"partner_id": "a", "timestamp": [t0 + pd.Timedelta(days=d) for d in days], "event_type": "order", "amount": 10.0})
+
+
+def test_rhythm_by_hand():
+    """Orders on days 0, 10, 20, 50 (Jan 1 - Feb 20) and one on the snapshot day itself (the future):
+    gaps 10, 10, 30 -> typical 16.67 days, spread/mean 0.566; the snapshot on day 60 (Mar 1) is 10
+    days after the last order: overdue 0.6; the 90-day window holds Jan and Feb: 2 of 2.96 months."""
+    partners = pd.DataFrame({"partner_id": ["a"], "joined_at": ["2023-06-01"]})
+    tables = validate_tables(partners, _orders([0, 10, 20, 50, 60]))
+    plan = resolve_plan(tables, FeaturesConfig(windows=[30, 90], trends=[], segments={"revenue_type": "none"}, rhythm=RHYTHM))
+    X = build_features(tables, pd.DataFrame({"partner_id": ["a"], "snapshot": [ts("2024-03-01")]}), plan).iloc[0]
+    gaps = np.array([10.0, 10.0, 30.0])
+    assert X["order__gap_days"] == pytest.approx(gaps.mean()) and X["order__gap_cv"] == pytest.approx(gaps.std() / gaps.mean())
+    assert X["order__gap_days_90d"] == pytest.approx(gaps.mean())  # every gap ends within 90 days
+    assert X["order__overdue"] == pytest.approx(10 / gaps.mean())
+    assert X["order__active_share_90d"] == pytest.approx(2 / (90 / 30.4375))
+    info = plan.info().set_index("name")
+    assert info.loc["order__overdue", "kind"] == "rhythm" and "просрочка" in info.loc["order__overdue", "label_ru"]
+    only = resolve_plan(tables, FeaturesConfig(windows=[30, 90], trends=[], segments={"revenue_type": "none"}))  # the default: overdue
+    assert [f.name for f in only.features if f.kind == "rhythm"] == ["order__overdue"]
+    assert FeaturePlan.from_json(only.to_json()) == only
+    with pytest.raises(ValueError, match="rhythm"):
+        FeaturesConfig(rhythm=["overdue", "overdue"])
+    # a 28-day longest window counts weeks; a single order has no gap yet
+    weekly = resolve_plan(tables, FeaturesConfig(windows=[7, 28], trends=[], segments={"revenue_type": "none"}, rhythm=RHYTHM))
+    W = build_features(tables, pd.DataFrame({"partner_id": ["a", "a"], "snapshot": [ts("2024-03-01"), ts("2024-01-05")]}), weekly)
+    assert W.loc[0, "order__active_share_28d"] == pytest.approx(1 / 4)  # Feb 20 only
+    assert W.loc[0, "order__gap_days_28d"] == 30.0  # the gap ending Feb 20 started Jan 21
+    assert np.isnan(W.loc[1, "order__gap_days"]) and np.isnan(W.loc[1, "order__overdue"]) and W.loc[1, "order__active_share_28d"] == 0.25
+
+
+@SETTINGS
+@given(base=st.lists(event_strategy(["a", "b", "c"]), max_size=30),
+       pairs=st.lists(st.tuples(st.sampled_from("abc"), st.sampled_from(TYPES), st.integers(1, 5 * 86_400), st.integers(0, 4 * 86_400)),
+                      min_size=1, max_size=10),
+       windows=st.sampled_from([[7, 28], [7, 30, 90]]), cut=st.sampled_from([ts("2024-02-14"), ts("2024-03-13T12:00")]))
+def test_rhythm_never_sees_after_the_snapshot(base, pairs, windows, cut):
+    """The leakage property for every rhythm kind, with weeks and months cut mid-period: pairs of events of
+    one partner and type straddle the cut (a few days before it, a few after), so a later event in the same
+    week or month, or a gap that ends after the cut, would show."""
+    plan_cfg = FeaturesConfig(windows=windows, trends=[{"recent_days": 7, "prior_days": 14}], rhythm=RHYTHM)
+    offset = int((cut - START).total_seconds())
+    before_cut = [(p, offset - x, t, 1.0, 1) for p, t, x, _ in pairs]
+    after_cut = [(p, offset + y, t, 1.0, 1) for p, t, _, y in pairs]
+    before = frames([*base, *before_cut])
+    plan = resolve_plan(before, plan_cfg)
+    after = frames([*base, *before_cut, *after_cut])
+    rows = pd.DataFrame([(p, d) for d in (cut - pd.Timedelta(days=20), cut, cut + pd.Timedelta(days=30)) for p in "abc"],
+                        columns=["partner_id", "snapshot"])
+    keep = (rows["snapshot"] <= cut).to_numpy()
+    x0, x1 = build_features(before, rows, plan), build_features(after, rows, plan)
+    rhythm = [f.name for f in plan.features if f.kind == "rhythm"]
+    assert len(rhythm) == 5 * len(plan.event_types)
+    pd.testing.assert_frame_equal(x0.loc[keep, rhythm], x1.loc[keep, rhythm])

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from churnmodel.features.plan import FeaturePlan, safe_name
+from churnmodel.features.rhythm import rhythm_period
 from churnmodel.features.spec import CONTRACT_FEATURES
 from churnmodel.texts import SEGMENT_LABELS
 from churnmodel.times import DAY, MONTH_DAYS, seconds
@@ -54,6 +55,31 @@ def _event_type_features(put, t: str, plan: FeaturePlan, prims, s: np.ndarray, o
                 prims[_key("sum", t, r, 0)] / r, prims[_key("sum", t, r + p, r)] / p))
 
 
+def _rhythm_features(put, t: str, plan: FeaturePlan, prims, s: np.ndarray) -> None:
+    """The partner's own rhythm in one event type (the kinds in ``plan.rhythm``): gaps between consecutive
+    events (each counted where it ends), over the lifetime span and the longest window; overdue = days
+    since the last event / typical gap over the lifetime span."""
+    n, w, life = safe_name(t), max(plan.windows), plan.lifetime_days
+
+    def mean_gap(lo: int | None) -> tuple[np.ndarray, np.ndarray]:
+        k = prims[_key("gapn", t, lo, 0)]
+        return np.where(k > 0, prims[_key("gaps1", t, lo, 0)] / np.where(k > 0, k, 1), np.nan), k
+
+    if {"overdue", "gap", "regularity"} & set(plan.rhythm):
+        typical, k = mean_gap(life)
+    if "overdue" in plan.rhythm:
+        since = (s - prims[f"last|{t}"]) / DAY
+        put(f"{n}__overdue", np.where(typical > 0, since / np.where(typical > 0, typical, 1), np.nan))
+    if "gap" in plan.rhythm:
+        put(f"{n}__gap_days", typical)
+        put(f"{n}__gap_days_{w}d", mean_gap(w)[0])
+    if "regularity" in plan.rhythm:
+        spread = np.sqrt(np.maximum(prims[_key("gaps2", t, life, 0)] / np.where(k > 0, k, 1) - typical ** 2, 0.0))
+        put(f"{n}__gap_cv", np.where((k >= 2) & (typical > 0), spread / np.where(typical > 0, typical, 1), np.nan))
+    if "active_share" in plan.rhythm:
+        put(f"{n}__active_share_{w}d", np.minimum(prims[_key("active", t, w, 0)] / (w / rhythm_period(plan)[1]), 1.0))
+
+
 def derive_features(
     rows: pd.DataFrame,
     prims: dict[str, np.ndarray],
@@ -84,6 +110,8 @@ def derive_features(
     with np.errstate(invalid="ignore", divide="ignore"):
         for t in plan.event_types:
             _event_type_features(put, t, plan, prims, s, observed_months)
+            if plan.rhythm:
+                _rhythm_features(put, t, plan, prims, s)
         for b in plan.balances:
             put(b.name, prims[f"bal|{b.name}"])
             put(f"{b.name}__oldest_days", (s - prims[f"oldest|{b.name}"]) / DAY)

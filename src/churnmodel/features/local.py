@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from churnmodel.features.plan import FeaturePlan
+from churnmodel.features.rhythm import rhythm_cells, rhythm_period, rhythm_tables_needed
 from churnmodel.times import DAY, seconds
 
 __all__ = ["LocalPrimitives", "Network", "compute_primitives", "strategic_core"]
@@ -70,7 +71,11 @@ class LocalPrimitives(Mapping):
         cells *= P
         cells += ev_p
         self._counts = _cumulative(cells, None, (NB, T, P))
-        if plan.recency:
+        if plan.rhythm:
+            needed = rhythm_tables_needed(plan.rhythm)
+            self._rhythm = {name: _cumulative(where, weights, (NB, T, P)) for name, (where, weights)
+                            in rhythm_cells(cells, ev_p, ev_t, ts, T, weeks=rhythm_period(plan)[0] == "week").items() if name in needed}
+        if plan.recency or plan.rhythm:
             # snapshot dates are among the cut points: the snapshot bucket is a lookup of the cut bucket
             to_snapshot = np.concatenate([[0], np.cumsum(np.isin(edges, snaps))])
             self._last = _last_times(ev_p, ev_t, ts, to_snapshot[bucket], P, T, len(snaps))
@@ -137,6 +142,8 @@ class LocalPrimitives(Mapping):
         lo, hi = (None if rest[1] == "all" else int(rest[1])), int(rest[2])
         if kind == "count":
             return self._window(self._counts, plan.event_types.index(rest[0]), lo, hi)
+        if kind in ("gapn", "gaps1", "gaps2", "active"):
+            return self._window(self._rhythm[kind], plan.event_types.index(rest[0]), lo, hi)
         i = self._amount_index[rest[0]]
         if kind == "sum":
             return self._window(self._sums, i, lo, hi)

@@ -137,6 +137,7 @@ class FeaturePlan:
     labels: dict[str, tuple[str, str]]
     features: tuple[FeatureInfo, ...] = field(default=())
     lifetime_days: int | None = None  # None: all history (plans saved before the bound existed)
+    rhythm: tuple[str, ...] = ()  # rhythm kinds per event type: overdue, gap, regularity, active_share
 
     @property
     def columns(self) -> list[str]:
@@ -180,6 +181,7 @@ class FeaturePlan:
         raw["scores"] = tuple(ScoredType(**s) for s in raw["scores"])
         raw["segments"] = Segments(**raw["segments"]) if raw["segments"] else None  # {}: no segments (format 3)
         raw["attributes"] = tuple(Attribute(a["name"], a["kind"], tuple(a["categories"]), a.get("column", "")) for a in raw["attributes"])
+        raw["rhythm"] = tuple(raw.get("rhythm", ()))  # plans saved before rhythm features have none
         for key in ("event_types", "amount_types", "additive_types", "windows", "aggregations"):
             raw[key] = tuple(raw[key])
         return cls(**raw)

@@ -27,6 +27,7 @@ from churnmodel.features.plan import (
     Segments,
     safe_name,
 )
+from churnmodel.features.rhythm import rhythm_period
 from churnmodel.validation import InputTables
 
 __all__ = ["CONTRACT_FEATURES", "NETWORK_FEATURES", "TYPE_DEFAULTS", "base_infos", "ratio_infos", "resolve_plan"]
@@ -159,7 +160,7 @@ def resolve_plan(tables: InputTables, cfg: FeaturesConfig, *, profile: EventProf
         segments=Segments(**seg.model_dump()) if seg.revenue_type in amount_types else None,
         contracts=cfg.contracts and tables.contracts is not None, attributes=tuple(_resolve_attributes(tables, cfg)),
         history_start=profile.first_timestamp.floor("D").isoformat(), levers=levers, units=units, labels=labels,
-        lifetime_days=cfg.lifetime_days,
+        lifetime_days=cfg.lifetime_days, rhythm=tuple(cfg.rhythm),
     )
     base = base_infos(plan)
     known = {f.name for f in base}
@@ -224,6 +225,25 @@ def _windowed(plan: FeaturePlan, t: str):
                 yield f"{n}__max_{w}d", "max", unit, f"{en}: largest ({unit}), last {w} days", f"{ru}: максимум за {w} дн."
 
 
+def _rhythm(plan: FeaturePlan, t: str, span_en: str, span_ru: str):
+    """(name, unit, label_en, label_ru) of each rhythm feature of type t (the kinds in ``plan.rhythm``),
+    relative to the partner's own normal."""
+    n, (en, ru), w = safe_name(t), plan.labels[t], max(plan.windows)
+    period = rhythm_period(plan)[0]
+    if "overdue" in plan.rhythm:
+        yield (f"{n}__overdue", "ratio", f"{en}: days since the last one / the partner's typical gap (overdue when above 1)",
+               f"{ru}: дней с последнего события / обычный интервал партнёра (просрочка, если больше 1)")
+    if "gap" in plan.rhythm:
+        yield f"{n}__gap_days", "days", f"{en}: typical days between two{span_en}", f"{ru}: среднее число дней между событиями{span_ru}"
+        yield f"{n}__gap_days_{w}d", "days", f"{en}: typical days between two, last {w} days", f"{ru}: среднее число дней между событиями за {w} дн."
+    if "regularity" in plan.rhythm:
+        yield (f"{n}__gap_cv", "ratio", f"{en}: irregularity of the gaps (their spread / their mean){span_en}",
+               f"{ru}: нерегулярность интервалов (разброс / среднее){span_ru}")
+    if "active_share" in plan.rhythm:
+        yield (f"{n}__active_share_{w}d", "share", f"{en}: share of {period}s with any, last {w} days",
+               f"{ru}: доля {dict(week='недель', month='месяцев')[period]} с событиями за {w} дн.")
+
+
 def base_infos(plan: FeaturePlan) -> list[FeatureInfo]:
     """Metadata of every feature except ratios, in column order."""
     infos = [FeatureInfo("tenure_days", "tenure", "profile", "days", "days since joining", "дней с начала сотрудничества")]
@@ -245,6 +265,8 @@ def base_infos(plan: FeaturePlan) -> list[FeatureInfo]:
                 infos.append(FeatureInfo(
                     f"{n}__amount_trend_{r}v{p}d", "trend", lever, "change -1..+1",
                     f"{en}: change in value, last {r} days vs the {p} before", f"{ru}: изменение суммы, {r} дн. к предыдущим {p} дн."))
+        if plan.rhythm:
+            infos += [FeatureInfo(name, "rhythm", lever, unit, le, lr) for name, unit, le, lr in _rhythm(plan, t, span_en, span_ru)]
     for b in plan.balances:
         unit = plan.units.get(b.add, "amount") if b.measure == "amount" else "count"
         infos.append(FeatureInfo(b.name, "balance", b.lever, unit, b.label_en, b.label_ru))
