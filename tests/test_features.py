@@ -372,7 +372,7 @@ def test_rhythm_by_hand():
     assert X["order__overdue"] == pytest.approx(10 / gaps.mean())
     assert X["order__active_share_90d"] == pytest.approx(2 / (90 / 30.4375))
     info = plan.info().set_index("name")
-    assert info.loc["order__overdue", "kind"] == "rhythm" and "просрочка" in info.loc["order__overdue", "label_ru"]
+    assert info.loc["order__overdue", "kind"] == "rhythm" and "обычных интервалах" in info.loc["order__overdue", "label_ru"]
     only = resolve_plan(tables, FeaturesConfig(windows=[30, 90], trends=[], segments={"revenue_type": "none"}))  # the default: overdue
     assert [f.name for f in only.features if f.kind == "rhythm"] == ["order__overdue"]
     assert FeaturePlan.from_json(only.to_json()) == only

@@ -231,8 +231,8 @@ def _rhythm(plan: FeaturePlan, t: str, span_en: str, span_ru: str):
     n, (en, ru), w = safe_name(t), plan.labels[t], max(plan.windows)
     period = rhythm_period(plan)[0]
     if "overdue" in plan.rhythm:
-        yield (f"{n}__overdue", "ratio", f"{en}: days since the last one / the partner's typical gap (overdue when above 1)",
-               f"{ru}: дней с последнего события / обычный интервал партнёра (просрочка, если больше 1)")
+        yield (f"{n}__overdue", "ratio", f"{en}: time since the last one, in the partner's typical gaps (above 1: longer than usual)",
+               f"{ru}: время с последнего события в обычных интервалах партнёра (больше 1: дольше обычного)")
     if "gap" in plan.rhythm:
         yield f"{n}__gap_days", "days", f"{en}: typical days between two{span_en}", f"{ru}: среднее число дней между событиями{span_ru}"
         yield f"{n}__gap_days_{w}d", "days", f"{en}: typical days between two, last {w} days", f"{ru}: среднее число дней между событиями за {w} дн."
