@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from churnmodel.features.plan import FeaturePlan
-from churnmodel.features.rhythm import rhythm_cells, rhythm_period, rhythm_tables_needed
+from churnmodel.features.rhythm import rhythm_cells
 from churnmodel.times import DAY, seconds
 
 __all__ = ["LocalPrimitives", "Network", "compute_primitives", "strategic_core"]
@@ -72,9 +72,7 @@ class LocalPrimitives(Mapping):
         cells += ev_p
         self._counts = _cumulative(cells, None, (NB, T, P))
         if plan.rhythm:
-            needed = rhythm_tables_needed(plan.rhythm)
-            self._rhythm = {name: _cumulative(where, weights, (NB, T, P)) for name, (where, weights)
-                            in rhythm_cells(cells, ev_p, ev_t, ts, T, weeks=rhythm_period(plan)[0] == "week").items() if name in needed}
+            self._rhythm = {name: _cumulative(where, weights, (NB, T, P)) for name, (where, weights) in rhythm_cells(cells, ev_p, ev_t, ts, plan).items()}
         if plan.recency or plan.rhythm:
             # snapshot dates are among the cut points: the snapshot bucket is a lookup of the cut bucket
             to_snapshot = np.concatenate([[0], np.cumsum(np.isin(edges, snaps))])
