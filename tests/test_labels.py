@@ -160,6 +160,8 @@ def test_a_short_history_is_refused_naming_the_settings_that_need_more_and_value
            "features.segments.revenue_window_days: 28" in text
     fitted = FeaturesConfig(windows=[7, 28], trends=[{"recent_days": 14, "prior_days": 28}], segments={"revenue_window_days": 28})
     assert len(snapshot_dates(SnapshotConfig(), first_event=first, end=end, lookbacks=fitted.lookbacks())) == 4
+    with pytest.raises(DataError, match=r"history they look back over. Set snapshots.start earlier or snapshots.end later$"):
+        snapshot_dates(SnapshotConfig(end="2023-01-20"), first_event=first, end=end, lookbacks=fitted.lookbacks())  # short enough; the end is early
 
 
 def test_label_snapshots_from_config_on_sample(sample_tables):

@@ -163,6 +163,8 @@ def history_needs(lookbacks: Mapping[str, int], *, days: int) -> str:
               "features.trends": f"features.trends: [{{recent_days: {fit(budget - prior)}, prior_days: {prior}}}]",
               "features.segments.revenue_window_days": f"features.segments.revenue_window_days: {fit(budget)}"}
     too_long = {key: need for key, need in lookbacks.items() if need > budget}
+    if not too_long:  # the look-backs fit: the grid's end (snapshots.end) comes too early
+        return "Set snapshots.start earlier or snapshots.end later"
     named = [f"{key} ({need} days{': recent_days + prior_days' if key.startswith('features.trends[') else ''})" for key, need in too_long.items()]
     fixes = dict.fromkeys(values[key.split("[")[0]] for key in too_long if key.split("[")[0] in values)
     return (f"Too long for this history: {', '.join(named)}. Set snapshots.start earlier, or keep each look-back within "
