@@ -176,7 +176,10 @@ CASES = [
         ("data.naive_timezone", "unknown time zone 'Mars/Olympus'", "Europe/Moscow")),
     Bad("YAML syntax error", "validate", _yaml("label: [unclosed\n"), ("config.yaml: not valid YAML",)),
     Bad("malformed --set", "train", lambda p: None, ("--set",), ("--set", "novalue")),
-    Bad("too little history to train", "train", lambda p: None, ("no snapshot dates between 2025-01-04 and 2024-07-01", "Set snapshots.start earlier", "features.windows")),
+    Bad("too little history to train", "train", lambda p: None,
+        ("only 2 labelled snapshot dates", "train.test_snapshots (3) + train.valid_snapshots (3)", "snapshots.freq")),
+    Bad("too little history for the windows set", "train", _yaml("features:\n  windows: [30, 90, 365]\n"),
+        ("no snapshot dates between 2025-01-04 and 2024-07-01", "Set snapshots.start earlier", "features.windows: auto (here [7, 14, 30])")),
     # ---- scoring, explaining, outputs
     Bad("events after --as-of", "score", lambda p: None,
         ("events.csv: 2 event(s) are dated after --as-of 2024-02-15", "pass the export date as --as-of"), ("--as-of", "2024-02-15")),

@@ -53,7 +53,7 @@ def sample_tables(events=E, with_items=True):
 
 
 ROWS = pd.DataFrame({"partner_id": ["a", "b", "a"], "snapshot": [ts("2024-03-01"), ts("2024-03-01"), ts("2024-04-01")]})
-CFG = FeaturesConfig(windows=[7, 30], trends=[{"recent_days": 7, "prior_days": 14}])
+CFG = FeaturesConfig(windows=[7, 30], trends=[{"recent_days": 7, "prior_days": 14}], segments={"revenue_window_days": 365})
 
 
 @pytest.fixture(scope="module")
@@ -239,7 +239,8 @@ def grid(partners=("a", "b", "c")):
 
 
 RHYTHM = ["overdue", "gap", "regularity", "active_share"]
-PROP_CFG = FeaturesConfig(windows=[7, 30, 90], trends=[{"recent_days": 7, "prior_days": 21}], rhythm=RHYTHM)
+PROP_CFG = FeaturesConfig(windows=[7, 30, 90], trends=[{"recent_days": 7, "prior_days": 21}], segments={"revenue_window_days": 365},
+                          rhythm=RHYTHM)
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -324,7 +325,7 @@ def test_strategic_core_has_no_rounding_gap():
               ("a", "2024-05-20", "order", 19.5, None), ("b", "2024-05-20", "order", 19.5, None),
               ("d", "2024-05-20", "order", 14.0, None), ("e", "2024-05-20", "order", 14.0, None), ("f", "2024-05-20", "order", 14.0, None)]
     t = _tables(events, partners=tuple("xabdef"))
-    plan = resolve_plan(t, FeaturesConfig(segments={"strategic_core_share": 0.58}))
+    plan = resolve_plan(t, FeaturesConfig(segments={"strategic_core_share": 0.58, "revenue_window_days": 365}))
     X = build_features(t, pd.DataFrame({"partner_id": list("xabdef"), "snapshot": ts("2024-06-01")}), plan)
     assert X["segment"].tolist()[:3] == ["strategic"] * 3 and "strategic" not in X["segment"].tolist()[3:]
 

@@ -147,21 +147,41 @@ def test_snapshot_grid_defaults_and_errors():
 
 
 def test_a_short_history_is_refused_naming_the_settings_that_need_more_and_values_that_fit():
-    """Five months of data with windows [7, 28]: the 365 days come from the trend and the revenue window,
-    so those are named (and the windows are not); the values suggested give a snapshot grid."""
+    """Five months of data with windows [7, 28] and the long-history trend and revenue window: the 365
+    days come from the trend and the revenue window, so those are named (and the windows are not), with
+    what ``auto`` gives here; the values suggested give a snapshot grid."""
     first, end = ts("2023-01-01"), ts("2023-06-01")
-    features = FeaturesConfig(windows=[7, 28])
+    features = FeaturesConfig(windows=[7, 28], trends=[{"recent_days": 30, "prior_days": 90}], segments={"revenue_window_days": 365})
     with pytest.raises(DataError) as err:
         snapshot_dates(SnapshotConfig(), first_event=first, end=end, lookbacks=features.lookbacks())
     text = str(err.value)
     assert "(151 days)" in text and "features.windows" not in text
     assert "features.trends[0] (120 days: recent_days + prior_days), features.segments.revenue_window_days (365 days)" in text
-    assert "keep each look-back within 50 days, e.g. features.trends: [{recent_days: 14, prior_days: 28}], " \
-           "features.segments.revenue_window_days: 28" in text
-    fitted = FeaturesConfig(windows=[7, 28], trends=[{"recent_days": 14, "prior_days": 28}], segments={"revenue_window_days": 28})
-    assert len(snapshot_dates(SnapshotConfig(), first_event=first, end=end, lookbacks=fitted.lookbacks())) == 4
+    assert "keep each look-back within 50 days: features.trends: auto (here [{recent_days: 7, prior_days: 21}]), " \
+           "features.segments.revenue_window_days: auto (here 30)" in text
+    fitted = features.model_copy(update={"trends": "auto", "segments": features.segments.model_copy(update={"revenue_window_days": "auto"})})
+    assert len(snapshot_dates(SnapshotConfig(), first_event=first, end=end, lookbacks=fitted.for_history(151).lookbacks())) == 5
     with pytest.raises(DataError, match=r"history they look back over. Set snapshots.start earlier or snapshots.end later$"):
-        snapshot_dates(SnapshotConfig(end="2023-01-20"), first_event=first, end=end, lookbacks=fitted.lookbacks())  # short enough; the end is early
+        snapshot_dates(SnapshotConfig(end="2023-01-20"), first_event=first, end=end, lookbacks=fitted.for_history(151).lookbacks())
+    with pytest.raises(ValueError, match=r"features.trends, features.segments.revenue_window_days: auto depends on the history"):
+        fitted.lookbacks()
+
+
+@pytest.mark.parametrize(("days", "windows", "trends", "revenue"), [
+    (151, [7, 14, 30], [(7, 21)], 30),
+    (200, [7, 14, 30], [(14, 42)], 30),
+    (400, [14, 30, 90], [(30, 90)], 90),
+    (729, [14, 30, 90], [(30, 90)], 90),
+    (730, [30, 90, 365], [(30, 90)], 365),
+    (20, [6], [], 6),
+])
+def test_auto_look_backs_fit_a_third_of_the_history_and_keep_the_standard_ones_given_two_years(days, windows, trends, revenue):
+    fitted = FeaturesConfig().for_history(days)
+    assert fitted.windows == windows and [(t.recent_days, t.prior_days) for t in fitted.trends] == trends
+    assert fitted.segments.revenue_window_days == revenue
+    assert days >= 730 or max(fitted.lookbacks().values()) <= days // 3
+    explicit = FeaturesConfig(windows=[5, 9], trends=[], segments={"revenue_window_days": 45})
+    assert explicit.for_history(days) == explicit  # what the user set is kept
 
 
 def test_label_snapshots_from_config_on_sample(sample_tables):

@@ -162,8 +162,10 @@ def test_features_and_validate_return_what_the_commands_print(tmp_path):
     config = write_project(tmp_path)
     checked = pipeline.validate(config)
     assert checked.facts["partners"] == 3 and checked.facts["events"] == 5
-    with pytest.raises(DataError, match="history"):  # three tiny partners: too little history for the default windows
-        pipeline.features(config, tables=checked.tables)
+    with pytest.raises(DataError, match="history"):  # three tiny partners: too little history for year-long windows
+        pipeline.features(config, ["features.windows=[30,90,365]"], tables=checked.tables)
+    built = pipeline.features(config, tables=checked.tables)  # auto: look-backs within a third of the half year
+    assert built.plan.windows == (7, 14, 30) and len(built.frame) > 0
 
 
 def test_the_public_api_is_the_application_layer():
@@ -185,3 +187,31 @@ def test_the_command_line_starts_without_the_heavy_libraries():
     code = "import sys, churnmodel.cli; print(sorted(m for m in ('lightgbm', 'sklearn', 'mlflow') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr
+
+
+def test_five_months_of_a_going_network_train_with_auto_look_backs(tmp_path):
+    """A five-month extract of a network that was running before it (partners joined earlier, the
+    log starts with the extract), weekly snapshots and a 30-day label: the default ``auto`` look-backs
+    fit the history (7/14/30-day windows, 7 vs 21 days trend, 30 days of revenue), and it trains."""
+    sim = pipeline.simulate(partners=800, months=24, random_state=1, start="2023-01-01").result
+    start = pd.Timestamp("2024-08-01", tz="UTC")
+    partners = sim.partners.loc[~(sim.partners["churned_at"] < start)]
+    keep = sim.events["partner_id"].isin(partners["partner_id"]) & (sim.events["timestamp"] >= start)
+    root = tmp_path / "data"
+    root.mkdir()
+    sim.events.loc[keep].to_parquet(root / "events.parquet")
+    partners.to_csv(root / "partners.csv", index=False)
+    sim.contracts.loc[sim.contracts["partner_id"].isin(partners["partner_id"])].to_csv(root / "contracts.csv", index=False)
+    config = tmp_path / "churn.yaml"
+    config.write_text("data:\n  partners: data/partners.csv\n  events: data/events.parquet\n  contracts: data/contracts.csv\n"
+                      "random_state: 3\nlabel:\n  horizon_days: 30\nsnapshots:\n  freq: W-MON\n"
+                      "train:\n  test_snapshots: 2\n  valid_snapshots: 2\n  bootstrap: 0\n")
+    with pytest.raises(DataError, match=r"not enough labelled snapshot dates .* e\.g\. train\.test_snapshots: 2, train\.valid_snapshots: 2"):
+        pipeline.fit(config, ["train.test_snapshots=3", "train.valid_snapshots=3"], track=False)
+    with pytest.raises(DataError, match=r"Too long for this history: features\.segments\.revenue_window_days \(365 days\)\. .*"
+                                        r"features\.segments\.revenue_window_days: auto \(here 30\)"):
+        pipeline.fit(config, ["features.segments.revenue_window_days=365"], track=False)
+    fitted = pipeline.fit(config, track=False)
+    plan = fitted.model.plan
+    assert plan.windows == (7, 14, 30) and plan.trends == ((7, 21),) and plan.segments.revenue_window_days == 30
+    assert fitted.metrics["auc"] > 0.75 and len(fitted.training.predictions) > 1000

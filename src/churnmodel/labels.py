@@ -26,12 +26,12 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from churnmodel.config import Config, LabelConfig, SnapshotConfig
+from churnmodel.config import Config, FeaturesConfig, LabelConfig, SnapshotConfig
 from churnmodel.errors import ConfigError, DataError
 from churnmodel.times import TIMESTAMP_DTYPE, utc
 from churnmodel.validation import InputTables
 
-__all__ = ["active_at", "check_as_of", "churn_spells", "data_end", "label_snapshots", "make_snapshots", "observation_end", "snapshot_dates"]
+__all__ = ["active_at", "check_as_of", "churn_spells", "data_end", "fit_history", "history_days", "label_snapshots", "make_snapshots", "observation_end", "snapshot_dates"]
 
 _DAY = pd.Timedelta(days=1)
 
@@ -150,25 +150,33 @@ def history_needs(lookbacks: Mapping[str, int], *, days: int) -> str:
     end of a "not enough history" message (the other two thirds are left for the snapshots).
 
     >>> print(history_needs({"features.windows": 28, "features.trends[0]": 120, "features.segments.revenue_window_days": 365}, days=151))
-    Too long for this history: features.trends[0] (120 days: recent_days + prior_days), features.segments.revenue_window_days (365 days). Set snapshots.start earlier, or keep each look-back within 50 days, e.g. features.trends: [{recent_days: 14, prior_days: 28}], features.segments.revenue_window_days: 28
+    Too long for this history: features.trends[0] (120 days: recent_days + prior_days), features.segments.revenue_window_days (365 days). Set snapshots.start earlier, or keep each look-back within 50 days: features.trends: auto (here [{recent_days: 7, prior_days: 21}]), features.segments.revenue_window_days: auto (here 30)
     """
-    budget = max(days // 3, 2)
-    ladder = (7, 14, 28, 56, 91, 182, 365)
-
-    def fit(limit: int) -> int:  # the longest usual window within the limit
-        return max([w for w in ladder if w <= limit], default=max(limit, 1))
-
-    prior = fit(budget * 2 // 3)
-    values = {"features.windows": f"features.windows: {[w for w in ladder if w <= budget][-3:] or [budget]}",
-              "features.trends": f"features.trends: [{{recent_days: {fit(budget - prior)}, prior_days: {prior}}}]",
-              "features.segments.revenue_window_days": f"features.segments.revenue_window_days: {fit(budget)}"}
+    budget = max(days // 3, 1)
+    fitted = FeaturesConfig().for_history(days)
+    trends = ", ".join(f"{{recent_days: {t.recent_days}, prior_days: {t.prior_days}}}" for t in fitted.trends)
+    values = {"features.windows": f"features.windows: auto (here {fitted.windows})",
+              "features.trends": f"features.trends: auto (here [{trends}])",
+              "features.segments.revenue_window_days": f"features.segments.revenue_window_days: auto (here {fitted.segments.revenue_window_days})"}
     too_long = {key: need for key, need in lookbacks.items() if need > budget}
     if not too_long:  # the look-backs fit: the grid's end (snapshots.end) comes too early
         return "Set snapshots.start earlier or snapshots.end later"
     named = [f"{key} ({need} days{': recent_days + prior_days' if key.startswith('features.trends[') else ''})" for key, need in too_long.items()]
     fixes = dict.fromkeys(values[key.split("[")[0]] for key in too_long if key.split("[")[0] in values)
     return (f"Too long for this history: {', '.join(named)}. Set snapshots.start earlier, or keep each look-back within "
-            f"{budget} days, e.g. {', '.join(fixes)}")
+            f"{budget} days: {', '.join(fixes)}")
+
+
+def history_days(first_event: pd.Timestamp, end: pd.Timestamp) -> int:
+    """Whole days from the first event's day to the data end: the history ``auto`` look-backs are fitted to."""
+    return 0 if pd.isna(first_event) else int((end - first_event.floor("D")).days)
+
+
+def fit_history(config: Config, *, first_event: pd.Timestamp, end: pd.Timestamp) -> Config:
+    """``config`` with its ``auto`` look-backs fixed for the history from ``first_event`` to ``end``
+    (:meth:`FeaturesConfig.for_history`); the one place they are fixed for labels, grid and features."""
+    features = config.features.for_history(history_days(first_event, end))
+    return config if features == config.features else config.model_copy(update={"features": features})
 
 
 def _micros(values: pd.Series) -> np.ndarray:
@@ -228,6 +236,7 @@ def label_snapshots(tables: InputTables, config: Config, *, log=None) -> pd.Data
     end = log["end"] if "end" in log else data_end(tables, config.data.extracted_at)
     spells = churn_spells(tables, config.label, end=end, types_present=log.get("types"))
     first = log["first"] if "first" in log else tables.events["timestamp"].min()
+    config = fit_history(config, first_event=first, end=end)
     dates = snapshot_dates(config.snapshots, first_event=first, end=end, lookbacks=config.features.lookbacks())
     confirm = config.label.grace_days if config.label.source == "contracts" else 0
     return make_snapshots(spells, dates, horizon_days=config.label.horizon_days, end=end, confirm_days=confirm)

@@ -16,6 +16,10 @@ __all__ = ["BalanceConfig", "ColumnsConfig", "DataConfig", "FeaturesConfig", "La
            "SegmentConfig", "SnapshotConfig", "TrendConfig"]
 
 
+STANDARD_WINDOWS = (30, 90, 365)
+AUTO_WINDOWS = (7, 14, 30, 90, 365)
+
+
 def _column_map(table: str):
     canonical = CANONICAL_COLUMNS[table]
 
@@ -197,7 +201,15 @@ class SegmentConfig(Strict):
     """Seed segments: strategic (large share of revenue), prospective (new, growing), transactional (the rest)."""
 
     revenue_type: str = "order"
-    revenue_window_days: int = Field(default=365, gt=0)
+    revenue_window_days: int | Literal["auto"] = Field(
+        default="auto", description="Days of revenue behind the shares; auto = 365 given two years of history, else the longest feature window.")
+
+    @field_validator("revenue_window_days")
+    @classmethod
+    def _positive_window(cls, value: int | str) -> int | str:
+        if value != "auto" and value <= 0:
+            raise ValueError(f"revenue_window_days must be a positive number of days or auto, got {value}")
+        return value
     strategic_min_share: float = Field(default=0.20, gt=0, le=1, description="A partner with this share of network revenue is strategic.")
     strategic_core_share: float = Field(
         default=0.50, ge=0, le=1,
@@ -210,7 +222,9 @@ class SegmentConfig(Strict):
 class FeaturesConfig(Strict):
     """Which features to build (``features:`` section); the defaults suit any event log."""
 
-    windows: list[int] = Field(default=[30, 90, 365], min_length=1)
+    windows: list[int] | Literal["auto"] = Field(
+        default="auto", description=f"Days; strictly increasing. auto = {list(STANDARD_WINDOWS)} given two years of history, else up to three of "
+                                    f"{list(AUTO_WINDOWS)} days within a third of it (the rest is left for the snapshots).")
     event_types: list[str] | None = Field(default=None, description="null = every event type in the data.")
     aggregations: list[Literal["count", "sum", "mean", "max"]] = Field(default=["count", "sum", "mean", "max"])
     recency: bool = True
@@ -219,7 +233,9 @@ class FeaturesConfig(Strict):
         default=730, gt=0,
         description="How far back the lifetime features (per-month rates, days since the last event) look; null = all history. "
                     "Bounded, a late snapshot and an early one see the same span, so a growing history is not drift.")
-    trends: list[TrendConfig] = Field(default_factory=lambda: [TrendConfig(recent_days=30, prior_days=90)])
+    trends: list[TrendConfig] | Literal["auto"] = Field(
+        default="auto", description="auto = the last 30 days vs the 90 before given two years of history, else the longest "
+                                    "of 30/90, 14/42, 7/21 within a third of it (none under 28 days).")
     rhythm: list[Literal["overdue", "gap", "regularity", "active_share"]] = Field(
         default=["overdue"],
         description="Each partner's own rhythm per event type: overdue (days since the last event / the partner's typical "
@@ -239,12 +255,42 @@ class FeaturesConfig(Strict):
         """The longest stretch of history any feature looks back over (windows, trends, revenue window)."""
         return max(self.lookbacks().values())
 
-    def lookbacks(self) -> dict[str, int]:
-        """Every setting that makes features look back over history, by its key path, with the days it needs.
+    def for_history(self, days: int) -> FeaturesConfig:
+        """This section with every ``auto`` look-back fixed for ``days`` of history (explicit values kept).
 
-        >>> FeaturesConfig(windows=[7, 28]).lookbacks()
+        Two years or more get the standard look-backs; a shorter history gets the longest that fit in a
+        third of it, so the other two thirds are left for the snapshot grid and the label horizon.
+
+        >>> cfg = FeaturesConfig().for_history(151)
+        >>> cfg.windows, cfg.trends, cfg.segments.revenue_window_days
+        ([7, 14, 30], [TrendConfig(recent_days=7, prior_days=21)], 30)
+        >>> FeaturesConfig().for_history(730).windows
+        [30, 90, 365]
+        """
+        budget = 10**9 if days >= 2 * 365 else max(days // 3, 1)
+        windows = self.windows
+        if windows == "auto":
+            windows = list(STANDARD_WINDOWS) if budget >= max(STANDARD_WINDOWS) else [w for w in AUTO_WINDOWS if w <= budget][-3:] or [budget]
+        trends = self.trends
+        if trends == "auto":
+            trends = [TrendConfig(recent_days=r, prior_days=3 * r) for r in (30, 14, 7) if 4 * r <= budget][:1]
+        segments = self.segments
+        if segments.revenue_window_days == "auto":
+            segments = segments.model_copy(update={"revenue_window_days": 365 if budget >= 365 else max(windows)})
+        return self.model_copy(update={"windows": windows, "trends": trends, "segments": segments})
+
+    def lookbacks(self) -> dict[str, int]:
+        """Every setting that makes features look back over history, by its key path, with the days it needs
+        (``auto`` values fixed by :meth:`for_history` first).
+
+        >>> FeaturesConfig(windows=[7, 28], trends=[{"recent_days": 30, "prior_days": 90}]).for_history(1000).lookbacks()
         {'features.windows': 28, 'features.trends[0]': 120, 'features.segments.revenue_window_days': 365}
         """
+        unresolved = [key for key, value in (("features.windows", self.windows), ("features.trends", self.trends),
+                                             ("features.segments.revenue_window_days", self.segments.revenue_window_days))
+                      if value == "auto"]
+        if unresolved:
+            raise ValueError(f"{', '.join(unresolved)}: auto depends on the history; call for_history(days) first")
         out = {"features.windows": max(self.windows)}
         out.update({f"features.trends[{i}]": t.recent_days + t.prior_days for i, t in enumerate(self.trends)})
         out["features.segments.revenue_window_days"] = self.segments.revenue_window_days
@@ -259,7 +305,11 @@ class FeaturesConfig(Strict):
 
     @field_validator("windows")
     @classmethod
-    def _sorted_windows(cls, value: list[int]) -> list[int]:
+    def _sorted_windows(cls, value: list[int] | str) -> list[int] | str:
+        if value == "auto":
+            return value
+        if not value:
+            raise ValueError("windows needs at least one window, e.g. [30, 90, 365], or auto")
         if any(w <= 0 for w in value):
             raise ValueError(f"windows must be positive numbers of days, got {value}")
         if value != sorted(set(value)):

@@ -26,7 +26,7 @@ from churnmodel.features.derive import derive_features
 from churnmodel.features.local import Network, compute_primitives
 from churnmodel.features.plan import EventProfile, FeatureInfo, FeaturePlan, safe_name
 from churnmodel.features.spec import NETWORK_FEATURES, resolve_plan
-from churnmodel.labels import label_snapshots
+from churnmodel.labels import data_end, fit_history, label_snapshots
 from churnmodel.validation import InputTables
 
 __all__ = [
@@ -142,6 +142,7 @@ def build_features(tables: InputTables, rows: pd.DataFrame, plan: FeaturePlan, *
 
 def build_training_frame(tables: InputTables, config: Config) -> tuple[pd.DataFrame, FeaturePlan]:
     """Snapshots with labels and features for every (partner, snapshot date) in the config's grid."""
+    config = fit_history(config, first_event=tables.events["timestamp"].min(), end=data_end(tables, config.data.extracted_at))
     plan = resolve_plan(tables, config.features)
     rows = label_snapshots(tables, config)
     return build_features(tables, rows, plan), plan

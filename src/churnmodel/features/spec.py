@@ -28,6 +28,7 @@ from churnmodel.features.plan import (
     safe_name,
 )
 from churnmodel.features.rhythm import rhythm_period
+from churnmodel.labels import data_end, history_days
 from churnmodel.validation import InputTables
 
 __all__ = ["CONTRACT_FEATURES", "NETWORK_FEATURES", "TYPE_DEFAULTS", "base_infos", "ratio_infos", "resolve_plan"]
@@ -140,9 +141,13 @@ def resolve_plan(tables: InputTables, cfg: FeaturesConfig, *, profile: EventProf
     """Fix the feature list for these inputs and this ``features:`` config.
 
     ``profile``: the event log's :class:`EventProfile` when the log is not in ``tables.events``
-    (computed by another engine); by default it is taken from ``tables.events``.
+    (computed by another engine); by default it is taken from ``tables.events``. ``auto`` look-backs
+    left in ``cfg`` are fixed for the history up to the day after the latest input date (the pipeline
+    fixes them once, with ``data.extracted_at``, before it calls this).
     """
     profile = profile if profile is not None else EventProfile.of(tables.events)
+    if "auto" in (cfg.windows, cfg.trends, cfg.segments.revenue_window_days):
+        cfg = cfg.for_history(history_days(profile.first_timestamp, data_end(tables)))
     types = _event_types(profile, cfg)
     amount_types = [t for t in types if profile.amount_counts.get(t, 0) > 0]
     levers = {t: TYPE_DEFAULTS.get(t, ("profile",))[0] for t in types} | {t: v for t, v in cfg.levers.items() if t in types}

@@ -10,7 +10,7 @@ import pandas as pd
 from churnmodel.config import Config
 from churnmodel.errors import DataError
 from churnmodel.features import FeaturePlan, Network, build_features, check_inputs, resolve_plan
-from churnmodel.labels import data_end, label_snapshots, snapshot_dates
+from churnmodel.labels import data_end, fit_history, label_snapshots, snapshot_dates
 from churnmodel.score import active_rows
 from churnmodel.spark.io import CANONICAL, SparkInputs, collect, log_facts, profile
 from churnmodel.spark.network import network
@@ -75,9 +75,10 @@ def _partition_frames(inputs: SparkInputs, plan: FeaturePlan, config: Config, ma
 def training_frame(inputs: SparkInputs, config: Config):
     """(Spark DataFrame of labelled snapshots with features, plan): the Spark twin of ``build_training_frame``."""
     prof = profile(inputs.events)
-    plan = resolve_plan(inputs.dimensions(), config.features, profile=prof)
     facts = log_facts(inputs.events) | {"types": list(prof.types)}
     end = facts["end"] = data_end(inputs.dimensions(), config.data.extracted_at, latest_event=facts["latest"])
+    config = fit_history(config, first_event=facts["first"], end=end)
+    plan = resolve_plan(inputs.dimensions(), config.features, profile=prof)
     dates = snapshot_dates(config.snapshots, first_event=facts["first"], end=end, lookbacks=config.features.lookbacks())
     net = network(inputs.events, dates.asi8 // 1_000_000, plan) if plan.segments is not None else None
 
