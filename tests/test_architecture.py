@@ -40,6 +40,31 @@ def test_own_modules_are_imported_at_module_level():
     assert not found, "\n".join(found)
 
 
+#: Third-party packages a function may import where it needs them: heavy (seconds of start-up for every
+#: command, notebook and worker that never uses them) or optional (Spark, SHAP, plots, MLflow, tuning).
+HEAVY = {"pyspark", "shap", "matplotlib", "mlflow", "optuna", "sklearn", "scipy", "lightgbm", "lifelines", "joblib", "openpyxl"}
+#: Platform modules that may be missing, imported under ``try``/``except ImportError``.
+PLATFORM = {"fcntl"}
+
+
+def test_function_level_imports_are_only_heavy_or_optional_packages():
+    """The standard library, pandas, numpy, rich and the like are imported at the top of the module."""
+    found = []
+    for p in MODULES:
+        tree = ast.parse(p.read_text())
+        for f in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)):
+            for node in ast.walk(f):
+                if isinstance(node, ast.Import):
+                    roots = {a.name.split(".")[0] for a in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                    roots = {node.module.split(".")[0]}
+                else:
+                    continue
+                if roots - HEAVY - PLATFORM - {"churnmodel"}:  # the package's own: test_own_modules_are_imported_at_module_level
+                    found.append(f"{p.relative_to(PACKAGE)}:{node.lineno} imports {sorted(roots)} inside {f.name}")
+    assert not found, "\n".join(found)
+
+
 def test_small_rooms():
     """No module over ~400 lines, no function over ~80 (a module that grows past this is doing two jobs)."""
     long_modules = {str(p.relative_to(PACKAGE)): n for p in MODULES if (n := len(p.read_text().splitlines())) > 420}

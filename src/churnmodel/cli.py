@@ -7,16 +7,22 @@ Exit status: 0 ok, 2 bad input (config, data, arguments), 1 unexpected failure.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
+import os
+import signal
 import sys
 import time
 import traceback
 from enum import StrEnum
+from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -78,7 +84,6 @@ def _display(first: str):
     if not _err.is_terminal:
         yield _stage, None
         return
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
     columns = (TextColumn("{task.description}", markup=False), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
     with Progress(*columns, console=_err, transient=True) as bar:
@@ -115,7 +120,6 @@ def tune_allocator() -> bool:
     benchmarks, never on import, so a notebook's process is left as it is. Returns False where the
     C library is not glibc.
     """
-    import ctypes
 
     try:
         libc = ctypes.CDLL("libc.so.6")
@@ -128,8 +132,6 @@ def tune_allocator() -> bool:
 
 def _version(value: bool) -> None:
     if value:
-        from importlib.metadata import version
-
         _out.print(f"churnmodel {version('churnmodel')}")
         raise typer.Exit()
 
@@ -304,7 +306,6 @@ def score(
 
 def _check_date(as_of: str):
     """--as-of checked as a usage error; the date comes back as a UTC timestamp."""
-    import pandas as pd
 
     try:
         return utc(pd.Timestamp(as_of))
@@ -335,13 +336,11 @@ def simulate(
 
 
 def main() -> None:  # pragma: no cover - console script entry point
-    import os
 
     # OpenMP threads that spin while idle starve any other process on a 2-core machine
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("MPLBACKEND", "Agg")  # figures go to files; a notebook keeps its inline backend
     tune_allocator()
-    import signal
 
     def stop(signum, frame):  # a terminated run unwinds, so temporary files are removed
         raise SystemExit(128 + signum)

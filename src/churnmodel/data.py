@@ -7,6 +7,7 @@ pure functions on frames: :mod:`churnmodel.validation`).
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -68,7 +69,7 @@ def read_table(
     elif suffix in (".parquet", ".pq"):
         frame = _read_parquet(path)
     elif suffix in (".xlsx", ".xlsm"):
-        frame = _read_excel(path, id_cols, table)
+        frame = _read_excel(path, id_cols)
     else:
         raise DataError(
             f"{path.name}: unsupported file type {suffix or '(no extension)'!r} for data.{table}; "
@@ -137,7 +138,6 @@ _DELIMITERS = ((",", "comma"), (";", "semicolon"), ("\t", "tab"), ("|", "pipe"))
 
 def sniff_delimiter(path: Path, encoding: str) -> str:
     """The candidate delimiter that occurs most often in the header line (comma on a tie)."""
-    import gzip
 
     opener = gzip.open if path.suffix.lower() == ".gz" else open
     with opener(path, "rb") as handle:
@@ -191,7 +191,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         raise DataError(f"{path.name}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
 
 
-def _read_excel(path: Path, id_cols: list[str], table: str) -> pd.DataFrame:
+def _read_excel(path: Path, id_cols: list[str]) -> pd.DataFrame:
     try:
         header = pd.read_excel(path, sheet_name=0, header=None, nrows=1, engine="openpyxl")
         check_unique_columns([str(v) for v in header.iloc[0].tolist()] if len(header) else [], source=path.name)

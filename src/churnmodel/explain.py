@@ -15,6 +15,7 @@ lever give one action. Texts are in English or Russian.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -48,8 +49,6 @@ def contributions(model: ChurnModel, frame: pd.DataFrame, *, route: str = "auto"
             return np.vstack(parts) if parts else np.empty((0, len(model.features) + 1))
         route = "lightgbm"
     if route == "shap":
-        import warnings
-
         import shap
 
         explainer = shap.TreeExplainer(model.booster)

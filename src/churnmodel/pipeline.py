@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -295,7 +296,6 @@ def _score_on_spark(cfg: Config, model: ChurnModel, name: str, version: str, whe
                     report: Path | None, *, lang: str, strict: bool, status: Status, warn: Warn) -> ScoreRun:
     """Features and scores on Spark; the ranked list is written as a folder of Parquet parts (with its
     report, or neither: nothing half-written)."""
-    import shutil
 
     from churnmodel import spark
 

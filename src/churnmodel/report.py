@@ -6,6 +6,7 @@ import base64
 import html
 import io
 import re
+import textwrap
 import warnings
 
 import numpy as np
@@ -65,7 +66,7 @@ def _money(value: float, lang: str, currency: str) -> str:
 
 def _compact(value: float, lang: str) -> str:
     """An axis tick: 2.5M, 750k (2,5 млн, 750 тыс. in Russian)."""
-    units = (("M", 1e6), ("k", 1e3)) if lang == "en" else ((" млн", 1e6), (" тыс.", 1e3))
+    units = ((REPORT[lang]["millions"], 1e6), (REPORT[lang]["thousands"], 1e3))
     for suffix, size in units:
         if abs(value) >= size:
             return f"{_number(value / size, '.3g', lang)}{suffix}"
@@ -122,7 +123,7 @@ def _risk_curves(scores: pd.DataFrame, t: dict, names: dict, as_of: pd.Timestamp
     longest = days[-1] / (365.25 / 12)
     table = rows[["rank", "partner_id", *columns]].assign(**{
         t["median"]: rows["median_months_to_churn"].map(lambda m: t["beyond"].format(m=f"{longest:.0f}") if pd.isna(m) else _number(m, ".1f", lang))})
-    head = {**names, **{c: f"{d} d" if lang == "en" else f"{d} дн." for c, d in zip(columns, days, strict=True)}}
+    head = {**names, **{c: t["days_short"].format(d=d) for c, d in zip(columns, days, strict=True)}}
     return _section(t["curves"], t["curves_note"], chart + _table(table, head, lang=lang, share=set(columns)))
 
 
@@ -135,7 +136,6 @@ def _percent():
 def _why(acting: pd.DataFrame, t: dict, lang: str, *, top: int = 5) -> str:
     """Per partner, the size of each driver and of the protective factor (probability points): one
     small bar chart per partner, the top partners with an action."""
-    import textwrap
 
     from matplotlib.figure import Figure
 
@@ -157,7 +157,7 @@ def _why(acting: pd.DataFrame, t: dict, lang: str, *, top: int = 5) -> str:
         # the rank, as in the table above: partner ids are data, and data is shown as HTML text, not drawn
         ax.set_title(f"#{r['rank']} · {_number(r['churn_probability'], '.0%', lang)}", fontsize=9, loc="left")
         ax.tick_params(labelsize=8)
-    axes[-1, 0].set_xlabel("percentage points" if lang == "en" else "процентные пункты")
+    axes[-1, 0].set_xlabel(t["points"])
     fig.subplots_adjust(hspace=0.55)
     return _section(t["why"], t["why_def"], _png(fig, t["why"]))
 

@@ -46,6 +46,7 @@ from churnmodel.errors import DataError
 from churnmodel.evaluate import expected_calibration_error, survival_metrics
 from churnmodel.hazard import COUNTDOWN_FEATURES, HazardModel, anchor_curve, interval_columns
 from churnmodel.linear import CoxBaseline, LinearScore, linear_preprocessor
+from churnmodel.times import DAY, utc, utc_series
 
 __all__ = [
     "MIN_STACK_CHURNERS",
@@ -62,7 +63,7 @@ __all__ = [
     "strided_snapshots",
 ]
 
-_DAY_US = 86_400 * 1_000_000
+_DAY_US = DAY * 1_000_000
 
 
 def observed_times(frame: pd.DataFrame, *, observed_until) -> tuple[np.ndarray, np.ndarray]:
@@ -72,7 +73,7 @@ def observed_times(frame: pd.DataFrame, *, observed_until) -> tuple[np.ndarray, 
     snap = frame["snapshot"].to_numpy("datetime64[us]").view(np.int64)
     churn = frame["churn_date"]
     churn_us = churn.to_numpy("datetime64[us]").view(np.int64)
-    until = pd.to_datetime(pd.Series(observed_until), utc=True).dt.tz_localize(None).to_numpy("datetime64[us]").view(np.int64)
+    until = utc_series(observed_until).dt.tz_localize(None).to_numpy("datetime64[us]").view(np.int64)
     until = until[0] if np.ndim(observed_until) == 0 else until
     event = churn.notna().to_numpy() & (churn_us <= until)
     time_us = np.where(event, churn_us, until) - snap
@@ -251,7 +252,7 @@ def _time_split(frame: pd.DataFrame, split_dates: dict, end: pd.Timestamp):
     outcomes censored where the next block starts: nothing a later block knows reaches an earlier one."""
     snap = frame["snapshot"].dt.strftime("%Y-%m-%d").to_numpy()
     role = np.full(len(frame), 3, dtype=np.int8)
-    until = np.full(len(frame), pd.Timestamp(end).tz_convert("UTC").tz_localize(None).as_unit("us").to_datetime64())
+    until = np.full(len(frame), utc(end).tz_localize(None).as_unit("us").to_datetime64())
     for r, block, censor in ((0, "train", split_dates["valid"][0]), (1, "valid", split_dates["test"][0]), (2, "test", None)):
         rows = np.isin(snap, split_dates[block])
         role[rows] = r

@@ -9,6 +9,8 @@ Config (``explain.actions``, ``explain.lever_names``) can replace any of these t
 
 from __future__ import annotations
 
+import re
+
 __all__ = ["ACTIONS", "BANDS", "COLUMNS", "CONSOLE", "LANGS", "LEVER_NAMES", "REPORT", "SEGMENT_LABELS", "WORKBOOK", "column_title"]
 
 #: Languages every text exists in.
@@ -74,6 +76,7 @@ CONSOLE = {
 REPORT = {
     "en": {
         "title": "Partner churn risk", "as_of": "as of", "model": "Model",
+        "millions": "M", "thousands": "k", "days_short": "{d} d", "points": "percentage points",
         "scored": "Partners scored", "scored_def": "partners active on {d}",
         "expected": "Expected churners", "expected_def": "the sum of the churn probabilities: how many will leave within {h} days",
         "rar": "Revenue at risk",
@@ -113,6 +116,7 @@ REPORT = {
     },
     "ru": {
         "title": "Риск ухода партнёров", "as_of": "на", "model": "Модель",
+        "millions": " млн", "thousands": " тыс.", "days_short": "{d} дн.", "points": "процентные пункты",
         "scored": "Оценено партнёров", "scored_def": "партнёры, активные на {d}",
         "expected": "Ожидаемый отток", "expected_def": "сумма вероятностей ухода: сколько партнёров уйдёт за {h} дн.",
         "rar": "Выручка под риском",
@@ -184,7 +188,6 @@ WORKBOOK = {
 
 def column_title(name: str, lang: str) -> str:
     """The header people read for a scored-list column (unknown columns keep their name)."""
-    import re
 
     which = 0 if lang == "en" else 1
     if m := re.fullmatch(r"p_churn_(\d+)d", name):

@@ -11,10 +11,14 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import subprocess
 import tempfile
+import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -97,8 +101,6 @@ def data_fingerprint(config: Config, tables: InputTables, *, events_summary: dic
 
 
 def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
     found = {}
     for name in PACKAGES:
         try:
@@ -176,8 +178,6 @@ def log_training(result, *, config: Config, tables: InputTables, promote: bool =
     The config file itself is logged too when ``config`` was loaded from one (``config.source``).
     ``started``: when the training began (seconds since the epoch), so the run spans all of it, not
     only the logging; ``stage_seconds``: how long each stage took (logged as ``seconds_<stage>``)."""
-    import os
-    import warnings
 
     import mlflow
 
@@ -208,7 +208,6 @@ def _params(config: Config) -> dict[str, str]:
 
 def _log_inputs(mlflow, tables: InputTables) -> None:
     """The input tables as MLflow datasets: schema, size and digest (no rows)."""
-    import warnings
 
     import mlflow.data
     from mlflow.models import infer_signature
@@ -258,8 +257,6 @@ def _register(mlflow, info, run_id: str, config: Config, metrics: dict, split: d
 
 
 def _log_run(mlflow, result, *, config, tables, promote, events_summary, started, stage_seconds) -> TrainSummary:
-    import time
-
     experiment_id = _experiment(mlflow, config)
     model = result.model
     name = run_name(config, tables, events_summary)

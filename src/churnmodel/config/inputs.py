@@ -7,7 +7,9 @@ import datetime
 import itertools
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
 from churnmodel.config.base import CANONICAL_COLUMNS, Lever, Strict
@@ -91,8 +93,6 @@ class DataConfig(Strict):
     @field_validator("naive_timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
@@ -157,8 +157,6 @@ class SnapshotConfig(Strict):
     @field_validator("freq")
     @classmethod
     def _known_freq(cls, value: str) -> str:
-        import pandas as pd
-
         try:
             offset = pd.tseries.frequencies.to_offset(value)
         except ValueError:

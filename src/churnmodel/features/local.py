@@ -258,7 +258,7 @@ def _balance(prims, balance, plan, items, ev_p, ev_t, ts, amount, row_p, row_j, 
     if items is not None:
         level, oldest = _linked_balance(add, sub, by_amount, items, ev_p, ev_t, ts, amount, row_p, row_j, snaps, P)
     elif by_amount:
-        level, oldest = _fifo_amount_balance(prims, balance, add, ev_p, ev_t, ts, amount, row_p, snaps[row_j])
+        level, oldest = _fifo_amount_balance(prims, balance, add, ev_p, ev_t, ts, amount, row_p)
     else:
         opened = prims._take(prims._counts, now, add)
         closed = prims._take(prims._counts, now, sub)
@@ -313,7 +313,7 @@ def _linked_balance(add, sub, by_amount, items, ev_p, ev_t, ts, amount, row_p, r
     return level, oldest
 
 
-def _fifo_amount_balance(prims, balance, add, ev_p, ev_t, ts, amount, row_p, row_s):
+def _fifo_amount_balance(prims, balance, add, ev_p, ev_t, ts, amount, row_p):
     """Amounts without item ids: releases pay off the oldest withholdings first.
 
     Outstanding = withheld - released before s; the oldest open withholding is the first whose

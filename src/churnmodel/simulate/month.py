@@ -13,9 +13,10 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 import pandas as pd
 
+from churnmodel.times import DAY
+
 __all__ = [
     "CAUSES",
-    "DAY",
     "History",
     "Holdbacks",
     "Latent",
@@ -42,7 +43,6 @@ CAUSES = (
     "development",
     "loyalty",
 )
-DAY = 86_400.0  # seconds
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
