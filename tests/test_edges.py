@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import html
+import io
 import os
 import resource
 import signal
@@ -35,7 +36,7 @@ from typer.testing import CliRunner
 from churnmodel.cli import app
 from churnmodel.data import EXACT_FLOATS
 from churnmodel.errors import DataError
-from churnmodel.outputs import TEMP_SUFFIX, neutralise_formulas, write_frame
+from churnmodel.outputs import TEMP_SUFFIX, check_finite, neutralise_formulas, write_frame
 from conftest import FUZZ_EXAMPLES
 from test_bad_inputs import Project
 
@@ -103,6 +104,10 @@ EDGES = [
          ("this output path is an input",)),
     Edge("scores into the model folder", (*SCORE, "--out", "{model}/scores.csv"), ("this output path is an input (the model folder read",)),
     Edge("report over the config", (*SCORE, "--out", "s.csv", "--report", "config.yaml"), ("config.yaml: this output path is an input (the config file",)),
+    Edge("summary over the tracking store", ("train", "--summary", "mlflow.db"),
+         ("mlflow.db: this output path is an input (the MLflow tracking store, tracking.uri",)),
+    Edge("scores into the artifact store", (*SCORE, "--out", "mlartifacts/s.csv"),
+         ("this output path is an input (the MLflow artifact store beside tracking.uri",), prepare=lambda root: (root / "mlartifacts").mkdir()),
     # ---- operating system errors: one line naming the path and the cause
     Edge("output onto a folder", (*SCORE, "--out", "afolder.csv"), ("afolder.csv: cannot write: it is an existing folder",),
          prepare=lambda root: (root / "afolder.csv").mkdir()),
@@ -136,11 +141,24 @@ EDGES = [
     Edge("duplicated Parquet column", ("validate",), ("events.parquet: duplicated column name(s): 'amount' (columns 4, 7)",),
          lambda p: (setattr(p, "events_name", "events.parquet"),
                     p.raw.__setitem__("events.parquet", _parquet_with_names(p.events, [*p.events.columns, "amount"])))),
+    Edge("duplicated Excel header", ("validate",), ("events.xlsx: duplicated column name(s): 'amount' (columns 4, 5)",),
+         lambda p: (setattr(p, "events_name", "events.xlsx"),
+                    p.raw.__setitem__("events.xlsx", _xlsx([["partner_id", "timestamp", "event_type", "amount", "amount"],
+                                                            ["p1", "2024-01-05", "order", 10, 11]])))),
     Edge("amount near the float maximum", ("validate",), ("events.csv: column 'amount': 1 value(s) beyond +/-1e+15 at row 1",
                                                           "e.g. 1.7e+308"), _set("events", 0, "amount", 1.7e308)),
     Edge("contract value of 1e300", ("validate",), ("contracts.csv: column 'value': 1 value(s) beyond +/-1e+15 at row 2",),
          _set("contracts", 1, "value", 1e300)),
 ]
+
+
+def _xlsx(rows: list[list]) -> bytes:
+    book = openpyxl.Workbook()
+    for row in rows:
+        book.active.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
 
 
 def _parquet_with_names(frame: pd.DataFrame, names: list[str]) -> bytes:
@@ -153,7 +171,7 @@ def _parquet_with_names(frame: pd.DataFrame, names: list[str]) -> bytes:
 def _run(root: Path, args: tuple[str, ...], model: Path | None):
     argv = [a.replace("{model}", str(model)) for a in args]
     command, rest = argv[0], argv[1:]
-    rest = [str(root / a) if a.endswith((".csv", ".parquet", ".yaml", ".html", ".xlsx")) and not a.startswith("/") else a for a in rest]
+    rest = [str(root / a) if a.endswith((".csv", ".parquet", ".yaml", ".html", ".xlsx", ".db")) and not a.startswith("/") else a for a in rest]
     return runner.invoke(app, [command, "--config", str(root / "config.yaml"), *rest])
 
 
@@ -168,7 +186,7 @@ def test_edge_exits_2_names_the_problem_and_leaves_nothing(edge: Edge, model_dir
     before, model_before = _snapshot(root), _snapshot(model_dir)
     (tmp_path / "store").mkdir()
     args = edge.args
-    if args[0] == "train":
+    if args[0] == "train" and "mlflow.db" not in args:  # else the project's own store
         args = (*args, "--set", f"tracking.uri=sqlite:///{tmp_path / 'store' / 'mlflow.db'}")
     result = _run(root, args, model_dir)
     assert result.exit_code == 2, result.output
@@ -205,11 +223,21 @@ def test_open_ended_placeholder_dates_read_as_empty_with_a_count(tmp_path):
     _set("partners", 1, "churned_at", "9999-12-31")(p)
     _set("contracts", 0, "end_date", "9999-12-31")(p)
     _set("contracts", 1, "terminated_at", "3000-01-01")(p)
-    result, _ = _ok(tmp_path, p, "validate")
+    result, root = _ok(tmp_path, p, "validate")
     assert "partners.csv: column 'churned_at': 1 date(s) on or after 2200-01-01 at row 2 (e.g. '9999-12-31') read as empty" in result.output
     assert "contracts.csv: column 'end_date': 1 date(s) on or after 2200-01-01 at row 1" in result.output
     assert "contracts.csv: column 'terminated_at': 1 date(s)" in result.output
     assert "3 (3 active, 0 churned)" in result.output
+    features = _run(root, ("features", "--out", "f.parquet", "--set", "features.windows=[7]"), None)  # the grid ends with the data
+    assert features.exit_code == 0, features.output
+    assert pd.read_parquet(root / "f.parquet")["snapshot"].max() <= pd.Timestamp("2024-07-01", tz="UTC")
+
+
+def test_an_infinite_value_is_never_written(tmp_path):
+    frame = pd.DataFrame({"partner_id": ["a", "b", "c"], "revenue_at_risk": [1.0, np.inf, -np.inf]})
+    with pytest.raises(DataError, match=r"s\.csv: column 'revenue_at_risk' would hold infinite values \(rows 2, 3\); nothing was written"):
+        check_finite(frame, tmp_path / "s.csv")
+    check_finite(frame.assign(revenue_at_risk=[1.0, np.nan, 2.0]), tmp_path / "s.csv")  # missing is an empty cell
 
 
 def test_ids_that_look_missing_are_ids(model_dir, tmp_path):
@@ -290,8 +318,13 @@ def test_a_stale_temporary_file_of_a_killed_run_is_removed_by_the_next_write(mod
     stale.write_text("half a list")
     foreign = root / ".s.csv.tmp"  # not ours: left alone
     foreign.write_text("someone else's")
+    reused = root / f".s.csv.{os.getppid()}.4567cdef{TEMP_SUFFIX}"  # its writer's id now runs another process
+    reused.write_text("half a list, two days old")
+    os.utime(reused, (time.time() - 2 * 86_400,) * 2)
+    fresh = root / f".s.csv.{os.getppid()}.89abcdef{TEMP_SUFFIX}"  # a live writer's: kept
+    fresh.write_text("being written")
     assert _run(root, (*SCORE, "--out", "s.csv"), model_dir).exit_code == 0
-    assert not stale.exists() and foreign.exists()
+    assert not stale.exists() and not reused.exists() and foreign.exists() and fresh.exists()
 
 
 def test_sigkill_mid_write_leaves_a_temporary_that_the_next_run_removes(tmp_path):
@@ -376,7 +409,7 @@ def test_a_read_only_folder_exits_2_naming_it(model_dir, tmp_path):
 # ---- names: any column name a CRM export can have
 
 
-CRM_NAMES = ["Region/Zone", 'Tier "A"', "Owner: team", "City, country", "Регион продаж", "🙂 mood", "=cmd", "[/]markup"]
+CRM_NAMES = ["Region/Zone", 'Tier "A"', "Owner: team", "City, country", "Регион продаж", "🙂 mood", "=cmd", "[/]markup", "$\\frac{ cost"]
 
 
 @pytest.mark.slow
@@ -448,7 +481,7 @@ def _read_csv_both(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 @settings(max_examples=FUZZ_EXAMPLES // 3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(frame=_frames(), guard=st.booleans())
-def test_every_csv_we_write_parses_back_to_the_same_frame(frame, guard, tmp_path):
+def test_fuzzed_csv_we_write_parses_back_to_the_same_frame(frame, guard, tmp_path):
     path = write_frame(frame, tmp_path / "f.csv", formula_guard=guard)
     expected = neutralise_formulas(frame) if guard else frame
     expected = expected.assign(**{c: expected[c].str.replace("\x00", "\\x00") for c in ("partner_id", "note")})  # a NUL is written as text
@@ -471,7 +504,7 @@ def _is_plain_number(text: str) -> bool:
 
 @settings(max_examples=FUZZ_EXAMPLES // 6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(frame=_frames())
-def test_every_xlsx_text_cell_is_a_string_never_a_formula(frame, tmp_path):
+def test_fuzzed_xlsx_text_cells_are_strings_never_formulas(frame, tmp_path):
     path = write_frame(frame, tmp_path / "f.xlsx")
     sheet = openpyxl.load_workbook(path).active
     rows = list(sheet.iter_rows(min_row=2))
@@ -490,7 +523,7 @@ def _xlsx_text(text: str) -> str:
 
 @settings(max_examples=FUZZ_EXAMPLES // 3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=_TEXT.filter(lambda t: t and "\x00" not in t))
-def test_console_messages_show_data_as_it_is(text, project, model_dir):
+def test_fuzzed_console_messages_show_data_as_it_is(text, project, model_dir):
     result = runner.invoke(app, ["explain", "--config", str(project), "--as-of", AS_OF, "--partner", text, "--model", str(model_dir)])
     assert result.exit_code == 2 and "Traceback" not in result.output, result.output
     assert f"--partner {text!r} is not in partners.csv" in result.output
@@ -500,7 +533,7 @@ def test_console_messages_show_data_as_it_is(text, project, model_dir):
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ids=st.lists(_TEXT.filter(lambda t: t.strip() and "\x00" not in t and "\r" not in t and "\n" not in t), min_size=3,
                     max_size=3, unique=True))
-def test_the_report_shows_any_id_as_text(ids, model_dir, tmp_path_factory):
+def test_fuzzed_ids_show_as_text_in_the_report(ids, model_dir, tmp_path_factory):
     p = Project()
     _ids(p, ids)
     root = tmp_path_factory.mktemp("report")

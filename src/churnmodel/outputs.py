@@ -22,6 +22,7 @@ import errno
 import os
 import re
 import secrets
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -327,15 +328,21 @@ def _create(tmp: Path) -> None:
     os.close(fd)
 
 
+#: A temporary file this old is stale even if a process with its writer's id runs (the id was reused,
+#: e.g. after a container restart): no single write takes a day.
+STALE_SECONDS = 86_400
+
+
 def _remove_stale(folder: Path) -> None:
-    """Remove temporary files of this package whose writing process is gone (a killed run)."""
+    """Remove temporary files of this package whose writing process is gone (a killed run), or a day old."""
     try:
-        names = [e.name for e in os.scandir(folder) if e.name.endswith(TEMP_SUFFIX)]
+        entries = {e.name: e.stat().st_mtime for e in os.scandir(folder) if e.name.endswith(TEMP_SUFFIX)}
     except OSError:
         return
-    for name in names:
+    now = time.time()
+    for name, mtime in entries.items():
         match = _TEMP.match(name)
-        if match and not _alive(int(match.group(1))):
+        if match and (now - mtime > STALE_SECONDS or not _alive(int(match.group(1)))):
             with contextlib.suppress(OSError):
                 (folder / name).unlink()
 

@@ -114,6 +114,13 @@ def _check_outputs(cfg: Config, *outputs: Path | None, read: Path | None = None,
         inputs[Path(read)] = "the feature table read"
     if isinstance(model, str | Path) and "://" not in str(model) and ":/" not in str(model) and Path(model).exists():
         inputs[Path(model)] = "the model folder read"
+    uri = cfg.tracking.uri or ""
+    if uri.startswith("sqlite:///"):  # the embedded store: the database, its lock and the artifacts beside it
+        store = Path(uri.removeprefix("sqlite:///"))
+        inputs |= {store: "the MLflow tracking store, tracking.uri", Path(f"{store}.lock"): "the MLflow tracking store's lock",
+                   store.parent / "mlartifacts": "the MLflow artifact store beside tracking.uri"}
+    elif uri.startswith("file:") or "://" not in uri and uri:
+        inputs[Path(uri.removeprefix("file://").removeprefix("file:"))] = "the MLflow tracking store, tracking.uri"
     check_outputs(outputs, inputs=inputs)
 
 
