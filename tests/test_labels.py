@@ -268,3 +268,56 @@ def test_rows_labels_and_features_agree_on_the_boundary(event_days):
     # on a monthly grid the next snapshot row exists when it is less than 30 days away and inside the data
     for r in frame.loc[(frame["label"] == 1)].itertuples():
         assert pd.notna(r.churn_date) and r.snapshot < r.churn_date <= r.snapshot + pd.Timedelta(days=30)
+
+
+def _expected_rows(stamps: list[pd.Timestamp], joined: pd.Timestamp, grid: pd.DatetimeIndex, end: pd.Timestamp, *,
+                   inactive: pd.Timedelta, horizon: pd.Timedelta) -> dict:
+    """The documented rule, computed from the raw stamps: activity points are the joining and the events; a
+    silence of ``inactive`` ends a spell (churn dated last activity + ``inactive``); the partner is active at
+    ``s`` when its latest point strictly before ``s`` is less than ``inactive`` ago; label 1 when the churn date
+    is in ``(s, s + horizon]``, unknown when ``s + horizon`` is after the data end."""
+    points = sorted([joined, *stamps])
+    out = {}
+    for s in grid:
+        before = [p for p in points if p < s]
+        if not before or s - before[-1] >= inactive:
+            continue
+        later = [p for p in points if p >= before[-1]]
+        churn = next((a + inactive for a, b in zip(later, [*later[1:], None], strict=True) if b is None or b - a >= inactive), None)
+        churn = churn if churn is not None and churn <= end else None
+        label = None if s + horizon > end else int(churn is not None and churn <= s + horizon)
+        out[s] = (label, (s - max(p for p in stamps if p < s)).total_seconds() / 86_400 if any(p < s for p in stamps) else None)
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(days=st.lists(st.integers(min_value=0, max_value=500), max_size=8),
+       near=st.lists(st.tuples(st.integers(min_value=1, max_value=16), st.sampled_from([-1, 0, 1])), min_size=1, max_size=4))
+def test_rows_labels_and_features_follow_one_rule_both_ways(days, near):
+    """Random orders, some exactly at, one second before or one second after a month-start snapshot: the
+    row set, the labels and the features all follow ``t < s`` -- a row exists at ``s`` exactly when the
+    rule says the partner is active, its label is the rule's, and the days since the last order the
+    features show are measured from the latest order strictly before ``s``. Both directions: no row the
+    rule does not make, none it makes missing."""
+    from churnmodel.features import build_training_frame
+
+    joined, start, end = ts("2023-01-01"), ts("2023-01-01"), ts("2024-06-01")
+    stamps = sorted({*(start + pd.Timedelta(days=d) for d in days),
+                     *(start + pd.DateOffset(months=m) + pd.Timedelta(seconds=o) for m, o in near)})
+    t = tables({"partner_id": ["p"], "joined_at": ["2023-01-01"]},
+               {"partner_id": ["p"] * len(stamps), "timestamp": [s.tz_localize(None).isoformat() for s in stamps],
+                "event_type": ["order"] * len(stamps)})
+    cfg = Config.model_validate({
+        "data": {"partners": "p", "events": "e", "extracted_at": "2024-06-01"},
+        "label": {"source": "inactivity", "inactive_days": 45, "horizon_days": 30},
+        "snapshots": {"start": "2023-02-01"}, "features": {"windows": [30], "trends": [], "aggregations": ["count"]},
+    })
+    frame, _ = build_training_frame(t, cfg)
+    grid = pd.date_range("2023-02-01", "2024-06-01", freq="MS", tz="UTC").as_unit("us")
+    expected = _expected_rows(stamps, joined, grid, end, inactive=pd.Timedelta(days=45), horizon=pd.Timedelta(days=30))
+    got = frame.set_index("snapshot")
+    assert list(got.index) == list(expected), "rows"
+    for s, (label, since) in expected.items():
+        row = got.loc[s]
+        assert (pd.isna(row["label"]) if label is None else row["label"] == label), (s, row["label"], label)
+        assert (pd.isna(row["order__days_since_last"]) if since is None else row["order__days_since_last"] == pytest.approx(since, abs=1e-6)), s
