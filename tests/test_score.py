@@ -203,7 +203,7 @@ def test_scores_equal_mlflow_pyfunc_on_the_feature_frame(sample_training, sample
     np.testing.assert_allclose(scores["churn_probability"], expected.reindex(scores.index), atol=1e-12)
 
 
-def test_what_depends_on_training_comes_from_the_model(sample_training, sample_tables, sample_config):
+def test_what_depends_on_training_comes_from_the_model(sample_training, sample_tables, sample_config, tmp_path):
     """A champion trained with other bands and another horizon is scored and described as it was trained,
     whatever the config used to score says."""
     import copy
@@ -212,7 +212,8 @@ def test_what_depends_on_training_comes_from_the_model(sample_training, sample_t
 
     _, _, result, _ = sample_training
     model = copy.copy(result.model)
-    model.metadata = {**model.metadata, "horizon_days": 60, "bands": {"high": 0.5, "medium": 0.3}}
+    old_style = {k: v for k, v in model.metadata.items() if k != "label"}  # saved before the label section was stored
+    model.metadata = {**old_style, "horizon_days": 60, "bands": {"high": 0.5, "medium": 0.3}}
     scoring = for_model(sample_config, model)
     assert scoring.label.horizon_days == 60 and scoring.score.bands.high == 0.5 and scoring.score.bands.medium == 0.3
     assert for_model(sample_config, result.model) is sample_config  # trained with this config: nothing to change
@@ -220,3 +221,15 @@ def test_what_depends_on_training_comes_from_the_model(sample_training, sample_t
     p = scores["churn_probability"]
     assert (scores.loc[p >= 0.5, "risk_band"] == "high").all() and (scores.loc[(p >= 0.3) & (p < 0.5), "risk_band"] == "medium").all()
     assert (scores.loc[p < 0.3, "risk_band"] == "low").all()
+    # the whole label section as trained: another source (who counts as active) and horizon
+    trained = {**sample_config.label.model_dump(mode="json"), "source": "inactivity", "inactive_days": 120, "horizon_days": 60,
+               "horizons": None}
+    model.metadata = {**model.metadata, "label": trained}
+    scoring = for_model(sample_config, model)
+    assert scoring.label.source == "inactivity" and scoring.label.inactive_days == 120 and scoring.label.horizon_days == 60
+    from churnmodel import pipeline
+
+    run = pipeline.score(sample_config, as_of="2026-01-01", model=model, report=tmp_path / "r.html")
+    page = (tmp_path / "r.html").read_text()
+    assert "within 60 days" in page and "within 90 days" not in page  # the headline describes the model as trained
+    assert len(run.scores) != len(scores)  # active by the model's inactivity rule, not the config's churned_at

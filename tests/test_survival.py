@@ -174,6 +174,16 @@ def test_every_scored_partner_has_a_monotone_curve(survival_model, sample_tables
         q = back[["p_churn_30d", "churn_probability", "p_churn_180d", "p_churn_365d"]].to_numpy(dtype=np.float64)
         assert (np.diff(q, axis=1) >= -1e-12).all(), suffix  # ordered across every probability column
         np.testing.assert_allclose(back["churn_probability"], back["p_churn_90d"], rtol=0, atol=1e-12)
+    # and in the files people open: the formatted workbook and the spreadsheet CSV, written by `score`
+    from churnmodel import pipeline
+    from churnmodel.texts import column_title
+
+    titles = [column_title(c, "en") for c in ("p_churn_30d", "churn_probability", "p_churn_180d", "p_churn_365d")]
+    for name, read, columns in (("s.xlsx", lambda f: pd.read_excel(f, sheet_name=0), titles),
+                                ("s.csv", lambda f: pd.read_csv(f, encoding="utf-8-sig"), ["p_churn_30d", "churn_probability", "p_churn_180d", "p_churn_365d"])):
+        pipeline.score(cfg, as_of=AS_OF, model=result.model, out=tmp_path / name)
+        q = read(tmp_path / name)[columns].to_numpy(dtype=np.float64)
+        assert len(q) == len(scores) and (np.diff(q, axis=1) >= -1e-12).all(), name
 
 
 def test_report_shows_the_risk_curves_of_the_top_partners(survival_model, sample_tables, tmp_path):
@@ -196,6 +206,13 @@ def test_report_shows_the_risk_curves_of_the_top_partners(survival_model, sample
     rows = re.findall(r"<tr>(.*?)</tr>", page)
     both = [r for r in rows if f">{first['partner_id']}<" in r]
     assert len(both) >= 2 and all(f">{shown}<" in r for r in both[:2])
+    # every row of every table that names a partner prints that partner's numbers as the scored list has them
+    listed = pd.read_csv(out).set_index("partner_id")
+    named = [(pid, r) for r in rows for pid in re.findall(r"<td[^>]*>([^<]+)</td>", r)[:3] if pid in listed.index]
+    assert len(named) >= 20
+    for pid, r in named:
+        cells = set(re.findall(r">([^<]+)<", r))
+        assert f"{listed.loc[pid, 'churn_probability']:.1%}".replace(".", ",") in cells, (pid, r)
 
 
 def test_explanations_for_a_chosen_horizon(survival_model, sample_training, sample_tables, tmp_path):
@@ -288,6 +305,8 @@ def test_mlflow_pyfunc_gives_the_scored_lists_survival_columns(survival_model, s
     scores = score(result.model, sample_tables, as_of=AS_OF, config=cfg).scores.set_index("partner_id")
     columns = ["churn_probability", *horizon_columns(H)]
     np.testing.assert_allclose(got.loc[scores.index, columns].to_numpy(), scores[columns].to_numpy(), rtol=0, atol=1e-12)
+    ordered = got[["p_churn_30d", "churn_probability", "p_churn_180d", "p_churn_365d"]].to_numpy()
+    assert (np.diff(ordered, axis=1) >= -1e-12).all()  # the pyfunc's probabilities are one ordered set too
 
 
 def test_the_hazard_booster_gets_exact_tables_too(survival_model, sample_training):

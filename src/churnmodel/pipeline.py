@@ -119,7 +119,7 @@ def _check_outputs(cfg: Config, *outputs: Path | None, read: Path | None = None,
         store = Path(uri.removeprefix("sqlite:///"))
         inputs |= {store: "the MLflow tracking store, tracking.uri", Path(f"{store}.lock"): "the MLflow tracking store's lock",
                    store.parent / "mlartifacts": "the MLflow artifact store beside tracking.uri"}
-    elif uri.startswith("file:") or "://" not in uri and uri:
+    elif uri.startswith("file:") or ("://" not in uri and uri):
         inputs[Path(uri.removeprefix("file://").removeprefix("file:"))] = "the MLflow tracking store, tracking.uri"
     check_outputs(outputs, inputs=inputs)
 

@@ -126,13 +126,17 @@ def check_drift(drift: pd.DataFrame, config: Config) -> None:
 
 def for_model(config: Config, model: ChurnModel) -> Config:
     """The config to score with: what depends on how the model was trained comes from the model (its
-    risk bands and label horizon, as trained), never from the config used to score."""
+    risk bands and its whole ``label`` section: the horizon, and what churn and an active partner are),
+    never from the config used to score. Models saved before the label section was stored keep their
+    horizon."""
     bands = model.metadata.get("bands")
-    horizon = model.metadata.get("horizon_days")
+    label = model.metadata.get("label")
     update = {}
     if bands and bands != config.score.bands.model_dump():
         update["score"] = config.score.model_copy(update={"bands": config.score.bands.model_validate(bands)})
-    if horizon and horizon != config.label.horizon_days:
+    if label and label != config.label.model_dump(mode="json"):
+        update["label"] = config.label.model_validate(label)
+    elif not label and (horizon := model.metadata.get("horizon_days")) and horizon != config.label.horizon_days:
         update["label"] = config.label.model_copy(update={"horizon_days": int(horizon)})
     return config.model_copy(update=update) if update else config
 

@@ -201,7 +201,7 @@ def train(frame: pd.DataFrame, plan: FeaturePlan, config: Config) -> TrainingRes
         booster=booster, calibrator=calibrator, plan=plan, threshold=threshold,
         metadata={
             "best_iteration": best, "calibration": method, "params": {k: v for k, v in params.items() if k != "num_threads"},
-            "horizon_days": config.label.horizon_days, "label_source": config.label.source, "split": split.dates,
+            "horizon_days": config.label.horizon_days, "label_source": config.label.source, "label": config.label.model_dump(mode="json"), "split": split.dates,
             "bands": config.score.bands.model_dump(),
             "train_rows": len(split.train), "train_churn_rate": float(y_train.mean()),
         },
