@@ -20,9 +20,9 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import log_loss, roc_auc_score
 
 from churnmodel import load_config, pipeline
+from churnmodel.calibration import CALIBRATION_METHODS, Calibrator
 from churnmodel.evaluate import bootstrap_auc, expected_calibration_error
 from churnmodel.features import build_training_frame
-from churnmodel.model import CALIBRATION_METHODS, Calibrator
 from churnmodel.train import train
 
 REPO = Path(__file__).resolve().parents[1]

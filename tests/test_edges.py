@@ -171,7 +171,7 @@ def _parquet_with_names(frame: pd.DataFrame, names: list[str]) -> bytes:
 def _run(root: Path, args: tuple[str, ...], model: Path | None):
     argv = [a.replace("{model}", str(model)) for a in args]
     command, rest = argv[0], argv[1:]
-    rest = [str(root / a) if a.endswith((".csv", ".parquet", ".yaml", ".html", ".xlsx", ".db")) and not a.startswith("/") else a for a in rest]
+    rest = [str(root / a) if a.endswith((".csv", ".parquet", ".yaml", ".html", ".xlsx", ".db")) and "=" not in a and not a.startswith("/") else a for a in rest]
     return runner.invoke(app, [command, "--config", str(root / "config.yaml"), *rest])
 
 

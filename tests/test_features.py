@@ -166,7 +166,7 @@ def test_metadata_and_plan_round_trip(built):
     X, plan = built
     info = plan.info()
     assert list(info.columns) == ["name", "kind", "lever", "unit", "label_en", "label_ru"]
-    assert set(info["name"]) == set(plan.columns) and list(X.columns[2:]) == plan.columns
+    assert info["name"].tolist() == plan.frame_columns and list(X.columns[2:]) == plan.frame_columns
     lever = info.set_index("name")["lever"]
     assert lever["open_tickets"] == "responsiveness" and lever["outstanding_holdback"] == "transparency"
     assert lever["meeting__count_7d" if "meeting__count_7d" in lever else "order__count_7d"] in {"communication", "mutual_value"}

@@ -101,8 +101,9 @@ def test_model_follows_scikit_learn_classifier_conventions(sample_training):
     proba = model.predict_proba(X)
     assert proba.shape == (len(X), 2) and np.allclose(proba.sum(axis=1), 1.0)
     np.testing.assert_array_equal(proba[:, 1], result.predictions["probability"].to_numpy())
-    assert list(model.classes_) == [0, 1] and model.n_features_in_ == len(model.features)
-    assert list(model.feature_names_in_) == model.features
+    assert list(model.classes_) == [0, 1] and model.n_features_in_ == len(model.input_columns)
+    assert list(model.feature_names_in_) == model.input_columns  # what predict_proba reads: the features the model
+    assert set(model.features) - set(model.input_columns) == set(model.filled)  # does not fill itself, and what it fills them from
     assert roc_auc_score(y, model.predict_proba(X)[:, 1]) == pytest.approx(result.metrics["auc"])
     display = CalibrationDisplay.from_estimator(model, X, y, n_bins=5)
     assert len(display.prob_pred) > 0 and display.estimator_name == "ChurnModel"

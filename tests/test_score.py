@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from browser import look
 from churnmodel.cli import app
-from churnmodel.score import active_rows, population_stability, score
+from churnmodel.evaluate import population_stability
+from churnmodel.score import active_rows, score
 from conftest import REPO
 
 runner = CliRunner()
@@ -198,7 +199,7 @@ def test_scores_equal_mlflow_pyfunc_on_the_feature_frame(sample_training, sample
     rows = active_rows(sample_tables, sample_config, pd.Timestamp(AS_OF, tz="UTC"))
     features = build_features(sample_tables, rows, result.model.plan)
     mlflow.set_tracking_uri(cfg.tracking.uri)
-    pyfunc = mlflow.pyfunc.load_model(info.model_uri).predict(features[result.model.features])
+    pyfunc = mlflow.pyfunc.load_model(info.model_uri).predict(features[result.model.input_columns])
     expected = pd.Series(pyfunc["churn_probability"].to_numpy(), index=features["partner_id"])
     np.testing.assert_allclose(scores["churn_probability"], expected.reindex(scores.index), atol=1e-12)
 

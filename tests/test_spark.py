@@ -122,7 +122,7 @@ def test_registered_pyfunc_as_spark_udf_gives_the_same_probabilities(sample_trai
     model = result.model
     features = engine.scoring_frame(spark_inputs, model.plan, sample_config, AS_OF)
     udf = mlflow.pyfunc.spark_udf(spark_inputs.spark, info.model_uri, result_type="double", env_manager="local")
-    got = features.select("partner_id", udf(F.struct(*[F.col(f"`{c}`") for c in model.features])).alias("p"))
+    got = features.select("partner_id", udf(F.struct(*[F.col(f"`{c}`") for c in model.input_columns])).alias("p"))
     got = engine.collect(got)
     expected = local_score(model, sample_tables, as_of=AS_OF, config=sample_config).scores.set_index("partner_id")["churn_probability"]
     np.testing.assert_allclose(got.set_index("partner_id")["p"].reindex(expected.index), expected, atol=1e-12)

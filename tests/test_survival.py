@@ -300,7 +300,7 @@ def test_mlflow_pyfunc_gives_the_scored_lists_survival_columns(survival_model, s
     mlflow.set_tracking_uri(cfg.tracking.uri)
     pyfunc = mlflow.pyfunc.load_model(info.model_uri)
     assert pyfunc.metadata.get_output_schema().input_names() == ["churn_probability", *horizon_columns(H)]
-    got = pyfunc.predict(features[result.model.features]).set_axis(features["partner_id"].to_numpy())
+    got = pyfunc.predict(features[result.model.input_columns]).set_axis(features["partner_id"].to_numpy())
     assert list(got.columns) == ["churn_probability", *horizon_columns(H)]
     scores = score(result.model, sample_tables, as_of=AS_OF, config=cfg).scores.set_index("partner_id")
     columns = ["churn_probability", *horizon_columns(H)]

@@ -4,8 +4,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from churnmodel.calibration import Calibrator
 from churnmodel.errors import DataError
-from churnmodel.model import Calibrator, ChurnModel, numeric_references
+from churnmodel.model import ChurnModel, numeric_references
 from churnmodel.train import split_by_time, train
 from conftest import FUZZ_EXAMPLES
 
@@ -46,7 +47,7 @@ def test_calibrator_matches_scikit_learn_keeps_the_ranking_and_never_says_0_or_1
     from sklearn.isotonic import IsotonicRegression
     from sklearn.linear_model import LogisticRegression
 
-    from churnmodel.model import EPS, ISOTONIC_BLEND
+    from churnmodel.calibration import EPS, ISOTONIC_BLEND
 
     rng = np.random.default_rng(0)
     raw = rng.normal(-2, 1.5, 3000)
@@ -75,7 +76,7 @@ def test_calibration_keeps_the_ranking_on_the_sample(sample_training):
 
     _, _, result, _ = sample_training
     y, p = result.predictions["label"].to_numpy(), result.predictions["probability"].to_numpy()
-    raw = result.model.booster.predict(result.test_features, raw_score=True)
+    raw = result.model.booster.predict(result.model.prepare(result.test_features), raw_score=True)
     assert not ((p == 0) | (p == 1)).any()
     assert roc_auc_score(y, p) >= roc_auc_score(y, raw) - 0.001
 
@@ -205,3 +206,23 @@ def test_drift_references_of_a_block_equal_the_column_by_column_definition(rows)
         edges = np.unique(np.quantile(finite, np.linspace(0, 1, 11)[1:-1])) if len(finite) else np.array([])
         counts = np.bincount(np.searchsorted(edges, finite, side="right"), minlength=len(edges) + 1)
         assert got == {"edges": edges.tolist(), "shares": (counts / len(block)).tolist(), "missing": float(np.isnan(block[:, j]).mean())}
+
+
+def test_a_training_block_unlike_todays_partners_is_warned_about(sample_training, tmp_path):
+    """A single cohort (every customer arrives in the first month): the training block holds only new
+    customers, the latest snapshot only old ones, and training says so with the fix; the sample's
+    steady network trains without it."""
+    from churnmodel import pipeline
+    from churnmodel.simulate.consumers import simulate_consumers
+
+    assert sample_training[2].warnings == ()
+    log = simulate_consumers(1500, months=36, random_state=2, arrival_days=30)
+    log.partners.to_csv(tmp_path / "partners.csv", index=False)
+    log.events.to_parquet(tmp_path / "events.parquet", index=False)
+    (tmp_path / "churn.yaml").write_text("data:\n  partners: partners.csv\n  events: events.parquet\nrandom_state: 3\n"
+                                         "label:\n  source: inactivity\n  inactive_days: 90\ntrain:\n  bootstrap: 0\n")
+    said = []
+    fitted = pipeline.fit(tmp_path / "churn.yaml", track=False, warn=said.append)
+    shift = [w for w in fitted.warnings if w.startswith("population shift")]
+    assert shift and shift[0] in said
+    assert "tenure (days): median" in shift[0] and "Fix: start the grid later (snapshots.start)" in shift[0]

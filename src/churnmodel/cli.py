@@ -227,7 +227,8 @@ def _metrics_table(run) -> Table:
     table = Table(title=f"Test block {', '.join(run.training.split.dates['test'])}", show_header=False)
     known = m.get("auc_ci_low", float("nan")) == m.get("auc_ci_low")  # train.bootstrap 0: no interval
     table.add_row("ROC AUC", f"{m['auc']:.3f}" + (f" (95% CI {m['auc_ci_low']:.3f}-{m['auc_ci_high']:.3f})" if known else "")
-                  + (f"; baseline {m['baseline_auc']:.3f}" if "baseline_auc" in m else ""))
+                  + (f"; logistic baseline {m['baseline_auc']:.3f}" if "baseline_auc" in m else "")
+                  + (f"; BG/NBD {m['btyd_auc']:.3f}" if "btyd_auc" in m else ""))
     table.add_row("PR AUC", f"{m['pr_auc']:.3f}" + (f"; baseline {m['baseline_pr_auc']:.3f}" if "baseline_pr_auc" in m else ""))
     table.add_row("log loss / Brier / ECE", f"{m['log_loss']:.4f} / {m['brier']:.4f} / {m['ece']:.4f}")
     table.add_row(f"lift / capture, top {cfg.train.top_share:.0%}", f"{m['lift_top']:.2f} / {m['capture_top']:.1%}")

@@ -22,6 +22,8 @@ __all__ = [
     "campaign_threshold",
     "expected_calibration_error",
     "expected_maximum_profit",
+    "population_stability",
+    "psi",
     "segment_metrics",
     "survival_metrics",
 ]
@@ -205,3 +207,19 @@ def segment_metrics(predictions: pd.DataFrame, *, top_share: float) -> pd.DataFr
             "prr_observed": 100 * (1 - rate), "prr_predicted": 100 * (1 - p.mean()),
         })
     return pd.DataFrame(rows)
+
+
+def population_stability(reference: dict, values: np.ndarray) -> float:
+    """PSI of numeric values against reference decile bins (missing values are their own bin)."""
+    edges = np.asarray(reference["edges"], dtype=np.float64)
+    expected = np.append(np.asarray(reference["shares"], dtype=np.float64), reference["missing"])
+    finite = ~np.isnan(values)
+    counts = np.bincount(np.searchsorted(edges, values[finite], side="right"), minlength=len(edges) + 1)
+    actual = np.append(counts, (~finite).sum()) / max(len(values), 1)
+    return psi(expected, actual)
+
+
+def psi(expected: np.ndarray, actual: np.ndarray) -> float:
+    """The population stability index of two share vectors over the same bins (empty bins count as 1e-4)."""
+    e, a = np.clip(expected, 1e-4, None), np.clip(actual, 1e-4, None)
+    return float(np.sum((a - e) * np.log(a / e)))

@@ -201,6 +201,7 @@ def fit(config: ConfigLike, overrides: Sequence[str] = (), *, tables: InputTable
         frame, plan, tables, events_summary, warnings = _training_frame(cfg, tables, _engine(engine, cfg), status, warn)
     with _timed(status, "training", seconds, "training"):
         result = train(frame, plan, cfg)
+    warnings = (*warnings, *_warned(warn, result.warnings))
     if cfg.label.horizons:
         latest = None if events_summary is None else pd.Timestamp(events_summary["last"])
         until = observation_end(data_end(tables, cfg.data.extracted_at, latest_event=latest), cfg.label)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from churnmodel.config import Config
 from churnmodel.errors import DataError
+from churnmodel.evaluate import population_stability, psi
 from churnmodel.explain import explain, select_scope
 from churnmodel.features import build_features, check_tables, unseen_inputs
 from churnmodel.labels import active_at, churn_spells
@@ -31,7 +32,6 @@ __all__ = [
     "drift_warnings",
     "for_model",
     "point_columns",
-    "population_stability",
     "rank_columns",
     "rank_scores",
     "reason_columns",
@@ -65,21 +65,6 @@ def active_rows(tables: InputTables, config: Config, as_of: pd.Timestamp, *, typ
     return pd.DataFrame({"partner_id": ids, "snapshot": pd.Series([as_of] * len(ids), dtype=TIMESTAMP_DTYPE)})
 
 
-def population_stability(reference: dict, values: np.ndarray) -> float:
-    """PSI of numeric values against reference decile bins (missing values are their own bin)."""
-    edges = np.asarray(reference["edges"], dtype=np.float64)
-    expected = np.append(np.asarray(reference["shares"], dtype=np.float64), reference["missing"])
-    finite = ~np.isnan(values)
-    counts = np.bincount(np.searchsorted(edges, values[finite], side="right"), minlength=len(edges) + 1)
-    actual = np.append(counts, (~finite).sum()) / max(len(values), 1)
-    return _psi(expected, actual)
-
-
-def _psi(expected: np.ndarray, actual: np.ndarray) -> float:
-    e, a = np.clip(expected, 1e-4, None), np.clip(actual, 1e-4, None)
-    return float(np.sum((a - e) * np.log(a / e)))
-
-
 def drift_report(model: ChurnModel, X: pd.DataFrame, probability: np.ndarray, *, month: int | None = None) -> pd.DataFrame:
     """PSI per feature and for the score, largest first, with each input's readable label_en and label_ru.
     ``month``: the scoring date's calendar month;
@@ -93,7 +78,7 @@ def drift_report(model: ChurnModel, X: pd.DataFrame, probability: np.ndarray, *,
         if "categories" in ref:
             counts = X[col].astype("object").where(X[col].notna(), "(missing)").astype(str).value_counts(normalize=True)
             keys = sorted(set(ref["categories"]) | set(counts.index))
-            rows.append((col, _psi(np.array([ref["categories"].get(k, 0.0) for k in keys]), np.array([counts.get(k, 0.0) for k in keys]))))
+            rows.append((col, psi(np.array([ref["categories"].get(k, 0.0) for k in keys]), np.array([counts.get(k, 0.0) for k in keys]))))
         else:
             rows.append((col, population_stability(ref, X[col].to_numpy(dtype=np.float64))))
     if "score" in reference:

@@ -321,7 +321,7 @@ def model_signature(model):
 
     categorical = {f.name for f in model.plan.features if f.unit == "category"}
     inputs = Schema([ColSpec(AnyType() if name in categorical else DataType.double, name, required=False)
-                     for name in model.features])
+                     for name in model.input_columns])
     outputs = ["churn_probability"]
     if model.hazard is not None:
         outputs += horizon_columns(model.hazard.horizons)

@@ -14,7 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from churnmodel.config.base import CANONICAL_COLUMNS, Lever, Strict
 
-__all__ = ["BalanceConfig", "ColumnsConfig", "DataConfig", "FeaturesConfig", "LabelConfig", "RatioConfig", "ScoredEventConfig",
+__all__ = ["BalanceConfig", "BtydConfig", "ColumnsConfig", "DataConfig", "FeaturesConfig", "LabelConfig", "RatioConfig", "ScoredEventConfig",
            "SegmentConfig", "SnapshotConfig", "TrendConfig"]
 
 
@@ -217,6 +217,15 @@ class SegmentConfig(Strict):
     prospective_min_growth: float = Field(default=1.25, gt=0, description="Or: revenue growth (recent vs prior rate) at least this, within 2x the tenure limit.")
 
 
+class BtydConfig(Strict):
+    """Buy-till-you-die features (``features.btyd:``): BG/NBD frequency, recency and age of one event type's
+    purchases, and from a BG/NBD model fitted on the training block P(still buying) and the expected
+    purchase days within label.horizon_days. Also reported alone as a baseline in every training run."""
+
+    enabled: bool = True
+    event_type: str | None = Field(default=None, description="The purchases counted; null = segments.revenue_type when the data has it.")
+
+
 class FeaturesConfig(Strict):
     """Which features to build (``features:`` section); the defaults suit any event log."""
 
@@ -244,6 +253,7 @@ class FeaturesConfig(Strict):
     balances: list[BalanceConfig] | None = Field(default=None, description="null = the standard balances that fit the data.")
     scores: list[ScoredEventConfig] | None = Field(default=None, description="null = nps_response if present.")
     segments: SegmentConfig = Field(default_factory=SegmentConfig)
+    btyd: BtydConfig = Field(default_factory=BtydConfig)
     contracts: bool = True
     attributes: list[str] | Literal["auto"] = Field(default="auto", description="Partner columns to use; auto = all extra columns.")
     levers: dict[str, Lever] = Field(default_factory=dict, description="event type -> lever, for types without a default.")

@@ -22,23 +22,28 @@ import pandas as pd
 
 from churnmodel.config import Config
 from churnmodel.errors import DataError
+from churnmodel.features.btyd import BgNbd, btyd_model_values, fit_btyd
 from churnmodel.features.derive import derive_features
 from churnmodel.features.local import Network, compute_primitives
-from churnmodel.features.plan import EventProfile, FeatureInfo, FeaturePlan, safe_name
+from churnmodel.features.plan import Btyd, EventProfile, FeatureInfo, FeaturePlan, safe_name
 from churnmodel.features.spec import NETWORK_FEATURES, resolve_plan
 from churnmodel.labels import data_end, fit_history, label_snapshots
 from churnmodel.validation import InputTables
 
 __all__ = [
     "NETWORK_FEATURES",
+    "BgNbd",
+    "Btyd",
     "EventProfile",
     "FeatureInfo",
     "FeaturePlan",
     "Network",
+    "btyd_model_values",
     "build_features",
     "build_training_frame",
     "check_inputs",
     "check_tables",
+    "fit_btyd",
     "frame_summary",
     "item_gaps",
     "resolve_plan",
@@ -135,7 +140,7 @@ def build_features(tables: InputTables, rows: pd.DataFrame, plan: FeaturePlan, *
                  sources=tables.sources)  # item gaps: the callers check them once (a scan of the log)
     prims = compute_primitives(tables.events, rows[["partner_id", "snapshot"]], plan, network=network)
     if len(rows) == 0:
-        return rows.assign(**{c: pd.Series(dtype="float64") for c in plan.columns})
+        return rows.assign(**{c: pd.Series(dtype="float64") for c in plan.frame_columns})
     features = derive_features(rows, prims, plan, tables.partners, tables.contracts)
     return pd.concat([rows, features], axis=1)
 
@@ -143,7 +148,7 @@ def build_features(tables: InputTables, rows: pd.DataFrame, plan: FeaturePlan, *
 def build_training_frame(tables: InputTables, config: Config) -> tuple[pd.DataFrame, FeaturePlan]:
     """Snapshots with labels and features for every (partner, snapshot date) in the config's grid."""
     config = fit_history(config, first_event=tables.events["timestamp"].min(), end=data_end(tables, config.data.extracted_at))
-    plan = resolve_plan(tables, config.features)
+    plan = resolve_plan(tables, config.features, horizon_days=config.label.horizon_days)
     rows = label_snapshots(tables, config)
     return build_features(tables, rows, plan), plan
 

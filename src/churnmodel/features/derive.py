@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from churnmodel.features.plan import FeaturePlan, safe_name
+from churnmodel.features.plan import Btyd, FeaturePlan, safe_name
 from churnmodel.features.rhythm import rhythm_period
 from churnmodel.features.spec import CONTRACT_FEATURES
 from churnmodel.texts import SEGMENT_LABELS
@@ -112,6 +112,9 @@ def derive_features(
             _event_type_features(put, t, plan, prims, s, observed_months)
             if plan.rhythm:
                 _rhythm_features(put, t, plan, prims, s)
+        if plan.btyd is not None:  # filled by the model (ChurnModel.prepare) from the summaries, added below
+            for name in plan.btyd.model_columns:
+                put(name, np.nan)
         for b in plan.balances:
             put(b.name, prims[f"bal|{b.name}"])
             put(f"{b.name}__oldest_days", (s - prims[f"oldest|{b.name}"]) / DAY)
@@ -146,6 +149,9 @@ def derive_features(
     for name in plan.columns:  # ascending final positions, so each insert lands in place
         if name in extra:
             frame.insert(plan.columns.index(name), name, extra[name])
+    if plan.btyd is not None:  # the BG/NBD summaries: inputs of the model's own columns, not features
+        for name in Btyd.SUMMARIES:
+            frame[name] = prims[name]
     return frame
 
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from churnmodel.features.plan import FeaturePlan
+from churnmodel.features.btyd import btyd_summaries
+from churnmodel.features.plan import Btyd, FeaturePlan
 from churnmodel.features.rhythm import rhythm_cells
 from churnmodel.times import DAY, seconds
 
@@ -104,6 +105,10 @@ class LocalPrimitives(Mapping):
             del a_cells
         del cells
         now = self._cut(0)
+        if plan.btyd is not None:
+            sel = ev_t == plan.event_types.index(plan.btyd.event_type)
+            summaries = btyd_summaries(ev_p[sel], ts[sel], row_p, snaps[row_j])
+            self.eager |= dict(zip(Btyd.SUMMARIES, summaries, strict=True))
         for score in plan.scores:
             _scores(self.eager, score.event_type, plan, ev_p, ev_t, ts, amount, row_p, snaps[row_j])
         for balance in plan.balances:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from churnmodel.texts import SEGMENT_LABELS
 
-__all__ = ["Attribute", "Balance", "EventProfile", "FeatureInfo", "FeaturePlan", "Ratio", "ScoredType", "Segments",
+__all__ = ["Attribute", "Balance", "Btyd", "EventProfile", "FeatureInfo", "FeaturePlan", "Ratio", "ScoredType", "Segments",
            "safe_name"]
 
 
@@ -99,6 +99,24 @@ class Segments:
 
 
 @dataclass(frozen=True)
+class Btyd:
+    """The buy-till-you-die features: BG/NBD summaries of ``event_type`` and, once ``params`` (r, alpha,
+    a, b) are fitted on the training block, P(active) and the expected purchase days in ``horizon_days``."""
+
+    event_type: str
+    horizon_days: int
+    params: tuple[float, ...] = ()
+
+    #: The BG/NBD summaries of a history, which the feature engines build.
+    SUMMARIES = ("btyd__frequency", "btyd__recency_days", "btyd__age_days")
+
+    @property
+    def model_columns(self) -> tuple[str, str]:
+        """The columns the fitted BG/NBD model gives (the model fills them; a feature frame holds NaN)."""
+        return ("btyd__p_alive", f"btyd__expected_{self.horizon_days}d")
+
+
+@dataclass(frozen=True)
 class Attribute:
     """A partner column used as a feature: numeric, or a category with its training categories.
     ``name`` is the feature's (safe) name, ``column`` the partner column it is read from."""
@@ -138,10 +156,18 @@ class FeaturePlan:
     features: tuple[FeatureInfo, ...] = field(default=())
     lifetime_days: int | None = None  # None: all history (plans saved before the bound existed)
     rhythm: tuple[str, ...] = ()  # rhythm kinds per event type: overdue, gap, regularity, active_share
+    btyd: Btyd | None = None  # buy-till-you-die features (plans saved before them have none)
+    inputs: tuple[FeatureInfo, ...] = ()  # frame columns that are not features: what the model computes some from
 
     @property
     def columns(self) -> list[str]:
         return [f.name for f in self.features]
+
+    @property
+    def frame_columns(self) -> list[str]:
+        """The columns of a feature frame: the features, then what the model computes some of them from
+        (:attr:`inputs`: the BG/NBD summaries)."""
+        return self.columns + [f.name for f in self.inputs]
 
     @property
     def categories(self) -> dict[str, list[str]]:
@@ -152,8 +178,9 @@ class FeaturePlan:
         return cats
 
     def info(self) -> pd.DataFrame:
-        """Feature metadata as a frame: name, kind, lever, unit, label_en, label_ru."""
-        return pd.DataFrame([asdict(f) for f in self.features], columns=[*FeatureInfo.__dataclass_fields__])
+        """Metadata of every column of a feature frame (the features, then :attr:`inputs`): name, kind,
+        lever, unit, label_en, label_ru."""
+        return pd.DataFrame([asdict(f) for f in (*self.features, *self.inputs)], columns=[*FeatureInfo.__dataclass_fields__])
 
     def intervals(self) -> list[tuple[int | None, int]]:
         """(lo, hi) day offsets back from a snapshot: events in [s - lo, s - hi); lo None = all history."""
@@ -174,6 +201,7 @@ class FeaturePlan:
     def from_json(cls, text: str) -> FeaturePlan:
         raw = json.loads(text)
         raw["features"] = tuple(FeatureInfo(**f) for f in raw["features"])
+        raw["inputs"] = tuple(FeatureInfo(**f) for f in raw.get("inputs", ()))
         raw["trends"] = tuple(tuple(t) for t in raw["trends"])
         raw["labels"] = {k: tuple(v) for k, v in raw["labels"].items()}
         raw["ratios"] = tuple(Ratio(**r) for r in raw["ratios"])
@@ -182,6 +210,8 @@ class FeaturePlan:
         raw["segments"] = Segments(**raw["segments"]) if raw["segments"] else None  # {}: no segments (format 3)
         raw["attributes"] = tuple(Attribute(a["name"], a["kind"], tuple(a["categories"]), a.get("column", "")) for a in raw["attributes"])
         raw["rhythm"] = tuple(raw.get("rhythm", ()))  # plans saved before rhythm features have none
+        btyd = raw.get("btyd")
+        raw["btyd"] = Btyd(btyd["event_type"], int(btyd["horizon_days"]), tuple(float(v) for v in btyd["params"])) if btyd else None
         for key in ("event_types", "amount_types", "additive_types", "windows", "aggregations"):
             raw[key] = tuple(raw[key])
         return cls(**raw)

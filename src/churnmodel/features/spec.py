@@ -19,6 +19,7 @@ from churnmodel.errors import ConfigError
 from churnmodel.features.plan import (
     Attribute,
     Balance,
+    Btyd,
     EventProfile,
     FeatureInfo,
     FeaturePlan,
@@ -137,11 +138,22 @@ def _scores(cfg: FeaturesConfig, types: list[str], amount_types: list[str]) -> l
     return scores
 
 
-def resolve_plan(tables: InputTables, cfg: FeaturesConfig, *, profile: EventProfile | None = None) -> FeaturePlan:
+def _btyd(cfg: FeaturesConfig, types: list[str], horizon_days: int) -> Btyd | None:
+    """The purchases BG/NBD counts: ``features.btyd.event_type``, else the revenue type when the data has it."""
+    if not cfg.btyd.enabled:
+        return None
+    if cfg.btyd.event_type is not None:
+        _check_type("features.btyd.event_type", cfg.btyd.event_type, types)
+        return Btyd(cfg.btyd.event_type, horizon_days)
+    return Btyd(cfg.segments.revenue_type, horizon_days) if cfg.segments.revenue_type in types else None
+
+
+def resolve_plan(tables: InputTables, cfg: FeaturesConfig, *, profile: EventProfile | None = None, horizon_days: int = 90) -> FeaturePlan:
     """Fix the feature list for these inputs and this ``features:`` config.
 
     ``profile``: the event log's :class:`EventProfile` when the log is not in ``tables.events``
-    (computed by another engine); by default it is taken from ``tables.events``. ``auto`` look-backs
+    (computed by another engine); by default it is taken from ``tables.events``. ``horizon_days``: the
+    label horizon, over which the BG/NBD features count the expected purchases. ``auto`` look-backs
     left in ``cfg`` are fixed for the history up to the day after the latest input date (the pipeline
     fixes them once, with ``data.extracted_at``, before it calls this).
     """
@@ -165,7 +177,7 @@ def resolve_plan(tables: InputTables, cfg: FeaturesConfig, *, profile: EventProf
         segments=Segments(**seg.model_dump()) if seg.revenue_type in amount_types else None,
         contracts=cfg.contracts and tables.contracts is not None, attributes=tuple(_resolve_attributes(tables, cfg)),
         history_start=profile.first_timestamp.floor("D").isoformat(), levers=levers, units=units, labels=labels,
-        lifetime_days=cfg.lifetime_days, rhythm=tuple(cfg.rhythm),
+        lifetime_days=cfg.lifetime_days, rhythm=tuple(cfg.rhythm), btyd=_btyd(cfg, types, horizon_days),
     )
     base = base_infos(plan)
     known = {f.name for f in base}
@@ -174,7 +186,7 @@ def resolve_plan(tables: InputTables, cfg: FeaturesConfig, *, profile: EventProf
             if getattr(r, side) not in known:
                 near = sorted(known, key=lambda n: -difflib.SequenceMatcher(None, n, getattr(r, side)).ratio())[:3]
                 raise ConfigError(f"features.ratios.{i}.{side}: no feature named {getattr(r, side)!r}; similar: {near}")
-    return replace(plan, features=(*base, *ratio_infos(plan)))
+    return replace(plan, features=(*base, *ratio_infos(plan)), inputs=tuple(_btyd_inputs(plan)) if plan.btyd else ())
 
 
 def _resolve_attributes(tables: InputTables, cfg: FeaturesConfig) -> list[Attribute]:
@@ -249,6 +261,30 @@ def _rhythm(plan: FeaturePlan, t: str, span_en: str, span_ru: str):
                f"{ru}: доля {dict(week='недель', month='месяцев')[period]} с событиями за {w} дн.")
 
 
+def _btyd_infos(plan: FeaturePlan) -> list[FeatureInfo]:
+    """The buy-till-you-die columns: what the BG/NBD model fitted on the training block says of each history
+    (the summaries it reads, frequency, recency and age, are carried beside the features: they grow with
+    calendar time, which trees would learn as time itself)."""
+    b = plan.btyd
+    lever, (en, ru), h = plan.levers[b.event_type], plan.labels[b.event_type], b.horizon_days
+    p_alive, expected = b.model_columns
+    return [
+        FeatureInfo(p_alive, "btyd", lever, "share", f"{en}: probability the partner is still active (BG/NBD)",
+                    f"{ru}: вероятность, что партнёр ещё активен (BG/NBD)"),
+        FeatureInfo(expected, "btyd", lever, "count", f"{en}: expected days with one in the next {h} days (BG/NBD)",
+                    f"{ru}: ожидаемое число дней с событием за {h} дн. (BG/NBD)"),
+    ]
+
+
+def _btyd_inputs(plan: FeaturePlan) -> list[FeatureInfo]:
+    """The BG/NBD summaries a feature frame carries for the model (not features: they grow with calendar time)."""
+    lever, (en, ru) = plan.levers[plan.btyd.event_type], plan.labels[plan.btyd.event_type]
+    texts = ((f"{en}: repeat days with one (BG/NBD frequency)", f"{ru}: дни повторных событий (частота BG/NBD)", "count"),
+             (f"{en}: days from the first to the last (BG/NBD recency)", f"{ru}: дней от первого до последнего (давность BG/NBD)", "days"),
+             (f"{en}: days since the first (BG/NBD age)", f"{ru}: дней с первого (возраст BG/NBD)", "days"))
+    return [FeatureInfo(name, "btyd_input", lever, unit, le, lr) for name, (le, lr, unit) in zip(Btyd.SUMMARIES, texts, strict=True)]
+
+
 def base_infos(plan: FeaturePlan) -> list[FeatureInfo]:
     """Metadata of every feature except ratios, in column order."""
     infos = [FeatureInfo("tenure_days", "tenure", "profile", "days", "days since joining", "дней с начала сотрудничества")]
@@ -286,6 +322,8 @@ def base_infos(plan: FeaturePlan) -> list[FeatureInfo]:
             thr = sc.detractor_below
             infos.append(FeatureInfo(f"{n}__detractor", "score_flag", lever, "flag",
                                      f"{en}: detractor (last score below {thr:g})", f"{ru}: критик (последняя оценка ниже {thr:g})"))
+    if plan.btyd is not None:
+        infos += _btyd_infos(plan)
     if plan.contracts:
         # contract state is context (timing of the renewal decision), not a lever in itself
         infos += [FeatureInfo(name, "contract", "profile", unit, en, ru) for name, unit, en, ru in CONTRACT_FEATURES]

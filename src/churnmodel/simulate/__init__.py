@@ -36,6 +36,7 @@ from churnmodel.outputs import atomic_write
 from churnmodel.simulate.events import EVENT_TYPES, EventLog, Scene, Window, month_events
 from churnmodel.simulate.month import (
     CAUSES,
+    DAY,
     History,
     Holdbacks,
     Latent,
@@ -48,7 +49,6 @@ from churnmodel.simulate.month import (
     initial_latent,
     monthly_risk,
 )
-from churnmodel.times import DAY
 
 __all__ = ["CAUSES", "EVENT_TYPES", "SEGMENTS", "SimulationResult", "simulate", "write_simulation"]
 

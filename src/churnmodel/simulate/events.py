@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from churnmodel.simulate.month import (
+    DAY,
     History,
     Holdbacks,
     Latent,
@@ -21,7 +22,6 @@ from churnmodel.simulate.month import (
     Tickets,
     sigmoid,
 )
-from churnmodel.times import DAY
 
 __all__ = ["EVENT_TYPES", "EventLog", "Scene", "Window", "month_events"]
 

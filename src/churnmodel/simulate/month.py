@@ -13,10 +13,14 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 import pandas as pd
 
-from churnmodel.times import DAY
+from churnmodel.times import DAY as _SECONDS_PER_DAY
+
+#: Seconds in a day as a float: the simulator computes in float seconds (an int here changes its draws).
+DAY = float(_SECONDS_PER_DAY)
 
 __all__ = [
     "CAUSES",
+    "DAY",
     "History",
     "Holdbacks",
     "Latent",

@@ -29,7 +29,7 @@ def _events_from_spark(frame: pd.DataFrame) -> pd.DataFrame:
 def _schema(plan: FeaturePlan, labelled: bool) -> str:
     cats = {f.name for f in plan.features if f.unit == "category"}
     head = "partner_id string, snapshot timestamp" + (", churn_date timestamp, censored boolean, label int" if labelled else "")
-    return ", ".join([head] + [f"`{c}` {'string' if c in cats else 'double'}" for c in plan.columns])
+    return ", ".join([head] + [f"`{c}` {'string' if c in cats else 'double'}" for c in plan.frame_columns])
 
 
 def _for_spark(frame: pd.DataFrame, plan: FeaturePlan, labelled: bool) -> pd.DataFrame:
@@ -55,7 +55,7 @@ def _partition_frames(inputs: SparkInputs, plan: FeaturePlan, config: Config, ma
     ids = ids.select(key, "partner_id")
     shared = spark.sparkContext.broadcast((inputs.partners, inputs.contracts))  # internal transport to executors
     schema = _schema(plan, labelled)
-    columns = ["partner_id", "snapshot", *(["churn_date", "censored", "label"] if labelled else []), *plan.columns]
+    columns = ["partner_id", "snapshot", *(["churn_date", "censored", "label"] if labelled else []), *plan.frame_columns]
 
     def run(events_part: pd.DataFrame, ids_part: pd.DataFrame) -> pd.DataFrame:
         partners, contracts = shared.value
@@ -78,7 +78,7 @@ def training_frame(inputs: SparkInputs, config: Config):
     facts = log_facts(inputs.events) | {"types": list(prof.types)}
     end = facts["end"] = data_end(inputs.dimensions(), config.data.extracted_at, latest_event=facts["latest"])
     config = fit_history(config, first_event=facts["first"], end=end)
-    plan = resolve_plan(inputs.dimensions(), config.features, profile=prof)
+    plan = resolve_plan(inputs.dimensions(), config.features, profile=prof, horizon_days=config.label.horizon_days)
     dates = snapshot_dates(config.snapshots, first_event=facts["first"], end=end, lookbacks=config.features.lookbacks())
     net = network(inputs.events, dates.asi8 // 1_000_000, plan) if plan.segments is not None else None
 
@@ -125,7 +125,7 @@ def restore(out: pd.DataFrame, plan: FeaturePlan) -> pd.DataFrame:
     for col, categories in cats.items():
         if col in out:
             out[col] = pd.Categorical(out[col], categories=categories)
-    for col in plan.columns:
+    for col in plan.frame_columns:
         if col in out and col not in cats:
             out[col] = out[col].astype(np.float64)
     return out
