@@ -77,6 +77,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_explain.py
 	$(BIN)/python benchmarks/bench_score.py
 	$(BIN)/python benchmarks/bench_survival.py
+	$(BIN)/python benchmarks/bench_quality.py
 
 # Re-pin after changing dependencies in pyproject.toml.
 constraints: $(STAMP)

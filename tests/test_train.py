@@ -226,3 +226,24 @@ def test_a_training_block_unlike_todays_partners_is_warned_about(sample_training
     shift = [w for w in fitted.warnings if w.startswith("population shift")]
     assert shift and shift[0] in said
     assert "tenure (days): median" in shift[0] and "Fix: start the grid later (snapshots.start)" in shift[0]
+
+
+def test_bands_and_campaign_stay_meaningful_at_a_high_churn_rate():
+    """At a 40% base rate fixed thresholds (25% / 10%) would put nearly everyone in the high band: auto
+    bands take the riskiest 10% / next 20% of the validation block; the campaign threshold is capped."""
+    from churnmodel.config import BandsConfig, CampaignConfig
+    from churnmodel.train import capped_threshold, fixed_bands
+
+    rng = np.random.default_rng(0)
+    p = rng.beta(4, 6, 5000)  # mean 0.4
+    y = (rng.random(5000) < p).astype(int)
+    bands = fixed_bands(BandsConfig(), p, churn_rate=0.4)
+    assert bands.mode == "probability" and np.mean(p >= bands.high) == pytest.approx(0.10, abs=0.005)
+    assert np.mean((p >= bands.medium) & (p < bands.high)) == pytest.approx(0.20, abs=0.005)
+    assert fixed_bands(BandsConfig(), p, churn_rate=0.05) == BandsConfig(mode="probability")  # a low rate: as configured
+    assert fixed_bands(BandsConfig(mode="probability"), p, churn_rate=0.4).high == 0.25  # asked for: kept
+    threshold, said = capped_threshold(0.05, p, y, CampaignConfig())
+    assert np.mean(p >= threshold) == pytest.approx(0.5, abs=0.005)
+    assert "expected profit alone would contact 100% of the validation block's partners" in said[0]
+    assert "capped at train.campaign.max_share 50%" in said[0]
+    assert capped_threshold(0.9, p, y, CampaignConfig()) == (0.9, [])

@@ -68,7 +68,7 @@ class ScoreRun:
         if self.scores is None:
             raise ValueError("the ranked list is not in memory (Spark); read it back to render a report")
         return render_report(self.scores, self.drift, as_of=self.as_of, prr=self.prr if self.prr is not None else float("nan"),
-                             horizon_days=config.label.horizon_days, bands=config.score.bands.model_dump(),
+                             horizon_days=config.label.horizon_days, bands={"high": config.score.bands.high, "medium": config.score.bands.medium},
                              drift_warn=config.score.drift_warn, model_label=self.model_label, lang=lang,
                              currency=config.output.currency)
 

@@ -22,7 +22,7 @@ from sklearn.pipeline import make_pipeline
 
 from churnmodel.booster import fit_booster, lgb_params
 from churnmodel.calibration import Calibrator
-from churnmodel.config import Config
+from churnmodel.config import BandsConfig, Config
 from churnmodel.errors import DataError
 from churnmodel.evaluate import (
     binary_metrics,
@@ -34,7 +34,7 @@ from churnmodel.features import FeaturePlan, fit_btyd
 from churnmodel.linear import linear_preprocessor
 from churnmodel.model import ChurnModel, numeric_reference, reference_statistics
 
-__all__ = ["SHIFT_PSI", "Split", "TrainingResult", "fit_baseline", "population_shift", "split_by_time", "train"]
+__all__ = ["SHIFT_PSI", "Split", "TrainingResult", "capped_threshold", "fit_baseline", "fixed_bands", "population_shift", "split_by_time", "train"]
 
 log = logging.getLogger("churnmodel")
 
@@ -92,6 +92,30 @@ def population_shift(frame: pd.DataFrame, plan: FeaturePlan, train_rows: pd.Data
             f"latest snapshot ({latest['snapshot'].iloc[0]:%Y-%m-%d}), whose partners the model will score: {'; '.join(found)}. "
             "The model learns what its training partners do (with a single cohort: only what new partners do). Fix: start "
             "the grid later (snapshots.start) so the training block holds partners like today's, or train on a longer history"]
+
+
+def fixed_bands(bands: BandsConfig, p_valid: np.ndarray, *, churn_rate: float) -> BandsConfig:
+    """The risk bands the model keeps, as probability thresholds: the configured ones, or (``share``, and
+    ``auto`` at a training churn rate from ``medium`` up) the quantiles of the validation block's risk that
+    put ``high_share`` of its partners in the high band and ``medium_share`` in the medium one."""
+    mode = bands.mode if bands.mode != "auto" else ("probability" if churn_rate < bands.medium else "share")
+    if mode == "share":
+        high = float(np.quantile(p_valid, 1 - bands.high_share))
+        medium = min(float(np.quantile(p_valid, 1 - bands.high_share - bands.medium_share)), float(np.nextafter(high, 0)))
+        bands = bands.model_copy(update={"high": high, "medium": medium})
+    return bands.model_copy(update={"mode": "probability"})
+
+
+def capped_threshold(threshold: float, p_valid: np.ndarray, y_valid: np.ndarray, campaign) -> tuple[float, list[str]]:
+    """The campaign threshold, raised so that it flags at most ``campaign.max_share`` of the validation block."""
+    flagged = float(np.mean(p_valid >= threshold))
+    if flagged <= campaign.max_share:
+        return threshold, []
+    capped = float(np.quantile(p_valid, 1 - campaign.max_share))
+    return capped, [f"campaign threshold: expected profit alone would contact {flagged:.0%} of the validation block's partners "
+                    f"(at a {np.mean(y_valid):.0%} churn rate, train.campaign's economics -- clv {campaign.clv:g}, incentive "
+                    f"{campaign.incentive_cost:g}, contact {campaign.contact_cost:g} -- make almost everyone worth a call); capped at "
+                    f"train.campaign.max_share {campaign.max_share:.0%} (threshold {capped:.3f}). Set train.campaign to your economics"]
 
 
 def split_by_time(labelled: pd.DataFrame, *, test_snapshots: int, valid_snapshots: int, purge_days: int) -> Split:
@@ -234,14 +258,15 @@ def train(frame: pd.DataFrame, plan: FeaturePlan, config: Config) -> TrainingRes
         method = "sigmoid"
     calibrator = Calibrator.fit(raw_valid, y_valid, method=method)
     p_valid = calibrator(raw_valid)
-    threshold = campaign_threshold(y_valid, p_valid, cfg.campaign)
+    threshold, said = capped_threshold(campaign_threshold(y_valid, p_valid, cfg.campaign), p_valid, y_valid, cfg.campaign)
+    bands = fixed_bands(config.score.bands, p_valid, churn_rate=float(y_train.mean()))
     p_train = calibrator(booster.predict(X_train, raw_score=True))
     model = ChurnModel(
         booster=booster, calibrator=calibrator, plan=plan, threshold=threshold,
         metadata={
             "best_iteration": best, "calibration": method, "params": {k: v for k, v in params.items() if k != "num_threads"},
             "horizon_days": config.label.horizon_days, "label_source": config.label.source, "label": config.label.model_dump(mode="json"), "split": split.dates,
-            "bands": config.score.bands.model_dump(),
+            "bands": bands.model_dump(),
             "train_rows": len(split.train), "train_churn_rate": float(y_train.mean()),
         },
         reference=reference_statistics(X_train, p_train, typical_rows=y_train == 0),
@@ -278,4 +303,4 @@ def train(frame: pd.DataFrame, plan: FeaturePlan, config: Config) -> TrainingRes
     segments = segment_metrics(predictions, top_share=cfg.top_share)
     inputs = labelled[model.input_columns].iloc[split.test]  # what predict_proba reads (X_test: what the booster reads)
     return TrainingResult(model, split, predictions, metrics, segments, params, baseline, cv, inputs,
-                          warnings=tuple(population_shift(frame, plan, labelled.iloc[split.train])))
+                          warnings=(*said, *population_shift(frame, plan, labelled.iloc[split.train])))

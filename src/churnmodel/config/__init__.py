@@ -32,6 +32,7 @@ from churnmodel.config.inputs import (
     TrendConfig,
 )
 from churnmodel.config.modelling import (
+    BandsConfig,
     CampaignConfig,
     ExplainConfig,
     OutputConfig,
@@ -46,6 +47,7 @@ __all__ = [
     "CANONICAL_COLUMNS",
     "LEVERS",
     "BalanceConfig",
+    "BandsConfig",
     "CampaignConfig",
     "ColumnsConfig",
     "Config",

@@ -44,6 +44,10 @@ class CampaignConfig(Strict):
     contact_cost: float = Field(default=100.0, ge=0, description="Cost of approaching a partner (QBR, call).")
     acceptance_alpha: float = Field(default=6.0, gt=0, description="Beta prior of the offer acceptance rate.")
     acceptance_beta: float = Field(default=14.0, gt=0)
+    max_share: float = Field(
+        default=0.5, gt=0, le=1, description="The campaign threshold flags at most this share of the validation block's "
+        "partners: where profit alone would flag more (economics that do not fit the data, a high churn rate), it is "
+        "raised to that quantile, with a warning.")
 
 
 class TrainConfig(Strict):
@@ -145,11 +149,20 @@ class ExplainConfig(Strict):
 class BandsConfig(Strict):
     high: float = Field(default=0.25, gt=0, lt=1, description="Churn probability from which a partner is high risk.")
     medium: float = Field(default=0.10, gt=0, lt=1)
+    mode: Literal["auto", "probability", "share"] = Field(
+        default="auto", description="probability: the thresholds above. share: the riskiest high_share of the validation "
+        "block's partners are high, the next medium_share medium (thresholds fixed at training, kept with the model). "
+        "auto: probability while the training churn rate is below medium, else share (at a high base rate fixed "
+        "thresholds put most partners in the high band).")
+    high_share: float = Field(default=0.10, gt=0, lt=1)
+    medium_share: float = Field(default=0.20, gt=0, lt=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> BandsConfig:
         if self.medium >= self.high:
             raise ValueError(f"medium ({self.medium}) must be below high ({self.high})")
+        if self.high_share + self.medium_share >= 1:
+            raise ValueError(f"high_share + medium_share ({self.high_share} + {self.medium_share}) must be below 1")
         return self
 
 
