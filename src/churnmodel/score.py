@@ -117,8 +117,9 @@ def for_model(config: Config, model: ChurnModel) -> Config:
     bands = model.metadata.get("bands")
     label = model.metadata.get("label")
     update = {}
-    if bands and bands != config.score.bands.model_dump():
-        update["score"] = config.score.model_copy(update={"bands": config.score.bands.model_validate(bands)})
+    if bands and (bands["high"], bands["medium"]) != (config.score.bands.high, config.score.bands.medium):
+        update["score"] = config.score.model_copy(update={"bands": config.score.bands.model_validate(  # the thresholds as trained
+            {**config.score.bands.model_dump(), "high": bands["high"], "medium": bands["medium"], "mode": "probability"})})
     if label and label != config.label.model_dump(mode="json"):
         update["label"] = config.label.model_validate(label)
     elif not label and (horizon := model.metadata.get("horizon_days")) and horizon != config.label.horizon_days:
