@@ -12,15 +12,24 @@ export NUMPY_MADVISE_HUGEPAGE ?= 0
 
 install: $(STAMP)
 
+# The pinned set, installed by uv (from PyPI into .venv: 34 s for everything on 2 cores, against ~95 s
+# for pip); pip installs the same pins when uv cannot (no network to its index, another certificate set).
+PIP_INSTALL = $(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS)
+define pinned
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check 'uv==0.13.9' \
+	  && $(BIN)/uv pip install --python $(BIN)/python --native-tls --quiet -c $(CONSTRAINTS) $(1) \
+	  || (echo "uv could not install; pip installs the same pins" && $(PIP_INSTALL) $(1))
+endef
+
 # The package alone (what the demo needs), and everything (tests, notebooks' kernel, Spark).
 $(STAMP_RUN): pyproject.toml $(CONSTRAINTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e .
+	$(call pinned,-e .)
 	@touch $(STAMP_RUN)
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e '.[dev,spark]'
+	$(call pinned,-e '.[dev,spark]')
 	@touch $(STAMP) $(STAMP_RUN)
 
 demo: $(STAMP_RUN)
@@ -81,7 +90,7 @@ bench: $(STAMP)
 
 # Re-pin after changing dependencies in pyproject.toml.
 constraints: $(STAMP)
-	$(BIN)/python -m pip freeze --exclude-editable --disable-pip-version-check | grep -v '^churnmodel' > $(CONSTRAINTS)
+	$(BIN)/python -m pip freeze --exclude-editable --disable-pip-version-check | grep -v -e '^churnmodel' -e '^uv==' > $(CONSTRAINTS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis mlruns *.db
