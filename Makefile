@@ -14,6 +14,7 @@ install: $(STAMP)
 
 # The pinned set, installed by uv (from PyPI into .venv: 34 s for everything on 2 cores, against ~95 s
 # for pip); pip installs the same pins when uv cannot (no network to its index, another certificate set).
+EVERYTHING := -e '.[dev,spark]'
 PIP_INSTALL = $(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS)
 define pinned
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check 'uv==0.13.9' \
@@ -29,7 +30,7 @@ $(STAMP_RUN): pyproject.toml $(CONSTRAINTS)
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(call pinned,-e '.[dev,spark]')
+	$(call pinned,$(EVERYTHING))
 	@touch $(STAMP) $(STAMP_RUN)
 
 demo: $(STAMP_RUN)
