@@ -323,11 +323,13 @@ def simulate(
     seed: Annotated[int, typer.Option(min=0, help="Random seed; the same seed gives byte-identical files.")] = 0,
     start: Annotated[str, typer.Option(help="First month, YYYY-MM-01.")] = "2023-01-01",
     events_format: Annotated[EventsFormat, typer.Option(help="File type of the event log.")] = EventsFormat.parquet,
+    campaigns: Annotated[bool, typer.Option(help="Also retention campaigns (randomised and targeted) with their true effects.")] = False,
 ) -> None:
     """Simulate partner interaction history with a known ground truth."""
     from churnmodel import pipeline
 
-    run = pipeline.simulate(partners=partners, months=months, random_state=seed, start=start, out=out, events_format=events_format.value)
+    run = pipeline.simulate(partners=partners, months=months, random_state=seed, start=start, out=out, events_format=events_format.value,
+                            campaigns=campaigns)
     result = run.result
     churners = int(result.partners["churned_at"].notna().sum())
     _out.print(

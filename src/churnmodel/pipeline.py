@@ -377,12 +377,13 @@ def explain(config: ConfigLike, overrides: Sequence[str] = (), *, as_of, partner
 
 
 def simulate(*, partners: int, months: int, random_state: int, start: str = "2023-01-01", out: Path | None = None,
-             events_format: str = "parquet") -> Simulated:
-    """Simulated partner histories with their ground truth; written to the folder ``out`` when given."""
+             events_format: str = "parquet", campaigns: bool = False) -> Simulated:
+    """Simulated partner histories with their ground truth (``campaigns``: retention campaigns too); written
+    to the folder ``out`` when given."""
     if events_format not in ("parquet", "csv"):
         raise ConfigError(f"events format must be 'parquet' or 'csv', got {events_format!r}")
     try:
-        result = simulate_partners(partners, months, start=start, random_state=random_state)
+        result = simulate_partners(partners, months, start=start, random_state=random_state, campaigns=campaigns)
     except ValueError as exc:  # the simulator checks its arguments: start is the one a user types
         raise ConfigError(f"--start {start!r}: {exc}") from None
     written = tuple(write_simulation(result, out, events_format=events_format)) if out is not None else ()

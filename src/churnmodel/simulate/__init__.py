@@ -26,13 +26,14 @@ True
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from churnmodel.outputs import atomic_write
+from churnmodel.simulate.campaigns import ACTIONS, Campaigns
 from churnmodel.simulate.events import EVENT_TYPES, EventLog, Scene, Window, month_events
 from churnmodel.simulate.month import (
     CAUSES,
@@ -48,6 +49,7 @@ from churnmodel.simulate.month import (
     initial_history,
     initial_latent,
     monthly_risk,
+    sigmoid,
 )
 
 __all__ = ["CAUSES", "EVENT_TYPES", "SEGMENTS", "SimulationResult", "simulate", "write_simulation"]
@@ -71,6 +73,7 @@ class SimulationResult:
     hazard: pd.DataFrame
     truth: pd.DataFrame
     params: dict
+    campaigns: pd.DataFrame | None = None  # with campaigns=True: every assignment and its true effect
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ class _Run:
     events: tuple[np.ndarray, ...]  # partner, time, type code, amount, item id, detail code
     hazard: pd.DataFrame  # per partner (pid) and month at risk: the Risk rows
     tickets: Tickets  # every ticket opened
+    assignments: pd.DataFrame | None = None  # the campaigns' assignments (Campaigns.assignments)
 
 
 def simulate(
@@ -99,8 +103,11 @@ def simulate(
     *,
     start: str = "2023-01-01",
     random_state: int = 0,
+    campaigns: bool = False,
 ) -> SimulationResult:
-    """Simulate ``months`` of partner history from ``start`` for ``n_partners`` partners."""
+    """Simulate ``months`` of partner history from ``start`` for ``n_partners`` partners. ``campaigns``:
+    also retention campaigns (randomised and targeted, :mod:`churnmodel.simulate.campaigns`), drawn from
+    their own random stream, logged as action events with ``campaign_id`` and ``control``."""
     if not isinstance(n_partners, int | np.integer) or n_partners < 1:
         raise ValueError(f"n_partners must be a positive integer, got {n_partners!r}")
     if not isinstance(months, int | np.integer) or not 1 <= months <= 240:
@@ -114,8 +121,9 @@ def simulate(
     latent = initial_latent(rng, P)
     history = initial_history(rng, pop, latent, t_start=grid[0], months=months)
     renewal_day = _renewal_days(contracts, grid, n_partners=P, months=months)
-    run = _run_months(rng, pop, latent, history, renewal_day=renewal_day, grid=grid)
-    params = {"n_partners": P, "months": months, "start": start, "random_state": random_state}
+    team = Campaigns.start(random_state, P, months) if campaigns else None
+    run = _run_months(rng, pop, latent, history, renewal_day=renewal_day, grid=grid, campaigns=team)
+    params = {"n_partners": P, "months": months, "start": start, "random_state": random_state} | ({"campaigns": True} if campaigns else {})
     return _assemble(rng, pop, contracts, run, grid=grid, params=params)
 
 
@@ -190,7 +198,8 @@ def _renewal_days(contracts: _Contracts, grid: np.ndarray, *, n_partners: int, m
 
 
 def _run_months(
-    rng: np.random.Generator, pop: Population, latent: Latent, history: History, *, renewal_day: np.ndarray, grid: np.ndarray
+    rng: np.random.Generator, pop: Population, latent: Latent, history: History, *, renewal_day: np.ndarray, grid: np.ndarray,
+    campaigns: Campaigns | None = None,
 ) -> _Run:
     """Live the months in turn: hazard and churn from the month-start state, then the month's events."""
     P = pop.size
@@ -205,9 +214,15 @@ def _run_months(
         idx_risk = np.flatnonzero(present & (pop.joined_day < month.day0))
         tickets, holdbacks = tickets.pending(month.t0), holdbacks.pending(month.t0)
         risk = monthly_risk(pop, history, tickets, holdbacks, month=month, renewal_day=renewal_day[:, m])
+        if campaigns is not None:  # actions taken now and earlier move this month's log-odds
+            at_risk = np.zeros(P, dtype=bool)
+            at_risk[idx_risk] = True
+            extra = campaigns.month(m, present=at_risk, contrib=risk.contrib, logit=risk.logit, t0=month.t0)
+            risk = replace(risk, logit=risk.logit + extra, hazard=sigmoid(risk.logit + extra))
         leave, day = decide_churn(rng, risk, idx_risk=idx_risk, month=month, renewal_day=renewal_day[:, m])
         churn_day[leave] = day
-        hazard_rows.append(risk.frame(idx_risk, m, leave))
+        rows = risk.frame(idx_risk, m, leave)
+        hazard_rows.append(rows if campaigns is None else rows.assign(action_effect=extra[idx_risk]))
         latent = evolve_latent(rng, latent, segment=pop.segment, tenure_m=risk.tenure_m)
         window = Window.of(present, joined_day=pop.joined_day, churn_day=churn_day, month=month)
         scene = Scene(grid, month, window, pop, latent, history, churn_day, log)
@@ -215,7 +230,8 @@ def _run_months(
         new_tickets.append(new)
         churned |= leave
     hazard = pd.concat(hazard_rows, ignore_index=True)
-    return _Run(churn_day, churned, log.arrays(), hazard, Tickets.concat(new_tickets))
+    return _Run(churn_day, churned, log.arrays(), hazard, Tickets.concat(new_tickets),
+                None if campaigns is None else campaigns.assignments())
 
 
 def _day_to_ts(days: np.ndarray) -> pd.Series:
@@ -234,7 +250,26 @@ def _assemble(
     hazard = _hazard_frame(run.hazard, ids, grid)
     truth = _truth_frame(run, ids, segment=pop.segment, churned_at=partners["churned_at"])
     params = {**params, "data_end": pd.Timestamp(int(grid[-1]), unit="s", tz="UTC").isoformat()}
-    return SimulationResult(partners, events, contracts_df, hazard, truth, params)
+    campaigns = None
+    if run.assignments is not None:
+        events, campaigns = _with_campaigns(events, run, ids, grid)
+    return SimulationResult(partners, events, contracts_df, hazard, truth, params, campaigns)
+
+
+def _with_campaigns(events: pd.DataFrame, run: _Run, ids: np.ndarray, grid: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The log with the action rows (``campaign_id``, ``control``: the hold-out's rows record an assignment,
+    not an approach) and the ground truth of every assignment."""
+    a = run.assignments
+    stay = np.where(run.churned, run.churn_day, np.iinfo(np.int64).max // 86_400)[a["pid"].to_numpy()] * 86_400
+    a = a.loc[a["t"].to_numpy() < stay].reset_index(drop=True)  # gone before the approach: never reached
+    stamp = pd.Series(a["t"].to_numpy().astype("int64").astype("datetime64[s]")).dt.tz_localize("UTC").astype("datetime64[us, UTC]")
+    actions = pd.DataFrame({"partner_id": ids[a["pid"]], "timestamp": stamp, "event_type": a["action"].to_numpy(),
+                            "amount": [ACTIONS[x][2] for x in a["action"]], "campaign_id": a["campaign_id"].to_numpy(),
+                            "control": pd.array(a["control"].to_numpy(), dtype="boolean")})
+    events = events.assign(campaign_id=pd.Series(None, index=events.index, dtype=object), control=pd.array([pd.NA] * len(events), dtype="boolean"))
+    log = pd.concat([events, actions], ignore_index=True).sort_values(["partner_id", "timestamp", "event_type"], kind="stable")
+    truth = a.drop(columns=["pid", "t"]).assign(partner_id=ids[a["pid"]], month=pd.to_datetime(grid[a["month"]].astype("int64"), unit="s", utc=True))
+    return log.reset_index(drop=True), truth[["partner_id", "month", *[c for c in truth.columns if c not in ("partner_id", "month")]]]
 
 
 def _partners_frame(pop: Population, run: _Run, ids: np.ndarray) -> pd.DataFrame:
@@ -371,6 +406,8 @@ def write_simulation(result: SimulationResult, out_dir: str | Path, *, events_fo
         atomic_write(truth_dir / "hazard.parquet", parquet(result.hazard)),
         atomic_write(truth_dir / "partners.csv", csv(result.truth)),
     ]
+    if result.campaigns is not None:
+        written.append(atomic_write(truth_dir / "campaigns.csv", csv(result.campaigns)))
     params = json.dumps(result.params, indent=2, sort_keys=True) + "\n"
     written.append(atomic_write(truth_dir / "simulation.json", lambda tmp: tmp.write_text(params)))
     return written
