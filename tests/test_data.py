@@ -460,3 +460,52 @@ def test_fuzzed_files_are_read_or_named(tmp_path_factory, content, suffix, delim
         assert "partners" in str(exc)  # names the file or the config key
     else:
         assert {"partner_id", "joined_at"} <= set(frame.columns)
+
+
+ACTIONS_CFG = DataConfig(partners="p", events="e", actions={"types": {"qbr_offer": {"lever": "communication", "cost": 300}}})
+
+
+def _with_actions(control: list, types: list | None = None) -> pd.DataFrame:
+    events = tiny_events().assign(control=control)
+    return events if types is None else events.assign(event_type=types)
+
+
+def test_hold_out_flags_are_read_as_booleans_and_only_on_actions():
+    types = ["order", "qbr_offer", "qbr_offer", "order", "order"]
+    t = validate_tables(tiny_partners(), _with_actions(["", "TRUE", "0", None, "no"], types), config=ACTIONS_CFG)
+    assert t.events["control"].tolist() == [False, True, False, False, False] and t.events["control"].dtype == bool
+    with pytest.raises(DataError) as err:
+        validate_tables(tiny_partners(), _with_actions(["maybe", "1", "x", "", ""], ["order", "qbr_offer", "order", "order", "order"]),
+                        config=ACTIONS_CFG)
+    text = str(err.value)
+    assert "events: column 'control': 2 value(s) that are not yes/no flags at rows 1, 3 (e.g. 'maybe', 'x'); expected true/false" in text
+    with pytest.raises(DataError, match=r"column 'control': 1 hold-out row\(s\) at row 1 whose event_type is not an action in "
+                                        r"data.actions.types \(e.g. \['order'\]\)"):
+        validate_tables(tiny_partners(), _with_actions([True, False, False, False, False]), config=ACTIONS_CFG)
+    renamed = DataConfig(partners="p", events="e", actions={"types": {"qbr_offer": {"lever": "communication"}}, "control_column": "holdout"})
+    t = validate_tables(tiny_partners(), tiny_events().assign(holdout=[0, 1, 0, 0, 0], event_type=types), config=renamed)
+    assert "holdout" not in t.events and t.events["control"].tolist() == [False, True, False, False, False]
+    t = validate_tables(tiny_partners(), tiny_events(), config=ACTIONS_CFG)
+    assert "control" not in t.events and any("data.actions.types: ['qbr_offer'] have no events" in w for w in t.warnings)
+
+
+def test_hold_out_rows_change_no_feature_and_no_label():
+    """A hold-out row records an assignment, never an interaction: adding such rows to a log changes
+    neither the rows, the labels (inactivity: they are no activity) nor any feature."""
+    from churnmodel.config import Config
+    from churnmodel.features import build_training_frame
+
+    days = pd.date_range("2023-01-10", "2024-10-01", freq="19D")
+    events = pd.DataFrame({"partner_id": "p1", "timestamp": days.strftime("%Y-%m-%dT10:00:00Z"), "event_type": "order", "amount": 5.0})
+    silent = pd.date_range("2024-11-01", "2025-06-01", freq="MS")  # p1 goes quiet; only hold-out assignments follow
+    held = pd.DataFrame({"partner_id": "p1", "timestamp": silent.strftime("%Y-%m-%dT01:00:00Z"), "event_type": "qbr_offer", "amount": 300.0})
+    partners = pd.DataFrame({"partner_id": ["p1"], "joined_at": ["2023-01-01"]})
+    cfg = Config.model_validate({"data": {"partners": "p", "events": "e", "extracted_at": "2025-07-01",
+                                          "actions": {"types": {"qbr_offer": {"lever": "communication"}}}},
+                                 "label": {"source": "inactivity", "inactive_days": 60, "horizon_days": 30},
+                                 "features": {"windows": [30, 90], "trends": [], "segments": {"revenue_window_days": 90}}})
+    both = pd.concat([events.assign(control=False), held.assign(control=True)], ignore_index=True)
+    with_holdouts = build_training_frame(validate_tables(partners, both, config=cfg.data), cfg)[0]
+    without = build_training_frame(validate_tables(partners, events.assign(control=False), config=cfg.data), cfg)[0]
+    pd.testing.assert_frame_equal(with_holdouts, without)
+    assert with_holdouts["label"].eq(1).any() and not any(c.startswith("qbr_offer") for c in with_holdouts.columns)

@@ -204,3 +204,30 @@ def test_cli_runs_spark_in_a_real_process_and_bad_input_exits_2(tmp_path):
     assert not out2.exists() and not list((tmp_path / "bad").glob(".bad.parquet*"))
     missing = CliRunner().invoke(app, ["features", "--config", str(config), "--out", str(tmp_path / "no" / "f.parquet")])
     assert missing.exit_code == 2 and "output folder does not exist" in missing.output
+
+
+def test_a_campaign_log_with_hold_outs_gives_the_local_frame(spark, tmp_path):
+    """A log with retention actions and hold-out rows (simulated campaigns): Spark reads the hold-out flag and
+    leaves those rows out of the features and the profile exactly as the local engine does."""
+    from churnmodel.data import read_inputs
+    from churnmodel.features import build_training_frame
+    from churnmodel.simulate import simulate, write_simulation
+
+    write_simulation(simulate(150, 24, random_state=4, campaigns=True), tmp_path)
+    actions = "".join(f"      {a}: {{lever: communication}}\n" for a in ("escalation_call", "qbr_offer", "holdback_release", "loyalty_bonus"))
+    (tmp_path / "config.yaml").write_text("data:\n  partners: partners.csv\n  events: events.parquet\n  contracts: contracts.csv\n"
+                                          f"  actions:\n    types:\n{actions}")
+    cfg = load_config(tmp_path / "config.yaml")
+    local, plan = build_training_frame(read_inputs(cfg.data), cfg)
+    sframe, splan = engine.training_frame(engine.read_inputs(spark, cfg.data), cfg)
+    assert splan.columns == plan.columns and "qbr_offer__count_30d" in plan.columns
+    assert_same(local.sort_values(["snapshot", "partner_id"], kind="stable").reset_index(drop=True), engine.to_pandas(sframe, plan))
+    events = pd.read_parquet(tmp_path / "events.parquet")
+    bad = events.assign(control=events["control"].astype("string"))  # a text column, as an export might have it
+    bad.loc[bad.index[0], "control"] = "maybe"  # an order row: not a flag, and not an action either
+    bad.loc[bad.index[1], "control"] = "yes"
+    bad.to_parquet(tmp_path / "events.parquet")
+    with pytest.raises(DataError) as err:
+        engine.read_inputs(spark, cfg.data)
+    assert "column 'control': 1 value(s) that are not yes/no flags" in str(err.value)
+    assert "column 'control': 1 hold-out row(s) whose event_type is not an action in data.actions.types" in str(err.value)

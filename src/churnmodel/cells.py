@@ -21,8 +21,24 @@ from churnmodel.errors import DataError
 from churnmodel.times import EARLIEST, LATEST, TIMESTAMP_DTYPE
 
 __all__ = [
-    "MAX_AMOUNT", "Encoded", "Problems", "blank", "duplicate_events_text", "encode_text", "in_range", "optional_dates", "parse_ids", "parse_numbers", "parse_timestamps",
-           "raise_problems", "required_dates", "rows"]
+    "FLAG_FALSE",
+    "FLAG_TRUE",
+    "MAX_AMOUNT",
+    "Encoded",
+    "Problems",
+    "blank",
+    "duplicate_events_text",
+    "encode_text",
+    "in_range",
+    "optional_dates",
+    "parse_flags",
+    "parse_ids",
+    "parse_numbers",
+    "parse_timestamps",
+    "raise_problems",
+    "required_dates",
+    "rows",
+]
 
 _EXAMPLES = 5
 #: Amounts and contract values beyond this (in either direction) are a placeholder or an overflow, not money.
@@ -220,6 +236,24 @@ def parse_numbers(values: pd.Series, *, table: str, column: str, report: Problem
         report.error(table, column, f"{int(huge.sum())} value(s) beyond +/-{MAX_AMOUNT:.0e} at {rows(huge)} (e.g. {examples}); "
                                     "sums of them would overflow: a placeholder or a unit error? Correct them or leave them empty")
     return numbers.mask(infinite | huge) if infinite.any() or huge.any() else numbers
+
+
+#: What a yes/no cell may hold (trimmed, any case); an empty cell is no.
+FLAG_TRUE, FLAG_FALSE = ("true", "1", "yes", "1.0"), ("false", "0", "no", "0.0", "")
+
+
+def parse_flags(values: pd.Series, *, table: str, column: str, report: Problems) -> np.ndarray:
+    """A yes/no column as booleans (empty is no); anything else is an error naming the rows."""
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values.fillna(False).to_numpy(dtype=bool)
+    text = values.astype("object").where(values.notna(), "").astype("str").str.strip().str.lower()
+    yes = text.isin(FLAG_TRUE).to_numpy()
+    bad = ~(yes | text.isin(FLAG_FALSE).to_numpy())
+    if bad.any():
+        examples = ", ".join(repr(v) for v in values[bad].astype("str").drop_duplicates().head(3))
+        report.error(table, column, f"{int(bad.sum())} value(s) that are not yes/no flags at {rows(bad)} (e.g. {examples}); "
+                                    "expected true/false, 1/0, yes/no or empty")
+    return yes
 
 
 def in_range(parsed: pd.Series, raw: pd.Series, *, table: str, column: str, report: Problems, open_ended: bool = False) -> pd.Series:

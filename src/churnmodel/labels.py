@@ -26,6 +26,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from churnmodel.actions import interactions
 from churnmodel.config import Config, FeaturesConfig, LabelConfig, SnapshotConfig
 from churnmodel.errors import ConfigError, DataError
 from churnmodel.times import TIMESTAMP_DTYPE, utc
@@ -104,7 +105,7 @@ def churn_spells(tables: InputTables, cfg: LabelConfig, *, end: pd.Timestamp, ty
         )
         spells["end"] = spells["end"].where(spells["end"] < far)
     else:
-        e = tables.events
+        e = interactions(tables.events)  # a hold-out assignment is no activity
         if cfg.activity_types is not None:
             present = sorted(e["event_type"].unique() if types_present is None else types_present)
             unknown = sorted(set(cfg.activity_types) - set(present))

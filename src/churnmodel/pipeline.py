@@ -378,8 +378,7 @@ def explain(config: ConfigLike, overrides: Sequence[str] = (), *, as_of, partner
 
 def simulate(*, partners: int, months: int, random_state: int, start: str = "2023-01-01", out: Path | None = None,
              events_format: str = "parquet", campaigns: bool = False) -> Simulated:
-    """Simulated partner histories with their ground truth (``campaigns``: retention campaigns too); written
-    to the folder ``out`` when given."""
+    """Simulated partner histories with their ground truth (and campaigns); written to ``out`` when given."""
     if events_format not in ("parquet", "csv"):
         raise ConfigError(f"events format must be 'parquet' or 'csv', got {events_format!r}")
     try:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from churnmodel.actions import CONTROL, check_actions
 from churnmodel.cells import (
     Encoded,
     Problems,
@@ -159,6 +160,9 @@ def _validate_events(
     else:
         amount = pd.Series(np.nan, index=frame.index)
     out = frame.assign(partner_id=ids.series, timestamp=ts, event_type=types.series, amount=amount)
+    control = check_actions(frame, types, cfg, report)
+    if control is not None:  # the hold-out flag as the canonical boolean column
+        out = out.drop(columns=[cfg.actions.control_column]).assign(**{CONTROL: control})
     keys = _EventKeys(ids=ids.codes, id_values=ids.values, types=types.codes)
     unknown = ~_per_row(ids, ids.values.isin(known)) & (ids.codes >= 0)
     if unknown.any():

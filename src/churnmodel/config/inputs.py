@@ -14,7 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from churnmodel.config.base import CANONICAL_COLUMNS, Lever, Strict
 
-__all__ = ["BalanceConfig", "BtydConfig", "ColumnsConfig", "DataConfig", "FeaturesConfig", "LabelConfig", "RatioConfig", "ScoredEventConfig",
+__all__ = ["ActionConfig", "ActionsConfig", "BalanceConfig", "BtydConfig", "ColumnsConfig", "DataConfig", "FeaturesConfig", "LabelConfig", "RatioConfig", "ScoredEventConfig",
            "SegmentConfig", "SnapshotConfig", "TrendConfig"]
 
 
@@ -47,6 +47,25 @@ class ColumnsConfig(Strict):
     _p = field_validator("partners")(_column_map("partners"))
     _e = field_validator("events")(_column_map("events"))
     _c = field_validator("contracts")(_column_map("contracts"))
+
+
+class ActionConfig(Strict):
+    """A retention action recorded as an event type (``data.actions.types.<type>:``)."""
+
+    lever: Lever = Field(description="The retention lever it pulls (communication for a QBR, transparency for a holdback release, ...).")
+    cost: float = Field(default=0.0, ge=0, description="What one action costs (the planner's budget unit).")
+
+
+class ActionsConfig(Strict):
+    """Retention actions in the event log (``data.actions:``): which event types are actions, and the columns
+    naming their campaign and the randomised hold-out. A hold-out row records an assignment, not an
+    interaction: features and activity ignore it."""
+
+    types: dict[str, ActionConfig] = Field(default_factory=dict, description="event type -> lever and cost.")
+    campaign_column: str = Field(default="campaign_id", description="Events column naming the campaign (optional in the data).")
+    control_column: str = Field(
+        default="control", description="Events column flagging the randomised hold-out: true = assigned to the action's "
+        "control group, never approached (true/false, 1/0, yes/no or empty; optional in the data).")
 
 
 class DataConfig(Strict):
@@ -89,6 +108,7 @@ class DataConfig(Strict):
         default=None,
         description="When the export was taken: nothing after it is known. Default: the day after the latest date in the inputs.",
     )
+    actions: ActionsConfig = Field(default_factory=ActionsConfig)
 
     @field_validator("naive_timezone")
     @classmethod

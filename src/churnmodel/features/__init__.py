@@ -20,6 +20,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from churnmodel.actions import interactions
 from churnmodel.config import Config
 from churnmodel.errors import DataError
 from churnmodel.features.btyd import BgNbd, btyd_model_values, fit_btyd
@@ -138,7 +139,7 @@ def build_features(tables: InputTables, rows: pd.DataFrame, plan: FeaturePlan, *
         raise DataError("rows.snapshot must be whole seconds (a cut-off between events); round it, e.g. to the day")
     check_inputs(plan, partners=tables.partners, event_columns=tables.events.columns, contracts=tables.contracts,
                  sources=tables.sources)  # item gaps: the callers check them once (a scan of the log)
-    prims = compute_primitives(tables.events, rows[["partner_id", "snapshot"]], plan, network=network)
+    prims = compute_primitives(interactions(tables.events), rows[["partner_id", "snapshot"]], plan, network=network)
     if len(rows) == 0:
         return rows.assign(**{c: pd.Series(dtype="float64") for c in plan.frame_columns})
     features = derive_features(rows, prims, plan, tables.partners, tables.contracts)

@@ -14,6 +14,7 @@ from dataclasses import replace
 
 import pandas as pd
 
+from churnmodel.actions import interactions
 from churnmodel.config import FeaturesConfig
 from churnmodel.errors import ConfigError
 from churnmodel.features.plan import (
@@ -157,7 +158,7 @@ def resolve_plan(tables: InputTables, cfg: FeaturesConfig, *, profile: EventProf
     left in ``cfg`` are fixed for the history up to the day after the latest input date (the pipeline
     fixes them once, with ``data.extracted_at``, before it calls this).
     """
-    profile = profile if profile is not None else EventProfile.of(tables.events)
+    profile = profile if profile is not None else EventProfile.of(interactions(tables.events))
     if "auto" in (cfg.windows, cfg.trends, cfg.segments.revenue_window_days):
         cfg = cfg.for_history(history_days(profile.first_timestamp, data_end(tables)))
     types = _event_types(profile, cfg)

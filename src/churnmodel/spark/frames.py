@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from churnmodel.actions import CONTROL
 from churnmodel.config import Config
 from churnmodel.errors import DataError
 from churnmodel.features import FeaturePlan, Network, build_features, check_inputs, resolve_plan
@@ -50,7 +51,8 @@ def _partition_frames(inputs: SparkInputs, plan: FeaturePlan, config: Config, ma
     n = config.spark.partitions or 2 * spark.sparkContext.defaultParallelism
     key = F.pmod(F.xxhash64("partner_id"), F.lit(n)).alias("_part")
     item_columns = sorted({b.item_column for b in plan.balances if b.item_column})
-    events = inputs.events.select(key, *CANONICAL, *item_columns)
+    hold_out = [CONTROL] if CONTROL in inputs.events.columns else []  # the local engine leaves the hold-out's rows out
+    events = inputs.events.select(key, *CANONICAL, *item_columns, *hold_out)
     ids = spark.createDataFrame(pd.DataFrame({"partner_id": inputs.partners["partner_id"].astype(object).to_numpy()}), "partner_id string")
     ids = ids.select(key, "partner_id")
     shared = spark.sparkContext.broadcast((inputs.partners, inputs.contracts))  # internal transport to executors

@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from churnmodel.cells import MAX_AMOUNT, duplicate_events_text, raise_problems
+from churnmodel.actions import CONTROL
+from churnmodel.cells import (
+    FLAG_FALSE,
+    FLAG_TRUE,
+    MAX_AMOUNT,
+    duplicate_events_text,
+    raise_problems,
+)
 from churnmodel.config import DataConfig, SparkConfig
 from churnmodel.data import read_table, sniff_delimiter
 from churnmodel.errors import ConfigError, DataError
@@ -139,18 +146,23 @@ def _typed_events(sdf, cfg: DataConfig):
         offset = text.rlike(r"(Z|[+-]\d{2}:?\d{2})$")
         ts = F.when(offset, text.try_cast("timestamp")).otherwise(F.to_utc_timestamp(text.try_cast("timestamp"), cfg.naive_timezone))
     amount = F.col("amount") if types["amount"] == "double" else F.trim(F.col("amount").cast("string")).try_cast("double")
+    flag = cfg.actions.control_column  # the hold-out flag, as the canonical boolean column (actions.CONTROL)
+    control = [] if flag not in sdf.columns else [
+        F.lower(F.trim(F.coalesce(F.col(flag).cast("string"), F.lit("")))).isin(list(FLAG_TRUE)).alias(CONTROL),
+        F.lower(F.trim(F.coalesce(F.col(flag).cast("string"), F.lit("")))).alias("_raw_control")]
     return sdf.select(
         F.trim(F.col("partner_id").cast("string")).alias("partner_id"),
         ts.alias("timestamp"),
         F.trim(F.col("event_type").cast("string")).alias("event_type"),
         amount.alias("amount"),
-        *[F.col(c) for c in sdf.columns if c not in CANONICAL],
+        *[F.col(c) for c in sdf.columns if c not in CANONICAL and c != flag],
+        *control,
         raw_ts.cast("string").alias("_raw_ts"),
         F.col("amount").cast("string").alias("_raw_amount"),
     )
 
 
-def _checks(cfg: DataConfig) -> list:
+def _checks(cfg: DataConfig, *, with_control: bool = False) -> list:
     """(column, failing rows, column shown as examples, what is wrong): the data contract on Spark."""
     from pyspark.sql import functions as F
 
@@ -170,7 +182,13 @@ def _checks(cfg: DataConfig) -> list:
         ("amount", (F.col("amount") < 0) & ~F.col("event_type").isin(list(cfg.signed_amount_types)), "event_type",
          "negative amount(s); amounts must be >= 0 (order value, hours, days late...). If a type is legitimately "
          "signed (refunds), list it in data.signed_amount_types"),
-    ]
+    ] + ([] if not with_control else [
+        (cfg.actions.control_column, ~F.col("_raw_control").isin(list(FLAG_TRUE + FLAG_FALSE)), "_raw_control",
+         "value(s) that are not yes/no flags; expected true/false, 1/0, yes/no or empty"),
+        (cfg.actions.control_column, F.col(CONTROL) & ~F.col("event_type").isin(list(cfg.actions.types)), "event_type",
+         "hold-out row(s) whose event_type is not an action in data.actions.types; a hold-out row records an assignment to "
+         "an action's control group: declare the type under data.actions.types, or clear the flag"),
+    ])
 
 
 def read_events(spark, cfg: DataConfig, known: pd.Series):
@@ -184,12 +202,15 @@ def read_events(spark, cfg: DataConfig, known: pd.Series):
     typed = _typed_events(_event_source(spark, cfg), cfg)
     ids = spark.createDataFrame(pd.DataFrame({"partner_id": known.astype(object).to_numpy()}), "partner_id string")
     typed = typed.join(F.broadcast(ids.withColumn("_known", F.lit(True))), "partner_id", "left")
-    checks = _checks(cfg)
+    checks = _checks(cfg, with_control=CONTROL in typed.columns)
     unknown = F.col("_known").isNull() & ~checks[0][1]
-    # one pass for every check and both counts
-    counts = typed.agg(F.count("*").alias("rows"), F.sum(unknown.cast("long")).alias("unknown"),
+    # one pass for every check, both counts and the types present
+    counts = typed.agg(F.count("*").alias("rows"), F.sum(unknown.cast("long")).alias("unknown"), F.collect_set("event_type").alias("types"),
                        *[F.sum(cond.cast("long")).alias(f"c{i}") for i, (_, cond, _, _) in enumerate(checks)]).collect()[0]
     problems, warnings_ = [], []
+    absent = [t for t in cfg.actions.types if t not in set(counts["types"])]
+    if absent:
+        warnings_.append(f"{name}: data.actions.types: {absent} have no events in the log")
     for i, (column, cond, shown, text) in enumerate(checks):
         if counts[f"c{i}"]:
             examples = [r[0] for r in typed.where(cond).select(shown).limit(3).collect()]
@@ -204,7 +225,7 @@ def read_events(spark, cfg: DataConfig, known: pd.Series):
             warnings_.append(text + "; dropped (data.unknown_partners: drop)")
             typed, rows = typed.where(~unknown), rows - counts["unknown"]
     raise_problems(problems)
-    typed = typed.drop("_raw_ts", "_raw_amount", "_known")
+    typed = typed.drop("_raw_ts", "_raw_amount", "_raw_control", "_known")
     if cfg.duplicate_events == "keep":
         return typed.persist(), warnings_
     distinct = typed.dropDuplicates().persist()
@@ -221,6 +242,8 @@ def profile(events) -> EventProfile:
     """The :class:`EventProfile` of a Spark event log, in one aggregation."""
     from pyspark.sql import functions as F
 
+    if CONTROL in events.columns:  # the hold-out's rows are no interactions (actions.interactions)
+        events = events.where(~F.col(CONTROL))
     extra = [c for c in events.columns if c not in CANONICAL]
     rows = collect(events.groupBy("event_type").agg(
         F.count("amount").alias("amount"),
