@@ -1,0 +1,128 @@
+"""Retention uplift: how much an action changes a partner's probability of leaving within the horizon.
+
+**Rows.** For every campaign of an action, the partners active at the snapshot that opens the
+campaign's month, with their features and churn label there. The approach lands in the hours after
+that snapshot, so the features never see it (history is ``t < s``). *Treated*: approached by the
+action within ``window_days`` after the snapshot (a row of its type that is not a hold-out). The
+comparison group of a randomised campaign is its hold-out, and its propensity is the campaign's
+treated share; a targeted campaign (no hold-out) is compared with the other partners active at the
+snapshot, and its propensity is modelled.
+
+**Estimator.** The DR-learner (Kennedy 2020). Outcome models ``mu0``, ``mu1`` and the propensity ``e``
+are cross-fitted over partner folds (LightGBM). The doubly robust pseudo-outcome
+``psi = mu1 - mu0 + T (y - mu1) / e - (1 - T)(y - mu0) / (1 - e)`` is regressed on the features,
+which gives the effect per partner. Its mean over a campaign's rows is the AIPW estimate of the
+average effect, with a standard error from the pseudo-outcomes.
+
+The effect is P(churn | action) - P(churn | none): below 0, the action retains.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from churnmodel.actions import CONTROL
+from churnmodel.errors import DataError
+
+__all__ = ["Uplift", "campaign_rows", "fit_uplift", "qini"]
+
+#: A modelled propensity is kept inside (CLIP, 1 - CLIP): weights stay bounded.
+CLIP = 0.02
+_PARAMS = {"objective": "binary", "learning_rate": 0.05, "num_leaves": 8, "max_depth": 3, "min_child_samples": 40,
+           "lambda_l2": 1.0, "deterministic": True, "force_col_wise": True, "verbosity": -1, "num_threads": 2}
+
+
+def campaign_rows(frame: pd.DataFrame, events: pd.DataFrame, *, action: str, window_days: int = 7) -> pd.DataFrame:
+    """The labelled rows of ``frame`` at the snapshots that open ``action``'s campaigns, with ``treated``,
+    ``assigned`` (treated or held out), ``randomised`` (the campaign has a hold-out) and ``campaign_id``.
+    A randomised campaign keeps only its assigned partners; a targeted one every partner active then."""
+    mine = events.loc[events["event_type"] == action, ["partner_id", "timestamp", *[c for c in ("campaign_id", CONTROL) if c in events]]]
+    if mine.empty:
+        raise DataError(f"no {action!r} events: nothing to learn its effect from")
+    held = mine[CONTROL].to_numpy(dtype=bool) if CONTROL in mine else np.zeros(len(mine), dtype=bool)
+    snaps = pd.DatetimeIndex(sorted(frame["snapshot"].unique()))
+    pos = np.searchsorted(snaps.asi8, mine["timestamp"].astype(frame["snapshot"].dtype).to_numpy().view("int64"), side="right") - 1
+    at = snaps[np.maximum(pos, 0)]  # the snapshot just before each approach
+    near = (pos >= 0) & ((mine["timestamp"].to_numpy() - at.to_numpy()) <= np.timedelta64(window_days, "D"))
+    taken = pd.DataFrame({"partner_id": mine["partner_id"].to_numpy(), "snapshot": at, "held": held,
+                          "campaign_id": mine["campaign_id"].to_numpy() if "campaign_id" in mine else at.strftime("%Y-%m")})[near]
+    per = taken.groupby(["partner_id", "snapshot"], as_index=False).agg(held=("held", "all"), campaign_id=("campaign_id", "first"))
+    randomised = taken.groupby("snapshot")["held"].any()
+    rows = frame.loc[~frame["censored"].to_numpy() & frame["snapshot"].isin(randomised.index)]
+    rows = rows.merge(per, on=["partner_id", "snapshot"], how="left")
+    rows["assigned"] = rows["held"].notna()
+    rows["treated"] = rows["assigned"] & ~rows["held"].fillna(True).astype(bool)
+    rows["randomised"] = rows["snapshot"].map(randomised).astype(bool)
+    keep = ~rows["randomised"] | rows["assigned"]
+    return rows.loc[keep].drop(columns="held").reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Uplift:
+    """A fitted DR-learner for one action: the effect regressor and the rows' cross-fitted pseudo-outcomes."""
+
+    action: str
+    features: tuple[str, ...]
+    booster: lgb.Booster  # the regression of the pseudo-outcomes on the features
+    pseudo: np.ndarray  # per training row
+    propensity: np.ndarray
+
+    def effect(self, X: pd.DataFrame) -> np.ndarray:
+        """The action's effect on P(churn within the horizon), per row of a prepared feature frame."""
+        return self.booster.predict(X[list(self.features)])
+
+    def average(self, mask: np.ndarray | None = None) -> tuple[float, float]:
+        """(AIPW average effect, its standard error) over the training rows in ``mask`` (all by default)."""
+        psi = self.pseudo if mask is None else self.pseudo[mask]
+        return float(psi.mean()), float(psi.std(ddof=1) / np.sqrt(len(psi)))
+
+
+def fit_uplift(rows: pd.DataFrame, X: pd.DataFrame, *, action: str, random_state: int, folds: int = 2, rounds: int = 200) -> Uplift:
+    """The DR-learner on ``rows`` (:func:`campaign_rows`) and their prepared features ``X`` (same order)."""
+    y = rows["label"].to_numpy(dtype=np.float64)
+    t = rows["treated"].to_numpy(dtype=bool)
+    if t.all() or not t.any():
+        raise DataError(f"{action}: every row is {'treated' if t.all() else 'untreated'}; an effect needs both")
+    params = {**_PARAMS, "seed": random_state}
+    partners = pd.factorize(rows["partner_id"])[0]
+    fold = np.random.default_rng(random_state).integers(0, folds, partners.max() + 1)[partners]
+    mu0, mu1, e = np.zeros(len(y)), np.zeros(len(y)), np.zeros(len(y))
+    known = _design_propensity(rows)
+    for k in range(folds):
+        fit, out = fold != k, fold == k
+        for arm, target in ((False, mu0), (True, mu1)):
+            sel = fit & (t == arm)
+            target[out] = _classifier(params, X[sel], y[sel], rounds).predict(X[out])
+        e[out] = _classifier(params, X[fit], t[fit].astype(float), rounds).predict(X[out])
+    e = np.where(np.isnan(known), np.clip(e, CLIP, 1 - CLIP), known)
+    psi = mu1 - mu0 + t * (y - mu1) / e - (~t) * (y - mu0) / (1 - e)
+    regression = {**params, "objective": "regression"}
+    booster = lgb.train(regression, lgb.Dataset(X, psi, free_raw_data=True), num_boost_round=rounds // 2)
+    return Uplift(action, tuple(X.columns), booster, psi, e)
+
+
+def _classifier(params: dict, X, y, rounds: int) -> lgb.Booster:
+    return lgb.train(params, lgb.Dataset(X, y, free_raw_data=True), num_boost_round=rounds)
+
+
+def _design_propensity(rows: pd.DataFrame) -> np.ndarray:
+    """A randomised campaign's treated share among its assigned partners (NaN for targeted rows: modelled)."""
+    share = rows.loc[rows["randomised"]].groupby("campaign_id")["treated"].mean()
+    return np.where(rows["randomised"], rows["campaign_id"].map(share).to_numpy(dtype=np.float64), np.nan)
+
+
+def qini(y: np.ndarray, treated: np.ndarray, effect: np.ndarray) -> tuple[np.ndarray, float]:
+    """(Qini curve, Qini coefficient) of ranking partners by the retention an action brings (-``effect``):
+    churners avoided among the top k treated vs the same share of the untreated, over k; the coefficient
+    is the area between the curve and the random ranking's straight line, per row."""
+    order = np.argsort(effect, kind="stable")  # the most negative effect (most retained) first
+    y, t = np.asarray(y, dtype=float)[order], np.asarray(treated, dtype=bool)[order]
+    nt, nc = np.cumsum(t), np.cumsum(~t)
+    kept_t, kept_c = np.cumsum((1 - y) * t), np.cumsum((1 - y) * ~t)
+    curve = kept_t - np.divide(kept_c * nt, nc, out=np.zeros(len(y)), where=nc > 0)
+    random = curve[-1] * np.arange(1, len(y) + 1) / len(y)
+    return curve, float(np.mean(curve - random))
