@@ -27,6 +27,7 @@ import pandas as pd
 
 from churnmodel.actions import CONTROL
 from churnmodel.errors import DataError
+from churnmodel.times import DAY, TIMESTAMP_DTYPE
 
 __all__ = ["Uplift", "campaign_rows", "fit_uplift", "qini"]
 
@@ -45,9 +46,10 @@ def campaign_rows(frame: pd.DataFrame, events: pd.DataFrame, *, action: str, win
         raise DataError(f"no {action!r} events: nothing to learn its effect from")
     held = mine[CONTROL].to_numpy(dtype=bool) if CONTROL in mine else np.zeros(len(mine), dtype=bool)
     snaps = pd.DatetimeIndex(sorted(frame["snapshot"].unique()))
-    pos = np.searchsorted(snaps.asi8, mine["timestamp"].astype(frame["snapshot"].dtype).to_numpy().view("int64"), side="right") - 1
+    when = mine["timestamp"].astype(TIMESTAMP_DTYPE).array.asi8  # microseconds, as the snapshots'
+    pos = np.searchsorted(snaps.as_unit("us").asi8, when, side="right") - 1
     at = snaps[np.maximum(pos, 0)]  # the snapshot just before each approach
-    near = (pos >= 0) & ((mine["timestamp"].to_numpy() - at.to_numpy()) <= np.timedelta64(window_days, "D"))
+    near = (pos >= 0) & (when - at.as_unit("us").asi8 <= window_days * DAY * 1_000_000)
     taken = pd.DataFrame({"partner_id": mine["partner_id"].to_numpy(), "snapshot": at, "held": held,
                           "campaign_id": mine["campaign_id"].to_numpy() if "campaign_id" in mine else at.strftime("%Y-%m")})[near]
     per = taken.groupby(["partner_id", "snapshot"], as_index=False).agg(held=("held", "all"), campaign_id=("campaign_id", "first"))
