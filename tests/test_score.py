@@ -234,3 +234,22 @@ def test_what_depends_on_training_comes_from_the_model(sample_training, sample_t
     page = (tmp_path / "r.html").read_text()
     assert "within 60 days" in page and "within 90 days" not in page  # the headline describes the model as trained
     assert len(run.scores) != len(scores)  # active by the model's inactivity rule, not the config's churned_at
+
+
+def test_bands_set_by_shares_are_scored_and_described_as_trained(sample_training, sample_config, tmp_path):
+    """A model trained at a high churn rate keeps share-based bands: scoring uses its thresholds and the
+    report says they are the riskiest shares at training, in both languages."""
+    import copy
+
+    from churnmodel import pipeline
+    from churnmodel.score import for_model
+
+    model = copy.copy(sample_training[2].model)
+    model.metadata = {**model.metadata, "bands": {"high": 0.3, "medium": 0.12, "mode": "share", "high_share": 0.1, "medium_share": 0.2}}
+    assert for_model(sample_config, model).score.bands.mode == "share"
+    for lang, text in (("en", "High: the riskiest 10% of partners when the model was trained (a churn probability of 30% or more)"),
+                       ("ru", "Высокий: 10% партнёров с наибольшим риском при обучении модели (вероятность ухода от 30%)")):
+        run = pipeline.score(sample_config, as_of="2026-01-01", model=model, report=tmp_path / f"r_{lang}.html", lang=lang)
+        assert text in (tmp_path / f"r_{lang}.html").read_text(encoding="utf-8")
+        p = run.scores["churn_probability"]
+        assert (run.scores.loc[p >= 0.3, "risk_band"] == "high").all() and (run.scores.loc[p < 0.12, "risk_band"] == "low").all()

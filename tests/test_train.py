@@ -238,7 +238,7 @@ def test_bands_and_campaign_stay_meaningful_at_a_high_churn_rate():
     p = rng.beta(4, 6, 5000)  # mean 0.4
     y = (rng.random(5000) < p).astype(int)
     bands = fixed_bands(BandsConfig(), p, churn_rate=0.4)
-    assert bands.mode == "probability" and np.mean(p >= bands.high) == pytest.approx(0.10, abs=0.005)
+    assert bands.mode == "share" and np.mean(p >= bands.high) == pytest.approx(0.10, abs=0.005)
     assert np.mean((p >= bands.medium) & (p < bands.high)) == pytest.approx(0.20, abs=0.005)
     assert fixed_bands(BandsConfig(), p, churn_rate=0.05) == BandsConfig(mode="probability")  # a low rate: as configured
     assert fixed_bands(BandsConfig(mode="probability"), p, churn_rate=0.4).high == 0.25  # asked for: kept

@@ -203,7 +203,8 @@ def render_report(scores: pd.DataFrame, drift: pd.DataFrame, *, as_of: pd.Timest
     fig = Figure(figsize=(7, 3))
     ax = fig.subplots()
     ax.hist(scores["churn_probability"], bins=50, color="#4a78b5")
-    for name, value in bands.items():
+    for name in ("high", "medium"):
+        value = bands[name]
         ax.axvline(value, ls="--", c="#b00020" if name == "high" else "#b26a00")
         ax.text(value, ax.get_ylim()[1] * 0.9, f" {t[name]}", fontsize=8)
     ax.xaxis.set_major_formatter(_percent())
@@ -232,7 +233,7 @@ def render_report(scores: pd.DataFrame, drift: pd.DataFrame, *, as_of: pd.Timest
     ax.set_xlabel(f"{names['revenue_at_risk']}, {currency}" if currency else names["revenue_at_risk"])
     data_check, appendix = _data_check(drift, t, lang, drift_warn)
     body = "".join([
-        _section(t["bands"], t["bands_def"].format(**bands), band_table),
+        _section(t["bands"], t["bands_share_def" if "high_share" in bands else "bands_def"].format(**bands), band_table),
         _section(t["distribution"], t["distribution_def"].format(h=horizon_days), distribution),
         _section(t["top"], t["top_def"], top_table),
         _why(acting, t, lang),

@@ -68,7 +68,7 @@ class ScoreRun:
         if self.scores is None:
             raise ValueError("the ranked list is not in memory (Spark); read it back to render a report")
         return render_report(self.scores, self.drift, as_of=self.as_of, prr=self.prr if self.prr is not None else float("nan"),
-                             horizon_days=config.label.horizon_days, bands={"high": config.score.bands.high, "medium": config.score.bands.medium},
+                             horizon_days=config.label.horizon_days, bands=_bands(config),
                              drift_warn=config.score.drift_warn, model_label=self.model_label, lang=lang,
                              currency=config.output.currency)
 
@@ -87,3 +87,9 @@ class Explanation:
 class Simulated:
     result: SimulationResult
     written: tuple[Path, ...] = field(default=())
+
+
+def _bands(config: Config) -> dict[str, float]:
+    """The report's band thresholds, and the shares they were set by when the model set them so."""
+    b = config.score.bands
+    return {"high": b.high, "medium": b.medium} | ({"high_share": b.high_share, "medium_share": b.medium_share} if b.mode == "share" else {})

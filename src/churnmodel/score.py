@@ -117,9 +117,10 @@ def for_model(config: Config, model: ChurnModel) -> Config:
     bands = model.metadata.get("bands")
     label = model.metadata.get("label")
     update = {}
-    if bands and (bands["high"], bands["medium"]) != (config.score.bands.high, config.score.bands.medium):
-        update["score"] = config.score.model_copy(update={"bands": config.score.bands.model_validate(  # the thresholds as trained
-            {**config.score.bands.model_dump(), "high": bands["high"], "medium": bands["medium"], "mode": "probability"})})
+    now = config.score.bands
+    trained = bands and now.model_validate({**now.model_dump(), "mode": "probability", **bands})  # as trained, and how set
+    if trained and ((trained.high, trained.medium) != (now.high, now.medium) or trained.mode == "share"):
+        update["score"] = config.score.model_copy(update={"bands": trained})
     if label and label != config.label.model_dump(mode="json"):
         update["label"] = config.label.model_validate(label)
     elif not label and (horizon := model.metadata.get("horizon_days")) and horizon != config.label.horizon_days:

@@ -84,6 +84,9 @@ REPORT = {
         "prr": "Partner Retention Rate, last 12 months", "prr_note": "partners active a year ago and still active now, x 100",
         "no_action": "Listed: partners with a recommended action. No action needed for the other {n} (low risk).",
         "bands": "Risk bands", "bands_def": "High: a churn probability of {high:.0%} or more; medium: {medium:.0%} to {high:.0%}; low: below {medium:.0%}.",
+        "bands_share_def": "High: the riskiest {high_share:.0%} of partners when the model was trained (a churn probability of {high:.0%} "
+                           "or more); medium: the next {medium_share:.0%} ({medium:.0%} to {high:.0%}); low: the rest. At the training "
+                           "churn rate fixed thresholds would put most partners in the high band.",
         "distribution": "Churn probability distribution",
         "distribution_def": "How many partners have each churn probability within {h} days; the dashed lines are the band thresholds.",
         "top": "Top partners by revenue at risk",
@@ -124,6 +127,9 @@ REPORT = {
         "prr": "Коэффициент удержания партнёров за 12 месяцев", "prr_note": "партнёры, активные год назад и активные сейчас, x 100",
         "no_action": "В списке — партнёры с рекомендованным действием. Остальным {n} действий не нужно (низкий риск).",
         "bands": "Уровни риска", "bands_def": "Высокий: вероятность ухода от {high:.0%}; средний: от {medium:.0%} до {high:.0%}; низкий: ниже {medium:.0%}.",
+        "bands_share_def": "Высокий: {high_share:.0%} партнёров с наибольшим риском при обучении модели (вероятность ухода от {high:.0%}); "
+                           "средний: следующие {medium_share:.0%} (от {medium:.0%} до {high:.0%}); низкий: остальные. При такой доле "
+                           "ушедших в обучении фиксированные пороги отнесли бы к высокому риску почти всех.",
         "distribution": "Распределение вероятности ухода",
         "distribution_def": "Сколько партнёров имеют каждую вероятность ухода за {h} дн.; пунктир — границы уровней риска.",
         "top": "Партнёры с наибольшей выручкой под риском",

@@ -103,7 +103,7 @@ def fixed_bands(bands: BandsConfig, p_valid: np.ndarray, *, churn_rate: float) -
         high = float(np.quantile(p_valid, 1 - bands.high_share))
         medium = min(float(np.quantile(p_valid, 1 - bands.high_share - bands.medium_share)), float(np.nextafter(high, 0)))
         bands = bands.model_copy(update={"high": high, "medium": medium})
-    return bands.model_copy(update={"mode": "probability"})
+    return bands.model_copy(update={"mode": mode})  # the thresholds are fixed now; mode says how they were set
 
 
 def capped_threshold(threshold: float, p_valid: np.ndarray, y_valid: np.ndarray, campaign) -> tuple[float, list[str]]:
