@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from churnmodel.planning import allocate
 from churnmodel.uplift import campaign_rows, fit_uplift, qini
 
 
@@ -84,3 +87,23 @@ def test_campaign_rows_are_point_in_time_and_the_randomised_effects_are_recovere
         with_action = 1 / (1 + np.exp(-(np.log(h / (1 - h)) + r["effect_logit"])))
         true_90d = ((1 - (1 - with_action) ** 3) - (1 - (1 - h) ** 3)).mean()
         assert abs(est - true_90d) <= 1.96 * se, action
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 5), st.integers(1, 3), st.integers(0, 10_000), st.data())
+def test_the_plan_is_the_best_within_the_budget(n, k, seed, data):
+    """Against every possible plan (at most one action per partner): the allocation never exceeds the budget
+    and its total gain is the largest any plan within the budget reaches."""
+    import itertools
+
+    rng = np.random.default_rng(seed)
+    gain = np.round(rng.normal(2, 4, (n, k)), 1)
+    cost = np.round(rng.uniform(0, 5, k), 1)
+    budget = data.draw(st.floats(0, 12, allow_nan=False))
+    chosen = allocate(gain, cost, budget=budget)
+    spent = sum(cost[a] for a in chosen if a >= 0)
+    got = sum(gain[i, a] for i, a in enumerate(chosen) if a >= 0)
+    assert spent <= budget + 1e-9
+    best = max(sum(gain[i, a] for i, a in enumerate(plan) if a >= 0)
+               for plan in itertools.product(range(-1, k), repeat=n) if sum(cost[a] for a in plan if a >= 0) <= budget + 1e-9)
+    assert got == pytest.approx(best, abs=1e-6)
