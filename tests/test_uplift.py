@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from churnmodel.planning import allocate
-from churnmodel.uplift import campaign_rows, fit_uplift, qini
+from churnmodel.uplift import campaign_rows, fit_uplift, qini, uplift_by_decile
 
 
 def test_qini_by_hand():
@@ -107,3 +107,22 @@ def test_the_plan_is_the_best_within_the_budget(n, k, seed, data):
     best = max(sum(gain[i, a] for i, a in enumerate(plan) if a >= 0)
                for plan in itertools.product(range(-1, k), repeat=n) if sum(cost[a] for a in plan if a >= 0) <= budget + 1e-9)
     assert got == pytest.approx(best, abs=1e-6)
+
+
+def test_uplift_by_decile_lines_predicted_up_with_observed_on_a_randomised_campaign():
+    """Randomised assignment, an effect that grows with x: the model's deciles run from the most retained to
+    the least, and the observed effect per decile follows the predicted one."""
+    rng = np.random.default_rng(5)
+    n = 20_000
+    x = rng.normal(size=n)
+    tau = -0.12 * (x > 0) - 0.06 * (x > 1)
+    t = rng.random(n) < 0.5
+    y = (rng.random(n) < 0.3 + t * tau).astype(int)
+    rows = pd.DataFrame({"partner_id": np.arange(n).astype(str), "label": y, "treated": t, "randomised": True, "campaign_id": "c1"})
+    X = pd.DataFrame({"x": x})
+    effect = fit_uplift(rows, X, action="call", random_state=2).effect(X)
+    table = uplift_by_decile(y, t, effect)
+    assert table["rows"].sum() == n and (table["treated"] + table["untreated"] == table["rows"]).all()
+    assert table["predicted"].is_monotonic_increasing
+    assert np.corrcoef(table["predicted"], table["observed"])[0, 1] > 0.8
+    assert table["observed"].iloc[:3].mean() < -0.08 and abs(table["observed"].iloc[-4:].mean()) < 0.03

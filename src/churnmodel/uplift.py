@@ -29,7 +29,7 @@ from churnmodel.actions import CONTROL
 from churnmodel.errors import DataError
 from churnmodel.times import DAY, TIMESTAMP_DTYPE
 
-__all__ = ["Uplift", "campaign_rows", "fit_uplift", "qini"]
+__all__ = ["Uplift", "campaign_rows", "fit_uplift", "qini", "uplift_by_decile"]
 
 #: A modelled propensity is kept inside (CLIP, 1 - CLIP): weights stay bounded.
 CLIP = 0.02
@@ -128,3 +128,19 @@ def qini(y: np.ndarray, treated: np.ndarray, effect: np.ndarray) -> tuple[np.nda
     curve = kept_t - np.divide(kept_c * nt, nc, out=np.zeros(len(y)), where=nc > 0)
     random = curve[-1] * np.arange(1, len(y) + 1) / len(y)
     return curve, float(np.mean(curve - random))
+
+
+def uplift_by_decile(y: np.ndarray, treated: np.ndarray, effect: np.ndarray, *, bins: int = 10) -> pd.DataFrame:
+    """Calibration of the predicted effect on randomised rows: per decile of it (the most retained first),
+    the rows, treated and untreated, the mean predicted effect and the observed one (treated churn rate
+    minus untreated), NaN where a decile lacks either group."""
+    y, t, effect = np.asarray(y, dtype=float), np.asarray(treated, dtype=bool), np.asarray(effect, dtype=float)
+    decile = np.minimum((pd.Series(effect).rank(method="first").to_numpy() - 1) * bins // len(effect), bins - 1).astype(int)
+    rows = []
+    for d in range(bins):
+        at = decile == d
+        on, off = at & t, at & ~t
+        observed = y[on].mean() - y[off].mean() if on.any() and off.any() else np.nan
+        rows.append({"decile": d + 1, "rows": int(at.sum()), "treated": int(on.sum()), "untreated": int(off.sum()),
+                     "predicted": float(effect[at].mean()) if at.any() else np.nan, "observed": float(observed)})
+    return pd.DataFrame(rows)
