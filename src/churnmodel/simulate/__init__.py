@@ -95,6 +95,7 @@ class _Run:
     hazard: pd.DataFrame  # per partner (pid) and month at risk: the Risk rows
     tickets: Tickets  # every ticket opened
     assignments: pd.DataFrame | None = None  # the campaigns' assignments (Campaigns.assignments)
+    dislikes: np.ndarray | None = None  # partners an approach pushes away (with campaigns)
 
 
 def simulate(
@@ -231,7 +232,7 @@ def _run_months(
         churned |= leave
     hazard = pd.concat(hazard_rows, ignore_index=True)
     return _Run(churn_day, churned, log.arrays(), hazard, Tickets.concat(new_tickets),
-                None if campaigns is None else campaigns.assignments())
+                None if campaigns is None else campaigns.assignments(), None if campaigns is None else campaigns.dislikes)
 
 
 def _day_to_ts(days: np.ndarray) -> pd.Series:
@@ -253,6 +254,7 @@ def _assemble(
     campaigns = None
     if run.assignments is not None:
         events, campaigns = _with_campaigns(events, run, ids, grid)
+        truth["dislikes_contact"] = run.dislikes  # any action adds to this partner's log-odds
     return SimulationResult(partners, events, contracts_df, hazard, truth, params, campaigns)
 
 

@@ -1,0 +1,127 @@
+"""Retention uplift on the simulator's campaigns, side by side: which partners to fund, at one budget.
+
+Uplift models (one DR-learner per action) learn from the earlier campaigns; the last four campaigns of
+each action are held out. At the snapshots of the held-out randomised campaigns, every partner active
+then may get one action, within a budget of the same cost as the team spent there. The value each
+policy retains is computed from the simulator's true effects (the ground truth's cause contributions,
+the action's relief and who dislikes being approached), as the 90-day churn probability removed times
+the partner's 12-month revenue, net of the actions' cost:
+
+- (a) the planner: the uplift models' effects, the exact budget allocation;
+- (b) the highest churn risk first (the churn model), each given the action that works best on average;
+- (c) the highest revenue at risk first, the same action;
+- (d) random partners, the same action.
+
+It also prints the Qini coefficient of each action's uplift model on the held-out randomised rows
+against the oracle's (ranking by the true effect). Tuned on nothing public: simulator only.
+
+    .venv/bin/python benchmarks/bench_uplift.py [--partners 4000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from churnmodel import load_config, read_inputs
+from churnmodel.calibration import Calibrator
+from churnmodel.features import build_training_frame
+from churnmodel.model import ChurnModel
+from churnmodel.planning import allocate
+from churnmodel.simulate import simulate, write_simulation
+from churnmodel.simulate.campaigns import ACTIONS, BACKLASH
+from churnmodel.train import train
+from churnmodel.uplift import campaign_rows, fit_uplift, qini
+
+HORIZON_MONTHS = 3  # the 90-day label
+
+
+def true_effects(sim, rows: pd.DataFrame) -> np.ndarray:
+    """(rows x actions): each action's true effect on P(churn within 90 days) at the row's snapshot."""
+    hz = sim.hazard.set_index(["partner_id", "month"]).reindex(pd.MultiIndex.from_frame(rows[["partner_id", "snapshot"]]))
+    dislikes = sim.truth.set_index("partner_id")["dislikes_contact"].reindex(rows["partner_id"]).to_numpy(dtype=bool)
+    logit = (hz["logit"] - hz["action_effect"]).to_numpy()  # without any action running
+    out = np.zeros((len(rows), len(ACTIONS)))
+    for j, (cause, relief, _) in enumerate(ACTIONS.values()):
+        tau = -relief * np.maximum(hz[f"contrib_{cause}"].to_numpy(), 0) + BACKLASH * dislikes
+        h0, h1 = 1 / (1 + np.exp(-logit)), 1 / (1 + np.exp(-(logit + tau)))
+        out[:, j] = (1 - (1 - h1) ** HORIZON_MONTHS) - (1 - (1 - h0) ** HORIZON_MONTHS)
+    return np.nan_to_num(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--partners", type=int, default=4000)
+    parser.add_argument("--seed", type=int, default=3)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        sim = simulate(args.partners, 36, random_state=args.seed, campaigns=True)
+        write_simulation(sim, root)
+        types = "".join(f"      {a}: {{lever: communication, cost: {c}}}\n" for a, (_, _, c) in ACTIONS.items())
+        (root / "c.yaml").write_text("data:\n  partners: partners.csv\n  events: events.parquet\n  contracts: contracts.csv\n"
+                                     f"  actions:\n    types:\n{types}label:\n  horizon_days: 90\ntrain:\n  bootstrap: 0\n")
+        cfg = load_config(root / "c.yaml")
+        tables = read_inputs(cfg.data)
+        frame, plan = build_training_frame(tables, cfg)
+    churn = train(frame, plan, cfg).model  # risk targeting's ranking
+    shell = ChurnModel(booster=None, calibrator=Calibrator("none"), plan=plan)
+    held, models, print_rows = None, {}, []
+    for action in ACTIONS:
+        rows = campaign_rows(frame, tables.events, action=action)
+        X = shell.prepare(rows)
+        cut = np.sort(rows["snapshot"].unique())[-4]
+        early = (rows["snapshot"] < cut).to_numpy()
+        models[action] = fit_uplift(rows[early].reset_index(drop=True), X[early].reset_index(drop=True), action=action,
+                                    random_state=cfg.random_state)
+        test = (~early & rows["randomised"]).to_numpy()
+        truth = true_effects(sim, rows[test].reset_index(drop=True))[:, list(ACTIONS).index(action)]
+        y, t = rows.loc[test, "label"].to_numpy(), rows.loc[test, "treated"].to_numpy()
+        q, q_oracle = qini(y, t, models[action].effect(X[test]))[1], qini(y, t, truth)[1]
+        print_rows.append(f"  {action:>17}: Qini {q:6.2f} vs oracle {q_oracle:6.2f} ({q / q_oracle:.0%}) on {test.sum():,} held-out rows")
+        snaps = set(rows.loc[test, "snapshot"])
+        held = snaps if held is None else held | snaps
+    # every partner active at a held-out randomised campaign's snapshot may get one action
+    pool = frame.loc[frame["snapshot"].isin(held) & ~frame["censored"]].reset_index(drop=True)
+    Xp = churn.prepare(pool)
+    value = pool["order__sum_365d"].fillna(0).to_numpy() if "order__sum_365d" in pool else np.ones(len(pool))
+    effects = np.column_stack([models[a].effect(Xp) for a in ACTIONS])
+    truth = true_effects(sim, pool)
+    cost = np.array([c for _, _, c in ACTIONS.values()])
+    spent = sim.campaigns.loc[sim.campaigns["month"].isin(held) & ~sim.campaigns["control"].astype(bool)]
+    budget = float(spent["action"].map({a: c for a, (_, _, c) in ACTIONS.items()}).sum())
+    retained = lambda choice: float(sum(value[i] * -truth[i, a] - cost[a] for i, a in enumerate(choice) if a >= 0))  # noqa: E731
+    best_action = int(np.argmin(effects.mean(axis=0)))  # the action that works best on average (the models' view)
+
+    def ranked(order: np.ndarray) -> np.ndarray:
+        choice, left = np.full(len(pool), -1), budget
+        for i in order:
+            if left >= cost[best_action]:
+                choice[i], left = best_action, left - cost[best_action]
+        return choice
+
+    risk = churn.probabilities(Xp)
+    policies = {"planner (uplift)": allocate(value[:, None] * -effects - cost[None, :], cost, budget=budget),
+                "highest churn risk": ranked(np.argsort(-risk, kind="stable")),
+                "highest revenue at risk": ranked(np.argsort(-(risk * value), kind="stable")),
+                "random": ranked(np.random.default_rng(0).permutation(len(pool))),
+                "oracle (true effects)": allocate(value[:, None] * -truth - cost[None, :], cost, budget=budget)}
+    print(f"{args.partners:,} partners x 36 months, campaigns from month 6; held-out snapshots {sorted(str(s.date()) for s in held)}; "
+          f"{len(pool):,} partners in the pool, budget {budget:,.0f} (what the team spent there); {time.perf_counter() - started:.0f} s")
+    base = retained(policies["highest churn risk"])
+    for name, choice in policies.items():
+        value_kept = retained(choice)
+        print(f"  {name:>24}: value retained net of cost {value_kept:14,.0f} ({value_kept / base:5.2f}x risk targeting), "
+              f"{int((choice >= 0).sum()):,} actions, cost {float(sum(cost[a] for a in choice if a >= 0)):,.0f}")
+    print("uplift models on the held-out randomised campaigns:")
+    print("\n".join(print_rows))
+
+
+if __name__ == "__main__":
+    main()
