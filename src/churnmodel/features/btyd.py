@@ -45,14 +45,15 @@ def btyd_summaries(ev_p: np.ndarray, when: np.ndarray, row_p: np.ndarray, row_s:
     x, t_x, age = (np.full(n, np.nan) for _ in range(3))
     if len(when) == 0 or n == 0:
         return x, t_x, age
-    order = np.lexsort((when, ev_p))
-    p, t = ev_p[order].astype(np.int64), when[order].astype(np.int64)
+    base = min(int(when.min()), int(row_s.min())) - 1
+    span = max(int(when.max()), int(row_s.max())) - base + 1
+    key = ev_p.astype(np.int64) * span + (when.astype(np.int64) - base)  # (partner, time) as one int64: one sort (dates lie
+    # within 1900-2199, so span < 1e10 s and the key fits for fewer than 9e8 partners)
+    key.sort()
+    p, t = key // span, key % span + base
     day = np.floor_divide(t, DAY)
     opens = np.ones(len(t), dtype=bool)  # the first purchase of a partner's day
     opens[1:] = (p[1:] != p[:-1]) | (day[1:] != day[:-1])
-    base = min(int(t.min()), int(row_s.min())) - 1
-    span = max(int(t.max()), int(row_s.max())) - base + 1
-    key = p * span + (t - base)
     row_key = row_p.astype(np.int64) * span + (row_s.astype(np.int64) - base)
     start = np.searchsorted(key, row_p.astype(np.int64) * span, side="left")  # the partner's first purchase
     end = np.searchsorted(key, row_key, side="left")  # purchases strictly before s
