@@ -28,6 +28,7 @@ import pandas as pd
 
 from churnmodel.actions import interactions
 from churnmodel.config import Config, FeaturesConfig, LabelConfig, SnapshotConfig
+from churnmodel.config.inputs import lookback_budget
 from churnmodel.errors import ConfigError, DataError
 from churnmodel.times import TIMESTAMP_DTYPE, utc
 from churnmodel.validation import InputTables
@@ -153,7 +154,7 @@ def history_needs(lookbacks: Mapping[str, int], *, days: int) -> str:
     >>> print(history_needs({"features.windows": 28, "features.trends[0]": 120, "features.segments.revenue_window_days": 365}, days=151))
     Too long for this history: features.trends[0] (120 days: recent_days + prior_days), features.segments.revenue_window_days (365 days). Set snapshots.start earlier, or keep each look-back within 50 days: features.trends: auto (here [{recent_days: 7, prior_days: 21}]), features.segments.revenue_window_days: auto (here 30)
     """
-    budget = max(days // 3, 1)
+    budget = lookback_budget(days)
     fitted = FeaturesConfig().for_history(days)
     trends = ", ".join(f"{{recent_days: {t.recent_days}, prior_days: {t.prior_days}}}" for t in fitted.trends)
     values = {"features.windows": f"features.windows: auto (here {fitted.windows})",

@@ -15,11 +15,17 @@ from pydantic import Field, field_validator, model_validator
 from churnmodel.config.base import CANONICAL_COLUMNS, Lever, Strict
 
 __all__ = ["ActionConfig", "ActionsConfig", "BalanceConfig", "BtydConfig", "ColumnsConfig", "DataConfig", "FeaturesConfig", "LabelConfig", "RatioConfig", "ScoredEventConfig",
-           "SegmentConfig", "SnapshotConfig", "TrendConfig"]
+           "SegmentConfig", "SnapshotConfig", "TrendConfig",
+           "lookback_budget"]
 
 
 STANDARD_WINDOWS = (30, 90, 365)
 AUTO_WINDOWS = (7, 14, 30, 90, 365)
+
+
+def lookback_budget(days: int) -> int:
+    """The longest look-back that leaves two thirds of ``days`` of history for the snapshot grid and the horizon."""
+    return max(days // 3, 1)
 
 
 def _column_map(table: str):
@@ -295,7 +301,7 @@ class FeaturesConfig(Strict):
         >>> FeaturesConfig().for_history(730).windows
         [30, 90, 365]
         """
-        budget = 10**9 if days >= 2 * 365 else max(days // 3, 1)
+        budget = 10**9 if days >= 2 * 365 else lookback_budget(days)
         windows = self.windows
         if windows == "auto":
             windows = list(STANDARD_WINDOWS) if budget >= max(STANDARD_WINDOWS) else [w for w in AUTO_WINDOWS if w <= budget][-3:] or [budget]

@@ -147,9 +147,8 @@ def _typed_events(sdf, cfg: DataConfig):
         ts = F.when(offset, text.try_cast("timestamp")).otherwise(F.to_utc_timestamp(text.try_cast("timestamp"), cfg.naive_timezone))
     amount = F.col("amount") if types["amount"] == "double" else F.trim(F.col("amount").cast("string")).try_cast("double")
     flag = cfg.actions.control_column  # the hold-out flag, as the canonical boolean column (actions.CONTROL)
-    control = [] if flag not in sdf.columns else [
-        F.lower(F.trim(F.coalesce(F.col(flag).cast("string"), F.lit("")))).isin(list(FLAG_TRUE)).alias(CONTROL),
-        F.lower(F.trim(F.coalesce(F.col(flag).cast("string"), F.lit("")))).alias("_raw_control")]
+    text = F.lower(F.trim(F.coalesce(F.col(flag).cast("string"), F.lit(""))))
+    control = [text.isin(list(FLAG_TRUE)).alias(CONTROL), text.alias("_raw_control")] if flag in sdf.columns else []
     return sdf.select(
         F.trim(F.col("partner_id").cast("string")).alias("partner_id"),
         ts.alias("timestamp"),
