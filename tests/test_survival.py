@@ -19,6 +19,7 @@ from churnmodel.hazard import curve_from_hazards, horizon_columns, interval_colu
 from churnmodel.labels import data_end, observation_end
 from churnmodel.model import ChurnModel
 from churnmodel.survival import (
+    PersonPeriod,
     add_survival,
     expand_intervals,
     observed_times,
@@ -52,6 +53,31 @@ def test_censoring_on_a_hand_made_frame():
     # a partner observed 60 days without churning: (30, 90] is cut by the data end, so only (0, 30] counts
     rows, k, y = expand_intervals(np.array([60.0]), np.array([False]), H)
     assert (rows.tolist(), k.tolist(), y.tolist()) == ([0], [0], [0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 500), st.booleans(), st.floats(0, 500)), min_size=1, max_size=30))
+def test_a_fit_censored_earlier_takes_a_subset_of_the_shared_person_period_rows_with_the_same_outcomes(rows):
+    """Out-of-time fits censor each row earlier (``until`` <= its time at the data end); they learn from
+    a subset of the person-period rows binned once, and the subset is their own expansion exactly."""
+    time = np.array([t for t, _, _ in rows])
+    event = np.array([e for _, e, _ in rows])
+    until = np.minimum(time, [u for _, _, u in rows])  # censored at ``until``: a churn after it is not seen
+    early_event = event & (time <= until)
+    pp = PersonPeriod(pd.DataFrame({"x": np.arange(len(rows), dtype=float)}), time, event, horizons=H, countdowns=(),
+                      params={"verbosity": -1, "min_data_in_bin": 1})
+    at = pp.select(until, early_event)
+    own_rows, own_k, own_y = expand_intervals(until, early_event, H)
+    assert (pp.rows[at].tolist(), pp.k[at].tolist(), pp.y[at].tolist()) == (own_rows.tolist(), own_k.tolist(), own_y.tolist())
+
+
+def test_outcomes_that_are_not_an_earlier_censoring_are_refused():
+    pp = PersonPeriod(pd.DataFrame({"x": [1.0, 2.0]}), np.array([60.0, 40.0]), np.array([False, True]), horizons=[30, 90],
+                      countdowns=(), params={"verbosity": -1})
+    with pytest.raises(ValueError, match="not the person-period rows' own"):
+        pp.select(np.array([50.0, 40.0]), np.array([True, True]))  # a churn the data end did not show
+    with pytest.raises(ValueError, match="not the person-period rows' own"):
+        pp.select(np.array([60.0, 100.0]), np.array([False, False]))  # the second's churn unseen: same rows, other outcome
 
 
 def test_contract_churn_is_only_known_after_the_grace_period(sample_config):

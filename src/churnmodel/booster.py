@@ -16,7 +16,7 @@ import numpy as np
 from churnmodel.config import Config
 from churnmodel.errors import DataError
 
-__all__ = ["checked_booster", "fit_booster", "lgb_params"]
+__all__ = ["checked_booster", "fit_booster", "lgb_params", "train_booster"]
 
 
 def lgb_params(config: Config, overrides: dict | None = None) -> dict:
@@ -50,6 +50,13 @@ def fit_booster(params: dict, X_train, y_train, X_valid, y_valid, *, rounds: int
     train_set = lgb.Dataset(X_train, y_train, categorical_feature="auto", free_raw_data=False,
                             init_score=None if offsets is None else offsets[0])
     valid_set = lgb.Dataset(X_valid, y_valid, reference=train_set, init_score=None if offsets is None else offsets[1])
+    return train_booster(params, train_set, valid_set, rounds=rounds, patience=patience)
+
+
+def train_booster(params: dict, train_set: lgb.Dataset, valid_set: lgb.Dataset, *, rounds: int,
+                  patience: int) -> tuple[lgb.Booster, int]:
+    """(booster, trees kept): :func:`fit_booster` on datasets already made (e.g. subsets of one binned
+    dataset, :meth:`lightgbm.Dataset.subset`, so that several fits bin the data once)."""
     booster = lgb.train(
         {**params, "metric": "binary_logloss"},  # early stopping's only metric: an AUC per round would sort the rows each time
         train_set,

@@ -34,14 +34,17 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from scipy.optimize import minimize
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
+from threadpoolctl import threadpool_limits
 
-from churnmodel.booster import fit_booster
+from churnmodel.booster import train_booster
 from churnmodel.errors import DataError
 from churnmodel.evaluate import expected_calibration_error, survival_metrics
 from churnmodel.hazard import COUNTDOWN_FEATURES, HazardModel, anchor_curve, interval_columns
@@ -51,6 +54,7 @@ from churnmodel.times import DAY, utc, utc_series
 __all__ = [
     "MIN_STACK_CHURNERS",
     "LinearInputs",
+    "PersonPeriod",
     "SurvivalResult",
     "add_survival",
     "expand_intervals",
@@ -102,14 +106,12 @@ def expand_intervals(time: np.ndarray, event: np.ndarray, horizons) -> tuple[np.
     return np.concatenate(rows), np.concatenate(ks), np.concatenate(ys)
 
 
-
 def partner_folds(partner_ids: np.ndarray, *, folds: int, random_state: int) -> np.ndarray:
     """A fold number per row: a seeded shuffle of the partners dealt into ``folds`` (a partner's rows stay together)."""
     unique, inverse = np.unique(partner_ids.astype(str), return_inverse=True)
     fold_of = np.empty(len(unique), dtype=np.int16)
     fold_of[np.random.default_rng(random_state).permutation(len(unique))] = np.arange(len(unique)) % folds
     return fold_of[inverse]
-
 
 
 def strided_snapshots(snapshot: pd.Series, *, stride: int) -> np.ndarray:
@@ -207,32 +209,76 @@ def stack_weights(trees: np.ndarray, linear: np.ndarray, y: np.ndarray) -> tuple
     return (float(fit.x[0]), float(fit.x[1]), float(fit.x[2]))
 
 
+class PersonPeriod:
+    """Every snapshot row's person-period rows at the data end (:func:`expand_intervals` of ``time``,
+    ``event``), their design (the churn model's features and the interval's columns) and one LightGBM
+    dataset binned from it (features only, never an outcome). The fits of a survival stage learn from
+    subsets of it (:meth:`lightgbm.Dataset.subset`): a fit on other partners takes fewer rows, and one
+    whose outcomes are censored earlier (the out-of-time blocks) takes a subset with the same outcomes,
+    since a row cut off earlier can only lose intervals. So the design is built and binned once.
+
+    >>> X = pd.DataFrame({"x": [1.0, 2.0, 3.0]})
+    >>> pp = PersonPeriod(X, np.array([20.0, 100.0, 40.0]), np.array([True, False, False]), horizons=[30, 90],
+    ...                   countdowns=(), params={"verbosity": -1})
+    >>> pp.rows.tolist(), pp.k.tolist(), pp.y.tolist()
+    ([0, 1, 2, 1], [0, 0, 0, 1], [1, 0, 0, 0])
+    >>> pp.select(np.array([20.0, 40.0, 0.0]), np.array([True, False, False])).tolist()  # censored at day 40
+    [0, 1]
+    """
+
+    def __init__(self, X: pd.DataFrame, time: np.ndarray, event: np.ndarray, *, horizons: Sequence[int],
+                 countdowns: Sequence[str], params: dict) -> None:
+        self.X, self.horizons, self.countdowns = X, tuple(int(h) for h in horizons), tuple(countdowns)
+        self.rows, self.k, self.y = expand_intervals(time, event, self.horizons)
+        self.design = _design(X, self.rows, self.k, self.horizons, self.countdowns)
+        self.dataset = (lgb.Dataset(self.design, self.y, categorical_feature="auto", params=params).construct()
+                        if len(self.rows) else None)  # no row at risk: no fit (fit_hazard says why)
+        self._position = np.full((len(self.horizons), len(X)), -1, dtype=np.int64)
+        self._position[self.k, self.rows] = np.arange(len(self.rows))
+
+    def select(self, time: np.ndarray, event: np.ndarray) -> np.ndarray:
+        """The positions of :func:`expand_intervals` ``(time, event)``'s rows among these person-period rows."""
+        rows, k, y = expand_intervals(time, event, self.horizons)
+        at = self._position[k, rows]
+        if (at < 0).any() or (self.y[at] != y).any():
+            raise ValueError("these outcomes are not the person-period rows' own, censored earlier")
+        return at
+
+    def subset(self, at: np.ndarray, offset: np.ndarray) -> lgb.Dataset:
+        """The binned rows ``at``, each starting from the log-odds ``offset`` (one per row)."""
+        part = self.dataset.subset(at).construct()
+        part.set_init_score(offset)
+        return part
+
+
 def fit_hazard(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: np.ndarray, *, horizons: Sequence[int],
                params: dict, rounds: int, patience: int, countdowns: Sequence[str] = (), random_state: int = 0,
-               linear_inputs: LinearInputs | None = None) -> HazardModel:
+               linear_inputs: LinearInputs | None = None, person_period: PersonPeriod | None = None) -> HazardModel:
     """The hazard model from the person-period rows of the rows with ``role == 0`` (the booster and
     the linear score), early-stopped and stacked on those with ``role == 1`` (other roles are left out).
-    ``linear_inputs``: the linear score's preprocessing, fitted once on all of ``X`` (see :class:`LinearInputs`)."""
-    rows, k, y = expand_intervals(time, event, horizons)
+    ``linear_inputs``: the linear score's preprocessing, fitted once on all of ``X`` (see :class:`LinearInputs`);
+    ``person_period``: the person-period rows of ``X`` binned once (see :class:`PersonPeriod`), of which
+    ``(time, event)`` are the same or censored earlier."""
+    pp = person_period or PersonPeriod(X, time, event, horizons=horizons, countdowns=countdowns, params=params)
+    at = pp.select(time, event)
+    rows, k, y = pp.rows[at], pp.k[at], pp.y[at]
     fit, val = role[rows] == 0, role[rows] == 1
     for name, sel in (("training", fit), ("validation", val)):
         if y[sel].min(initial=1) == y[sel].max(initial=0):
             raise DataError(f"the hazard model's {name} partners have no churn (or only churn) in any observed interval; "
                             "more history or more partners are needed for label.horizons")
-    countdowns = tuple(countdowns)
-    X_fit, X_val = _design(X, rows[fit], k[fit], horizons, countdowns), _design(X, rows[val], k[val], horizons, countdowns)
     # each interval starts from its baseline hazard (log-odds of the training rate): the trees then
     # model how partners differ from it, not the different lengths of the intervals
     rate = np.array([y[fit][k[fit] == j].mean() if (k[fit] == j).any() else np.nan for j in range(len(horizons))])
     rate = np.clip(np.where(np.isnan(rate), np.nanmean(rate), rate), 1e-4, 1 - 1e-4)
     offset = np.log(rate / (1 - rate))
-    booster, _ = fit_booster(params, X_fit, y[fit], X_val, y[val], rounds=rounds, patience=patience,
-                              offsets=(offset[k[fit]], offset[k[val]]))
+    booster, _ = train_booster(params, pp.subset(at[fit], offset[k[fit]]), pp.subset(at[val], offset[k[val]]),
+                               rounds=rounds, patience=patience)
     linear = fit_linear_hazard(X, rows[fit], k[fit], y[fit], intervals=len(horizons), random_state=random_state, inputs=linear_inputs)
-    trees = booster.predict(X_val, raw_score=True) + offset[k[val]]
+    trees = booster.predict(pp.design.iloc[at[val]], raw_score=True) + offset[k[val]]
     scores = linear(X.iloc[rows[val]])
     stack = tuple(stack_weights(trees[k[val] == j], scores[k[val] == j], y[val][k[val] == j]) for j in range(len(horizons)))
-    return HazardModel(booster, tuple(int(h) for h in horizons), tuple(map(float, offset)), stack, linear, countdowns)
+    return HazardModel(booster, tuple(int(h) for h in horizons), tuple(map(float, offset)), stack, linear, tuple(countdowns))
 
 
 def _hazard_out_of_fold(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: np.ndarray, settings: dict) -> np.ndarray:
@@ -261,6 +307,18 @@ def _time_split(frame: pd.DataFrame, split_dates: dict, end: pd.Timestamp):
     return role, until
 
 
+def _run(jobs: list, *, n_jobs: int, progress) -> list:
+    """The jobs' results in order, ``n_jobs`` threads side by side (they share the binned person-period
+    rows; LightGBM and numpy release the GIL), ``progress(done, total)`` as each finishes."""
+    fitted = []
+    with threadpool_limits(1):  # one core per fit: BLAS must not start threads of its own in each
+        for done, result in enumerate(Parallel(n_jobs=min(n_jobs, len(jobs)), backend="threading",
+                                               return_as="generator")(jobs), start=1):
+            fitted.append(result)
+            progress(done, len(jobs))
+    return fitted
+
+
 def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, observed_until: pd.Timestamp,
                  params: dict, progress=None) -> SurvivalResult:
     """The hazard model for ``config.label.horizons`` on a training frame (all rows, censored ones too).
@@ -276,7 +334,6 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
     their fitting partners (their held-back partners and the rows they predict keep every snapshot); the
     final model learns from every snapshot.
     ``progress(done, total)`` is called as each fit (final, out of time, each fold's hazard model and Cox baseline) finishes."""
-    from joblib import Parallel, delayed
 
     horizons = list(config.label.horizons)
     folds = config.train.hazard_folds
@@ -296,6 +353,10 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
     t_oot, e_oot = np.zeros(len(frame)), np.zeros(len(frame), dtype=bool)
     t_oot[used], e_oot[used] = observed_times(frame.iloc[used], observed_until=until[used])
     time, event = observed_times(frame, observed_until=observed_until)
+    # every hazard fit learns from a subset of one person-period design, binned once (in all threads);
+    # the fits share it, so they run in threads (LightGBM and the numpy work release the GIL)
+    settings["person_period"] = PersonPeriod(X, time, event, horizons=horizons, countdowns=settings["countdowns"],
+                                             params={**params, "num_threads": config.train.n_jobs})
     ids = frame["partner_id"].to_numpy()
     fold = partner_folds(ids, folds=folds, random_state=config.random_state)
     val = partner_folds(ids, folds=5, random_state=config.random_state + 1) == 0  # a fifth of the fitting partners
@@ -311,10 +372,7 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
             *(delayed(_hazard_out_of_fold)(X, time, event, fitting(np.where(fold == f, 2, np.where(val, 1, 0))), settings)
               for f in range(folds)),
             *(delayed(_cox_out_of_fold)(X, time, event, fold == f, settings) for f in range(folds))]
-    fitted = []
-    for done, result in enumerate(Parallel(n_jobs=min(config.train.n_jobs, len(jobs)), return_as="generator")(jobs), start=1):
-        fitted.append(result)
-        tick(done, len(jobs))
+    fitted = _run(jobs, n_jobs=config.train.n_jobs, progress=tick)
     final, oot_model = fitted[0], fitted[1]
     metrics: dict[str, float] = {}
     test = np.flatnonzero(role == 2)
