@@ -27,7 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from churnmodel.errors import ChurnModelError
-from churnmodel.texts import CONSOLE
+from churnmodel.texts import CONSOLE, PLAN_SUMMARY
 from churnmodel.times import utc
 
 __all__ = ["app", "main", "tune_allocator"]
@@ -303,6 +303,31 @@ def score(
     _out.print(f"scored {s['partners']:,} partners at {when.date()}: expected churners {s['expected_churners']:,.1f}, "
                f"high risk {s['high_risk']:,}, revenue at risk {s['revenue_at_risk']:,.0f}; wrote {out}"
                + (" (Parquet parts, Spark)" if run.scores is None else ""))
+
+
+@app.command()
+@_user_errors
+def plan(
+    config: ConfigOption,
+    as_of: Annotated[str, typer.Option("--as-of", metavar="YYYY-MM-DD", help="Plan date YYYY-MM-DD: the export date.")],
+    budget: Annotated[float, typer.Option(min=0, help="What the actions may cost in total (the currency of the actions' costs).")],
+    out: Annotated[Path | None, typer.Option(help="The plan: .csv, .parquet or .xlsx (written atomically).")] = None,
+    model: Annotated[str | None, typer.Option(metavar="URI|FOLDER", help="models:/NAME@champion (default from config), runs:/..., or a folder.")] = None,
+    lang: Annotated[Lang, typer.Option(help="Language of headers, bands, segments and levers.")] = Lang.en,
+    set_: SetOption = None,
+) -> None:
+    """Which retention action to fund for whom within a budget, from the model's uplift models."""
+    from churnmodel import pipeline
+
+    when = _check_date(as_of)
+    with _display("planning") as (stage, _):
+        run = pipeline.plan(config, set_ or (), as_of=when, budget=budget, model=model, lang=lang.value, out=out, status=stage, warn=_warn)
+    s = run.summary
+    t = PLAN_SUMMARY[lang.value]
+    _out.print(f"plan at {when.date()}: {s['funded']:,} of {s['partners']:,} partners approached for {s['spent']:,.0f} of {s['budget']:,.0f}"
+               + (f"; wrote {out}" if out is not None else ""))
+    for key in ("value_plan", "value_risk", "value_revenue_at_risk"):
+        _out.print(f"  {t[key]}: {s[key]:,.0f}")
 
 
 def _check_date(as_of: str):

@@ -25,6 +25,7 @@ import pandas as pd
 
 from churnmodel.booster import checked_booster
 from churnmodel.calibration import Calibrator
+from churnmodel.effects import ActionEffect
 from churnmodel.errors import DataError
 from churnmodel.features import FeaturePlan, btyd_model_values
 from churnmodel.hazard import HazardModel, anchor_curve, horizon_frame
@@ -47,6 +48,7 @@ class ChurnModel:
     metadata: dict = field(default_factory=dict)
     reference: dict = field(default_factory=dict)  # training distributions (for drift checks)
     hazard: HazardModel | None = None  # when trained with label.horizons
+    uplift: tuple[ActionEffect, ...] = ()  # when trained with data.actions and their campaigns: one per action
 
     # scikit-learn's classifier conventions: sklearn.metrics and display tools take the model as it is
     _estimator_type = "classifier"  # scikit-learn < 1.6
@@ -205,6 +207,11 @@ class ChurnModel:
         texts = {"booster.txt": booster}
         if self.hazard is not None:
             texts["hazard.txt"], payload["hazard"] = self.hazard.to_texts()
+        if self.uplift:
+            payload["uplift"] = []
+            for i, effect in enumerate(self.uplift, start=1):
+                texts[f"uplift_{i}.txt"], meta = effect.to_texts()
+                payload["uplift"].append(meta)
         texts["model.json"] = json.dumps(payload, ensure_ascii=False, indent=1, sort_keys=True, default=_jsonable)
         return texts
 
@@ -241,7 +248,13 @@ class ChurnModel:
             if "hazard.txt" not in texts:
                 raise DataError(f"{source}: model.json has a hazard model but hazard.txt is missing")
             hazard = HazardModel.from_texts(texts["hazard.txt"], payload["hazard"], source=source, features=plan.columns)
-        return cls(booster, calibrator, plan, threshold, metadata, reference, hazard)
+        entries = payload.get("uplift") or []
+        if not isinstance(entries, list) or any(f"uplift_{i}.txt" not in texts for i in range(1, len(entries) + 1)):
+            raise DataError(f"{source}: model.json lists {len(entries) if isinstance(entries, list) else 'invalid'} uplift model(s) "
+                            "whose uplift_<n>.txt files are not all there")
+        uplift = tuple(ActionEffect.from_texts(texts[f"uplift_{i}.txt"], meta, source=source, name=f"uplift_{i}.txt", features=plan.columns)
+                       for i, meta in enumerate(entries, start=1))
+        return cls(booster, calibrator, plan, threshold, metadata, reference, hazard, uplift)
 
     def save(self, folder: str | Path) -> Path:
         """Write the model's plain files, then load them back with :meth:`load`: a model that its own
@@ -267,7 +280,8 @@ class ChurnModel:
     def load(cls, folder: str | Path) -> ChurnModel:
         folder = Path(folder)
         try:
-            names = ("model.json", "booster.txt") + (("hazard.txt",) if (folder / "hazard.txt").is_file() else ())
+            names = ("model.json", "booster.txt") + (("hazard.txt",) if (folder / "hazard.txt").is_file() else ()) \
+                + tuple(sorted(p.name for p in folder.glob("uplift_*.txt")))
             texts = {name: (folder / name).read_text() for name in names}
         except FileNotFoundError as exc:
             raise DataError(f"not a churnmodel model folder: {folder} ({exc.filename} is missing)") from None

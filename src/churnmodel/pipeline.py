@@ -15,8 +15,8 @@ gets the model and the scored list the command line gets from the same config.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
+import math
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from churnmodel.config import Config, load_config
+from churnmodel.config import Config
 from churnmodel.data import read_features, read_inputs, summarize
 from churnmodel.errors import ConfigError, DataError
 from churnmodel.explain import explain_partner
@@ -34,99 +34,59 @@ from churnmodel.features import (
     check_tables,
     frame_summary,
 )
-from churnmodel.labels import check_as_of, data_end, observation_end
+from churnmodel.labels import data_end, observation_end
 from churnmodel.model import ChurnModel
 from churnmodel.outputs import (
     atomic_write,
     check_output,
-    check_outputs,
     check_target,
-    frame_writer,
     write_all,
+)
+from churnmodel.planning import plan_actions
+from churnmodel.preflight import (
+    ConfigLike,
+    Status,
+    Warn,
+    as_config,
+    check_command_outputs,
+    check_lang,
+    check_scoring_date,
+    check_spark_output,
+    choose_engine,
+    frame_writers,
+    ignore,
+    quiet,
+    read_tables,
+    spark_inputs,
+    timed,
+    warned,
 )
 from churnmodel.registry import check_tracking, resolve_model
 from churnmodel.report import retention_rate
-from churnmodel.runs import Explanation, FeaturesRun, FitResult, ScoreRun, Simulated, Validation
+from churnmodel.runs import (
+    Explanation,
+    FeaturesRun,
+    FitResult,
+    PlanRun,
+    ScoreRun,
+    Simulated,
+    Validation,
+)
 from churnmodel.score import check_drift, drift_warnings, for_model, score_features, score_summary
 from churnmodel.score import score as score_partners
 from churnmodel.simulate import simulate as simulate_partners
 from churnmodel.simulate import write_simulation
 from churnmodel.survival import add_survival
-from churnmodel.texts import LANGS
 from churnmodel.times import TIMESTAMP_DTYPE, utc, utc_series
 from churnmodel.tracking import log_training
 from churnmodel.train import train
+from churnmodel.uplift import add_uplift
 from churnmodel.validation import InputTables
-from churnmodel.workbook import scored_list_writer
+from churnmodel.workbook import plan_writer, scored_list_writer
 
-__all__ = ["Explanation", "FeaturesRun", "FitResult", "ScoreRun", "Simulated", "Validation",
-           "explain", "features", "fit", "score", "simulate", "validate"]
+__all__ = ["Explanation", "FeaturesRun", "FitResult", "PlanRun", "ScoreRun", "Simulated", "Validation",
+           "explain", "features", "fit", "plan", "score", "simulate", "validate"]
 
-#: Called with a stage's description; returns a context manager around the stage (the CLI shows a spinner).
-Status = Callable[[str], contextlib.AbstractContextManager]
-#: Called with each warning as it arises (the CLI prints it at once); results also carry them all.
-Warn = Callable[[str], None]
-ConfigLike = Config | str | Path
-
-
-def _quiet(_: str) -> contextlib.AbstractContextManager:
-    return contextlib.nullcontext()
-
-
-def _ignore(_: str) -> None:
-    return None
-
-
-@contextlib.contextmanager
-def _timed(status: Status, text: str, seconds: dict[str, float], key: str):
-    """A stage under ``status``; its wall time goes to ``seconds[key]``."""
-    t0 = time.perf_counter()
-    with status(text):
-        yield
-    seconds[key] = time.perf_counter() - t0
-
-
-def _read(cfg: Config, status: Status, warn: Warn) -> InputTables:
-    with status("reading inputs"):
-        tables = read_inputs(cfg.data)
-    for message in tables.warnings:
-        warn(message)
-    return tables
-
-
-def _config(config: ConfigLike, overrides: Sequence[str]) -> Config:
-    if isinstance(config, Config):
-        if overrides:
-            raise ConfigError("overrides apply to a config file; pass the path, or change the Config with model_copy")
-        return config
-    if isinstance(config, str | Path):
-        return load_config(config, overrides)
-    raise TypeError(f"config must be a Config or the path of a YAML file, got {type(config).__name__}")
-
-
-def _check_outputs(cfg: Config, *outputs: Path | None, read: Path | None = None, model: object = None) -> None:
-    """Outputs are never the configured inputs, the config file, a table given to ``read``, the model
-    folder read, or each other."""
-    inputs = {p: f"data.{name}" for name in ("partners", "events", "contracts") if (p := getattr(cfg.data, name)) is not None}
-    if cfg.source is not None:
-        inputs[cfg.source] = "the config file"
-    if read is not None:
-        inputs[Path(read)] = "the feature table read"
-    if isinstance(model, str | Path) and "://" not in str(model) and ":/" not in str(model) and Path(model).exists():
-        inputs[Path(model)] = "the model folder read"
-    uri = cfg.tracking.uri or ""
-    if uri.startswith("sqlite:///"):  # the embedded store: the database, its lock and the artifacts beside it
-        store = Path(uri.removeprefix("sqlite:///"))
-        inputs |= {store: "the MLflow tracking store, tracking.uri", Path(f"{store}.lock"): "the MLflow tracking store's lock",
-                   store.parent / "mlartifacts": "the MLflow artifact store beside tracking.uri"}
-    elif uri.startswith("file:") or ("://" not in uri and uri):
-        inputs[Path(uri.removeprefix("file://").removeprefix("file:"))] = "the MLflow tracking store, tracking.uri"
-    check_outputs(outputs, inputs=inputs)
-
-
-def _frames(cfg: Config, *pairs: tuple[pd.DataFrame, Path | None]) -> list[tuple[Path, Callable[[Path], None]]]:
-    """(path, writer) for each frame that has a path, with the configured CSV formula guard."""
-    return [(Path(p), frame_writer(f, p, formula_guard=cfg.output.csv_formula_guard)) for f, p in pairs if p is not None]
 
 
 # --------------------------------------------------------------------------- validate
@@ -134,7 +94,7 @@ def _frames(cfg: Config, *pairs: tuple[pd.DataFrame, Path | None]) -> list[tuple
 
 def validate(config: ConfigLike, overrides: Sequence[str] = ()) -> Validation:
     """Read the inputs and check them against the data contract (a DataError lists every problem)."""
-    cfg = _config(config, overrides)
+    cfg = as_config(config, overrides)
     tables = read_inputs(cfg.data)
     return Validation(tables, summarize(tables), tables.warnings)
 
@@ -143,12 +103,12 @@ def validate(config: ConfigLike, overrides: Sequence[str] = ()) -> Validation:
 
 
 def features(config: ConfigLike, overrides: Sequence[str] = (), *, tables: InputTables | None = None, engine: str | None = None,
-             out: Path | None = None, metadata: Path | None = None, status: Status = _quiet, warn: Warn = _ignore) -> FeaturesRun:
+             out: Path | None = None, metadata: Path | None = None, status: Status = quiet, warn: Warn = ignore) -> FeaturesRun:
     """Point-in-time features and labels for every (partner, snapshot date); written to ``out`` (and the
     feature metadata to ``metadata``) when given. With ``engine="spark"``, ``out`` is a Parquet folder."""
-    cfg = _config(config, overrides)
-    use = _engine(engine, cfg)
-    _check_outputs(cfg, out, metadata)
+    cfg = as_config(config, overrides)
+    use = choose_engine(engine, cfg)
+    check_command_outputs(cfg, out, metadata)
     if use == "spark":
         if out is None:
             raise ConfigError("engine spark writes the feature table as Parquet parts: give an output folder (--out)")
@@ -157,24 +117,24 @@ def features(config: ConfigLike, overrides: Sequence[str] = (), *, tables: Input
         if target is not None:
             check_output(target)
     if tables is None:
-        tables = _read(cfg, status, warn)
+        tables = read_tables(cfg, status, warn)
     with status("building features"):
         frame, plan = build_training_frame(tables, cfg)
-    written = tuple(write_all(_frames(cfg, (frame, out), (plan.info(), metadata))))
+    written = tuple(write_all(frame_writers(cfg, (frame, out), (plan.info(), metadata))))
     return FeaturesRun(plan, frame_summary(frame, plan), frame, tables.warnings, written)
 
 
 def _features_on_spark(cfg: Config, out: Path, metadata: Path | None, status: Status, warn: Warn) -> FeaturesRun:
     from churnmodel import spark
 
-    _check_spark_output(out)
+    check_spark_output(out)
     if metadata is not None:
         check_output(metadata)
-    inputs = _spark_inputs(cfg, status, warn)
+    inputs = spark_inputs(cfg, status, warn)
     with status("building features on Spark"):
         sframe, plan = spark.training_frame(inputs, cfg)
         spark.write_parquet(sframe, out)
-    written = [out, *write_all(_frames(cfg, (plan.info(), metadata)))]
+    written = [out, *write_all(frame_writers(cfg, (plan.info(), metadata)))]
     return FeaturesRun(plan, spark.frame_summary(inputs.spark.read.parquet(str(out)), plan), None, tuple(inputs.warnings), tuple(written))
 
 
@@ -182,31 +142,38 @@ def _features_on_spark(cfg: Config, out: Path, metadata: Path | None, status: St
 
 
 def fit(config: ConfigLike, overrides: Sequence[str] = (), *, tables: InputTables | None = None, engine: str | None = None,
-        track: bool = True, promote: bool = False, summary: Path | None = None, status: Status = _quiet,
-        warn: Warn = _ignore, progress: Callable[[int, int], None] | None = None) -> FitResult:
+        track: bool = True, promote: bool = False, summary: Path | None = None, status: Status = quiet,
+        warn: Warn = ignore, progress: Callable[[int, int], None] | None = None) -> FitResult:
     """Train the calibrated churn model out of time, the hazard model when ``label.horizons`` is set,
     and (``track``) log both to MLflow, register the model and promote it when it beats the champion
     (``promote``: whatever its AUC). ``summary``: also write run id, model URI, version and metrics as JSON.
     ``progress(done, total)``: the survival stage's fits as they finish."""
-    cfg = _config(config, overrides)
+    cfg = as_config(config, overrides)
     if summary is not None:
         check_target(summary)
-    _check_outputs(cfg, summary)
+    check_command_outputs(cfg, summary)
     if summary is not None and not track:
         raise ConfigError("a training summary describes the tracked run; leave track on to write one")
     if track:
         check_tracking(cfg.tracking.uri, timeout=cfg.tracking.timeout_seconds)  # before any work
     started, seconds = time.time(), {}
-    with _timed(_quiet, "", seconds, "inputs_and_features"):
-        frame, plan, tables, events_summary, warnings = _training_frame(cfg, tables, _engine(engine, cfg), status, warn)
-    with _timed(status, "training", seconds, "training"):
+    with timed(quiet, "", seconds, "inputs_and_features"):
+        frame, plan, tables, events_summary, warnings = _training_frame(cfg, tables, choose_engine(engine, cfg), status, warn)
+    with timed(status, "training", seconds, "training"):
         result = train(frame, plan, cfg)
-    warnings = (*warnings, *_warned(warn, result.warnings))
+    warnings = (*warnings, *warned(warn, result.warnings))
     if cfg.label.horizons:
         latest = None if events_summary is None else pd.Timestamp(events_summary["last"])
         until = observation_end(data_end(tables, cfg.data.extracted_at, latest_event=latest), cfg.label)
-        with _timed(status, f"survival: hazard model for horizons {cfg.label.horizons} and the Cox baseline", seconds, "survival"):
+        with timed(status, f"survival: hazard model for horizons {cfg.label.horizons} and the Cox baseline", seconds, "survival"):
             result = add_survival(result, frame, cfg, observed_until=until, progress=progress)
+    if cfg.data.actions.types:
+        if tables is None:  # the campaigns' rows are read from the local event log
+            warnings = (*warnings, *warned(warn, ["uplift: campaigns are learned from with engine local only; no uplift models"]))
+        else:
+            with timed(status, "uplift: the retention actions' effects", seconds, "uplift"):
+                result, found = add_uplift(result, frame, tables.events, cfg)
+            warnings = (*warnings, *warned(warn, found))
     info = None
     if track:
         with status("logging to MLflow"):
@@ -224,13 +191,13 @@ def _training_frame(cfg: Config, tables: InputTables | None, engine: str, status
 
         if tables is not None:
             raise ConfigError("engine spark reads the inputs itself (the event log stays on Spark); leave tables out")
-        inputs = _spark_inputs(cfg, status, warn)
+        inputs = spark_inputs(cfg, status, warn)
         with status("building features on Spark"):
             sframe, plan = spark.training_frame(inputs, cfg)
             frame = spark.to_pandas(sframe, plan)
         return frame, plan, inputs.dimensions(), spark.event_summary(inputs.events), tuple(inputs.warnings)
     if tables is None:
-        tables = _read(cfg, status, warn)
+        tables = read_tables(cfg, status, warn)
     with status("building features"):
         frame, plan = build_training_frame(tables, cfg)
     return frame, plan, tables, None, tables.warnings
@@ -242,7 +209,7 @@ def _training_frame(cfg: Config, tables: InputTables | None, engine: str, status
 def score(config: ConfigLike, overrides: Sequence[str] = (), *, as_of, model: ChurnModel | str | None = None,
           tables: InputTables | None = None, features: pd.DataFrame | Path | None = None, lang: str = "en",
           strict: bool = False, engine: str | None = None, out: Path | None = None, report: Path | None = None,
-          progress: Callable[[int, int], None] | None = None, status: Status = _quiet, warn: Warn = _ignore) -> ScoreRun:
+          progress: Callable[[int, int], None] | None = None, status: Status = quiet, warn: Warn = ignore) -> ScoreRun:
     """Score every partner active at ``as_of``: probability, risk band, revenue at risk, survival
     columns, drivers and actions, and the drift against the training data.
 
@@ -251,15 +218,15 @@ def score(config: ConfigLike, overrides: Sequence[str] = (), *, as_of, model: Ch
     .parquet/.csv file written by :func:`features`) instead of building features. ``out``: write the
     ranked list (.csv, .parquet, .xlsx; with Spark a Parquet folder); ``report``: the HTML report.
     ``strict``: stop before writing when drift exceeds ``score.drift_fail``."""
-    cfg = _config(config, overrides)
+    cfg = as_config(config, overrides)
     when = utc(as_of)
-    use = _engine(engine, cfg)
-    _check_lang(lang)
-    _check_outputs(cfg, out, report, read=features if isinstance(features, str | Path) else None, model=model)
+    use = choose_engine(engine, cfg)
+    check_lang(lang)
+    check_command_outputs(cfg, out, report, read=features if isinstance(features, str | Path) else None, model=model)
     if use == "spark" and features is not None:
         raise ConfigError("--features scores an in-memory table; leave it out with engine spark")
     if out is not None:
-        check_output(out) if use == "local" else _check_spark_output(out)
+        check_output(out) if use == "local" else check_spark_output(out)
     if report is not None:
         if Path(report).suffix.lower() != ".html":
             raise ConfigError(f"--report {report}: expected an .html file")
@@ -270,9 +237,9 @@ def score(config: ConfigLike, overrides: Sequence[str] = (), *, as_of, model: Ch
     if use == "spark":
         return _score_on_spark(cfg, churn_model, name, version, when, out, report, lang=lang, strict=strict, status=status, warn=warn)
     if tables is None and (features is None or report is not None):
-        tables = _read(cfg, status, warn)
+        tables = read_tables(cfg, status, warn)
     if tables is not None:
-        _check_as_of(cfg, tables, when)
+        check_scoring_date(cfg, tables, when)
     if features is None:
         result = score_partners(churn_model, tables, as_of=when, config=cfg, lang=lang, model_name=name, model_version=version,
                                 progress=progress)
@@ -280,7 +247,7 @@ def score(config: ConfigLike, overrides: Sequence[str] = (), *, as_of, model: Ch
         frame = read_features(features) if isinstance(features, str | Path) else features
         result = score_features(churn_model, frame, config=cfg, lang=lang, model_name=name, model_version=version, progress=progress)
     warnings = (*(tables.warnings if tables is not None else ()),
-                *_warned(warn, (*result.warnings, *drift_warnings(result.drift, cfg))))
+                *warned(warn, (*result.warnings, *drift_warnings(result.drift, cfg))))
     if strict:
         check_drift(result.drift, cfg)
     prr = retention_rate(tables, cfg.label, when) if tables is not None else None
@@ -294,12 +261,6 @@ def score(config: ConfigLike, overrides: Sequence[str] = (), *, as_of, model: Ch
     return ScoreRun(when, label, run.summary, run.scores, run.drift, run.warnings, prr, tuple(written))
 
 
-def _warned(warn: Warn, messages: Sequence[str]) -> tuple[str, ...]:
-    for message in messages:
-        warn(message)
-    return tuple(messages)
-
-
 def _score_on_spark(cfg: Config, model: ChurnModel, name: str, version: str, when: pd.Timestamp, out: Path | None,
                     report: Path | None, *, lang: str, strict: bool, status: Status, warn: Warn) -> ScoreRun:
     """Features and scores on Spark; the ranked list is written as a folder of Parquet parts (with its
@@ -309,14 +270,14 @@ def _score_on_spark(cfg: Config, model: ChurnModel, name: str, version: str, whe
 
     if out is None:
         raise ConfigError("engine spark writes the ranked list as Parquet parts: give an output folder (--out)")
-    inputs = _spark_inputs(cfg, status, warn)
+    inputs = spark_inputs(cfg, status, warn)
     span = spark.event_summary(inputs.events)
-    _check_as_of(cfg, inputs.dimensions(), when, first=pd.Timestamp(span["first"]), last=pd.Timestamp(span["last"]))
+    check_scoring_date(cfg, inputs.dimensions(), when, first=pd.Timestamp(span["first"]), last=pd.Timestamp(span["last"]))
     label = f"{name} {version}".strip()
     with status("scoring on Spark"):
         frame = spark.scoring_frame(inputs, model.plan, cfg, when)
         scores, drift = spark.score(model, frame, config=cfg, lang=lang, model_name=name, model_version=version)
-        warnings = _warned(warn, drift_warnings(drift, cfg))
+        warnings = warned(warn, drift_warnings(drift, cfg))
         if strict:
             check_drift(drift, cfg)
         spark.write_parquet(scores, out)
@@ -338,11 +299,43 @@ def _score_on_spark(cfg: Config, model: ChurnModel, name: str, version: str, whe
     return ScoreRun(when, label, run.summary, None, drift, run.warnings, run.prr, (out, Path(report)))
 
 
-def _check_as_of(cfg: Config, tables: InputTables, when: pd.Timestamp, *, first=None, last=None) -> None:
-    first = tables.events["timestamp"].min() if first is None else first
-    end = data_end(tables, cfg.data.extracted_at, latest_event=last)
-    check_as_of(when, first_event=first, end=end, max_days_past_end=cfg.score.max_days_past_data_end,
-                source=tables.sources.get("events", "events"))
+# --------------------------------------------------------------------------- plan
+
+
+def plan(config: ConfigLike, overrides: Sequence[str] = (), *, as_of, budget: float, model: ChurnModel | str | None = None,
+         tables: InputTables | None = None, lang: str = "en", out: Path | None = None, status: Status = quiet,
+         warn: Warn = ignore) -> PlanRun:
+    """Which retention action to fund for whom at ``as_of`` within ``budget``: every active partner scored,
+    each action's effect from the model's uplift models, the exact allocation that keeps the most expected
+    value net of the actions' costs (as trained with the model), and what ranking by churn risk or by
+    revenue at risk would keep at the same budget. ``out``: the plan (.csv, .parquet, .xlsx)."""
+    cfg = as_config(config, overrides)
+    when = utc(as_of)
+    check_lang(lang)
+    if not (isinstance(budget, int | float) and math.isfinite(budget) and budget >= 0):
+        raise ConfigError(f"--budget must be an amount >= 0, got {budget!r}")
+    check_command_outputs(cfg, out, model=model)
+    if out is not None:
+        check_output(out)
+    churn_model, name, version = resolve_model(cfg, model)
+    label = f"{name} {version}".strip()
+    if not churn_model.uplift:
+        raise ConfigError(f"model {label} has no uplift models, so it cannot tell what an action changes: declare the actions "
+                          "under data.actions.types and retrain on an event log with their campaigns")
+    cfg = for_model(cfg, churn_model)
+    if tables is None:
+        tables = read_tables(cfg, status, warn)
+    check_scoring_date(cfg, tables, when)
+    with status("scoring and planning"):
+        result = score_partners(churn_model, tables, as_of=when, config=cfg, lang=lang, model_name=name, model_version=version)
+        named = {k: getattr(v, lang) for k, v in cfg.explain.lever_names.items()}
+        up = churn_model.uplift
+        planned = plan_actions(result.scores, result.actions, names=[u.action for u in up], levers=[named.get(u.lever, u.lever) for u in up],
+                               costs=[u.cost for u in up], budget=float(budget))
+    warnings = (*tables.warnings, *warned(warn, result.warnings))
+    written = write_all([plan_writer(planned.partners, out, lang=lang, output=cfg.output, summary=planned.summary, as_of=when,
+                                     model_label=label)]) if out is not None else []
+    return PlanRun(when, label, planned.summary, planned.partners, tuple(warnings), tuple(written))
 
 
 # --------------------------------------------------------------------------- explain
@@ -352,13 +345,13 @@ def explain(config: ConfigLike, overrides: Sequence[str] = (), *, as_of, partner
             tables: InputTables | None = None, lang: str = "en", horizon: int | None = None) -> Explanation:
     """One partner's risk drivers at ``as_of``, their retention levers and what to do; ``horizon``
     (one of ``label.horizons``): the churn risk within that many days, from the hazard model."""
-    cfg = _config(config, overrides)
+    cfg = as_config(config, overrides)
     when = utc(as_of)
-    _check_lang(lang)
+    check_lang(lang)
     churn_model, _, _ = resolve_model(cfg, model)
     if tables is None:
         tables = read_inputs(cfg.data)
-    _check_as_of(cfg, tables, when)
+    check_scoring_date(cfg, tables, when)
     known = tables.partners.set_index("partner_id")
     if partner not in known.index:
         near = ", ".join(repr(p) for p in difflib.get_close_matches(partner, list(known.index), n=3))
@@ -392,29 +385,3 @@ def simulate(*, partners: int, months: int, random_state: int, start: str = "202
 # --------------------------------------------------------------------------- engines
 
 
-def _check_lang(lang: str) -> None:
-    if lang not in LANGS:
-        raise ConfigError(f"lang must be one of {list(LANGS)}, got {lang!r}")
-
-
-def _engine(option: str | None, cfg: Config) -> str:
-    if option is not None and option not in ("local", "spark"):
-        raise ConfigError(f"engine must be 'local' or 'spark', got {option!r}")
-    return option or cfg.engine
-
-
-def _check_spark_output(out: Path) -> None:
-    """Fail before any Spark work if the Parquet folder could not be written (cluster URIs are Spark's to check)."""
-    if "://" not in str(out) and not Path(out).parent.is_dir():
-        raise DataError(f"output folder does not exist: {Path(out).parent} (create it first, or choose another path)")
-
-
-def _spark_inputs(cfg: Config, status: Status, warn: Warn):
-    from churnmodel import spark
-
-    with status("starting Spark"):
-        session = spark.session(cfg.spark)
-    with status("reading inputs on Spark"):
-        inputs = spark.read_inputs(session, cfg.data)
-    _warned(warn, inputs.warnings)
-    return inputs

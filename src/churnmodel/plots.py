@@ -1,5 +1,5 @@
-"""The figures of an evaluation: ROC, precision-recall, calibration, gain, importance, SHAP and
-survival curves. Each function returns a matplotlib figure; nothing is written or shown here."""
+"""The figures of an evaluation: ROC, precision-recall, calibration, gain, importance, SHAP,
+survival curves and the retention actions' uplift. Each function returns a matplotlib figure; nothing is written or shown here."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ __all__ = [
     "plot_roc",
     "plot_shap_summary",
     "plot_survival",
+    "plot_uplift",
 ]
 
 
@@ -180,5 +181,34 @@ def plot_dependence(values: pd.Series, shap_values: np.ndarray, *, title: str):
     ax.set_xlabel(plain(values.name))
     ax.set_ylabel("SHAP (log-odds)")
     ax.title.set_fontsize(9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_uplift(evaluations) -> object:
+    """Per action, on its held-out randomised campaigns (:class:`~churnmodel.uplift.UpliftEvaluation`).
+    Left: the Qini curve (partners kept among the approached beyond the hold-out's rate, approaching in
+    the model's order) against random order. Right: observed against predicted effect by decile of the
+    prediction (points of churn probability; below 0 the action retains)."""
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ev in evaluations:
+        curve, coefficient = ev.qini()
+        share = np.arange(1, len(curve) + 1) / len(curve)
+        line, = left.plot(share, curve, label=plain(f"{ev.action} (Qini {coefficient:+.2f})"))
+        left.plot([0, 1], [0, curve[-1]], ls=":", color=line.get_color())
+        deciles = ev.deciles().dropna(subset=["observed"])
+        right.plot(100 * deciles["predicted"], 100 * deciles["observed"], "o", color=line.get_color(), label=plain(ev.action))
+    lo, hi = right.get_xlim()
+    right.plot([lo, hi], [lo, hi], color="grey", ls=":", label="observed = predicted")
+    left.set_xlabel("share of partners approached, in the model's order")
+    left.set_ylabel("partners kept beyond the hold-out's rate")
+    left.set_title("Qini curves, held-out campaigns (dotted: random order)")
+    right.set_xlabel("predicted effect, points of churn probability")
+    right.set_ylabel("observed effect, points")
+    right.set_title("Uplift by decile of the prediction")
+    for ax in (left, right):
+        ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

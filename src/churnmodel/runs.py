@@ -22,7 +22,7 @@ from churnmodel.tracking import TrainSummary
 from churnmodel.train import TrainingResult
 from churnmodel.validation import InputTables
 
-__all__ = ["Explanation", "FeaturesRun", "FitResult", "ScoreRun", "Simulated", "Validation"]
+__all__ = ["Explanation", "FeaturesRun", "FitResult", "PlanRun", "ScoreRun", "Simulated", "Validation"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,16 @@ class ScoreRun:
                              horizon_days=config.label.horizon_days, bands=_bands(config),
                              drift_warn=config.score.drift_warn, model_label=self.model_label, lang=lang,
                              currency=config.output.currency)
+
+
+@dataclass(frozen=True)
+class PlanRun:
+    as_of: pd.Timestamp
+    model_label: str
+    summary: dict  # budget, spent, funded, value_plan, value_risk, value_revenue_at_risk, funded_by_action
+    plan: pd.DataFrame  # planning.PLAN_COLUMNS: every active partner, the funded first
+    warnings: tuple[str, ...] = ()
+    written: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from churnmodel.config import Config
+from churnmodel.effects import best_actions, gains
 from churnmodel.errors import DataError
 from churnmodel.evaluate import population_stability, psi
 from churnmodel.explain import explain, select_scope
@@ -26,6 +27,7 @@ from churnmodel.validation import InputTables
 
 __all__ = [
     "ScoreResult",
+    "action_columns",
     "active_rows",
     "check_drift",
     "drift_report",
@@ -47,6 +49,7 @@ class ScoreResult:
     scores: pd.DataFrame
     drift: pd.DataFrame  # feature, psi (the row "(score)" is the score distribution)
     warnings: tuple[str, ...] = ()  # inputs the model never saw in training (unseen event types, categories)
+    actions: pd.DataFrame | None = None  # with uplift models, per partner (list order): <action>__effect and <action>__gain
 
 
 def active_rows(tables: InputTables, config: Config, as_of: pd.Timestamp, *, types_present=None) -> pd.DataFrame:
@@ -149,8 +152,36 @@ def point_columns(config: Config) -> list[str]:
     return [f"driver_{i}_points" for i in range(1, config.explain.top_k + 1)] + ["protective_points"]
 
 
-def _score_chunk(model: ChurnModel, frame: pd.DataFrame, config: Config, lang: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(scored rows, prepared features) of one chunk: see :func:`score_frame`."""
+def action_columns(model: ChurnModel) -> dict[str, str]:
+    """The scored list's retention-action columns (name: Spark type), with uplift models: the action that
+    keeps the most value net of its cost where one pays for itself (empty where none does), its lever,
+    the churn probability it removes (points) and the value kept net of its cost."""
+    if not model.uplift:
+        return {}
+    return {"best_action": "string", "best_action_lever": "string", "expected_effect_points": "double", "expected_gain": "double"}
+
+
+def _actions(model: ChurnModel, X: pd.DataFrame, p: np.ndarray, value: np.ndarray, *, config: Config,
+             lang: str) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """(the action columns, every action's effect and gain per row) from the uplift models. An effect never
+    takes the churn probability ``p`` below 0 or above 1: one question, one answer."""
+    effect = np.clip(np.column_stack([u.effect(X) for u in model.uplift]), -p[:, None], 1.0 - p[:, None])
+    gain = gains(effect, value, np.array([u.cost for u in model.uplift]))
+    best, top = best_actions(gain)
+    some = best >= 0
+    pick = np.where(some, best, 0)
+    names = np.array([u.action for u in model.uplift] + [""], dtype=object)
+    named = {k: getattr(v, lang) for k, v in config.explain.lever_names.items()}
+    levers = np.array([named.get(u.lever, u.lever) for u in model.uplift] + [""], dtype=object)
+    every = pd.DataFrame({**{f"{u.action}__effect": effect[:, j] for j, u in enumerate(model.uplift)},
+                          **{f"{u.action}__gain": gain[:, j] for j, u in enumerate(model.uplift)}})
+    return {"best_action": names[np.where(some, best, -1)], "best_action_lever": levers[np.where(some, best, -1)],
+            "expected_effect_points": np.where(some, -effect[np.arange(len(X)), pick], np.nan),
+            "expected_gain": np.round(top, 2)}, every
+
+
+def _score_chunk(model: ChurnModel, frame: pd.DataFrame, config: Config, lang: str):
+    """(scored rows, prepared features, each action's gain per row or None) of one chunk: see :func:`score_frame`."""
     frame = frame.reset_index(drop=True)
     X = model.prepare(frame)
     p = model.probabilities(X)
@@ -171,6 +202,10 @@ def _score_chunk(model: ChurnModel, frame: pd.DataFrame, config: Config, lang: s
     })
     if curve is not None:
         base = pd.concat([base, curve.set_axis(base.index)], axis=1)
+    gain = None
+    if model.uplift:  # the value a partner's leaving loses: the same basis as revenue at risk
+        columns, gain = _actions(model, X, p, basis, config=config, lang=lang)
+        base = base.assign(**columns)
     candidates = select_scope(base, config=config.explain, threshold=config.score.bands.medium)
     columns, sizes = reason_columns(config), point_columns(config)
     texts, points = np.full((len(base), len(columns)), "", dtype=object), np.full((len(base), len(sizes)), np.nan)
@@ -179,7 +214,7 @@ def _score_chunk(model: ChurnModel, frame: pd.DataFrame, config: Config, lang: s
         texts[candidates] = explained.reindex(columns=columns, fill_value="").to_numpy(dtype=object)
         points[candidates] = explained.reindex(columns=sizes).to_numpy(dtype=np.float64)
     reasons = pd.DataFrame(texts, index=base.index, columns=columns)
-    return pd.concat([base, reasons, pd.DataFrame(points, index=base.index, columns=sizes)], axis=1).assign(_explained=candidates), X
+    return pd.concat([base, reasons, pd.DataFrame(points, index=base.index, columns=sizes)], axis=1).assign(_explained=candidates), X, gain
 
 
 def score_frame(model: ChurnModel, frame: pd.DataFrame, *, config: Config, lang: str = "en") -> pd.DataFrame:
@@ -215,17 +250,20 @@ def _run(chunks, total: int, model: ChurnModel, config: Config, lang: str, model
          progress: Callable[[int, int], None] | None) -> ScoreResult:
     """Score feature chunks (an iterable of (offset, frame)) and rank the whole list."""
     config = for_model(config, model)
-    parts, samples, probabilities = [], [], []
+    parts, samples, probabilities, gain = [], [], [], []
     for start, frame in chunks:
-        scored, X = _score_chunk(model, frame, config, lang)
+        scored, X, chunk_gain = _score_chunk(model, frame, config, lang)
         parts.append(scored)
+        if chunk_gain is not None:
+            gain.append(chunk_gain.assign(partner_id=scored["partner_id"].to_numpy()))
         samples.append(X.sample(n=min(len(X), 20_000), random_state=config.random_state))
         probabilities.append(scored["churn_probability"].to_numpy())
         if progress is not None:
             progress(min(start + len(frame), total), total)
     scores = rank_scores(pd.concat(parts, ignore_index=True), config=config, model_name=model_name, model_version=model_version)
     month = int(scores["as_of"].iloc[0].month) if len(scores) else None
-    return ScoreResult(scores, drift_report(model, pd.concat(samples), np.concatenate(probabilities), month=month))
+    actions = pd.concat(gain, ignore_index=True).set_index("partner_id").reindex(scores["partner_id"]).reset_index() if gain else None
+    return ScoreResult(scores, drift_report(model, pd.concat(samples), np.concatenate(probabilities), month=month), actions=actions)
 
 
 def score_features(model: ChurnModel, features: pd.DataFrame, *, config: Config, lang: str = "en", model_name: str = "",

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ACTIONS", "BANDS", "COLUMNS", "CONSOLE", "LANGS", "LEVER_NAMES", "REPORT", "SEGMENT_LABELS", "WORKBOOK", "column_title"]
+__all__ = ["ACTIONS", "BANDS", "COLUMNS", "CONSOLE", "LANGS", "LEVER_NAMES", "PLAN_SUMMARY", "REPORT", "SEGMENT_LABELS", "WORKBOOK",
+           "column_title"]
 
 #: Languages every text exists in.
 LANGS = ("en", "ru")
@@ -176,6 +177,11 @@ COLUMNS = {
     "driver": ("Driver {i}", "Фактор {i}"), "driver_points": ("Driver {i}, points", "Фактор {i}, п.п."),
     "protective_points": ("Protective factor, points", "Защитный фактор, п.п."), "lever": ("Lever {i}", "Рычаг {i}"), "action": ("Action {i}", "Действие {i}"),
     "p_churn": ("Churn within {h} days", "Уход в течение {h} дн."),
+    "best_action": ("Best retention action", "Лучшее действие по удержанию"), "best_action_lever": ("Its lever", "Его рычаг"),
+    "expected_effect_points": ("Churn probability it removes, points", "Снижение вероятности ухода, п.п."),
+    "expected_gain": ("Expected value kept, net of cost", "Ожидаемая сохранённая выручка за вычетом затрат"),
+    "planned_action": ("Planned action", "Запланированное действие"), "planned_lever": ("Its lever", "Его рычаг"),
+    "plan_order": ("Order", "№"), "action_cost": ("Action cost", "Стоимость действия"),
 }
 BANDS = {"high": ("high", "высокий"), "medium": ("medium", "средний"), "low": ("low", "низкий")}
 WORKBOOK = {
@@ -189,6 +195,17 @@ WORKBOOK = {
            "rar": "Выручка под риском", "prr": "Коэффициент удержания партнёров за 12 месяцев (%)", "as_of": "На дату", "model": "Модель",
            "band": "Уровень риска", "count": "Партнёров", "rank": "Место", "partner": "Партнёр", "driver": "Фактор", "lever": "Рычаг",
            "action": "Действие", "order": "№"},
+}
+
+
+#: The retention plan's summary (workbook sheet, console): what the plan keeps against ranking policies at the same budget.
+PLAN_SUMMARY = {
+    "en": {"plan": "Retention plan", "budget": "Budget", "spent": "Spent", "funded": "Partners approached",
+           "value_plan": "Expected value kept, net: this plan", "value_risk": "... highest churn risk first, usual action",
+           "value_revenue_at_risk": "... highest revenue at risk first, usual action"},
+    "ru": {"plan": "План удержания", "budget": "Бюджет", "spent": "Израсходовано", "funded": "Партнёров в работе",
+           "value_plan": "Ожидаемо сохранено за вычетом затрат: этот план", "value_risk": "... сначала самый высокий риск, обычное действие",
+           "value_revenue_at_risk": "... сначала наибольшая выручка под риском, обычное действие"},
 }
 
 

@@ -276,7 +276,7 @@ def _log_run(mlflow, result, *, config, tables, promote, events_summary, started
         (tmp / "split.json").write_text(json.dumps(result.split.dates, indent=2))
         for name in ("resolved_config.json", "data_fingerprint.json", "split.json"):
             mlflow.log_artifact(str(tmp / name), "run")
-        metrics = {f"test_{k}" if not k.startswith(("valid_", "baseline_", "cv_", "hazard_", "cox_", "single_oot_")) else k: v
+        metrics = {f"test_{k}" if not k.startswith(("valid_", "baseline_", "cv_", "hazard_", "cox_", "single_oot_", "uplift_")) else k: v
                    for k, v in result.metrics.items()}
         for _, row in result.segments.iterrows():
             for key in ("auc", "churn_rate", "predicted_churn_rate", "lift_top", "prr_observed", "prr_predicted"):
@@ -346,6 +346,8 @@ def _log_explanations(mlflow, result, tmp: Path) -> None:
         j = result.model.features.index(feature)
         name = f"dependence_{rank}_{safe_name(feature)}.png"  # a name, never a path
         figures[name] = plots.plot_dependence(X[feature], contrib[:, j], title=per_feature["label_en"].iloc[rank - 1])
+    if result.uplift:
+        figures["uplift.png"] = plots.plot_uplift(result.uplift)
     for name, fig in figures.items():
         fig.savefig(tmp / name, dpi=100)
         plt.close(fig)
@@ -370,6 +372,8 @@ def _log_plots(mlflow, result, tmp: Path) -> None:
     figures["shap_summary.png"] = plots.plot_shap_summary(result.model, result.test_features)
     if result.survival is not None:
         figures["survival.png"] = plots.plot_survival(result.survival.curves, list(result.survival.hazard.horizons), result.metrics)
+    if result.uplift:
+        figures["uplift.png"] = plots.plot_uplift(result.uplift)
     for name, fig in figures.items():
         fig.savefig(tmp / name, dpi=100)
         plt.close(fig)

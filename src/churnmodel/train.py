@@ -61,6 +61,7 @@ class TrainingResult:
     cv: dict[str, float] = field(default_factory=dict)
     test_features: pd.DataFrame | None = None  # the test block's model inputs (for plots and the signature)
     survival: object | None = None  # churnmodel.survival.SurvivalResult when label.horizons is set
+    uplift: tuple = ()  # churnmodel.uplift.UpliftEvaluation per action evaluated on held-out campaigns
     warnings: tuple[str, ...] = ()  # what the user should know about the training data (population shift)
 
 

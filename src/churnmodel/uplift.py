@@ -19,6 +19,9 @@ The effect is P(churn | action) - P(churn | none): below 0, the action retains.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import re
 from dataclasses import dataclass
 
 import lightgbm as lgb
@@ -26,10 +29,12 @@ import numpy as np
 import pandas as pd
 
 from churnmodel.actions import CONTROL
+from churnmodel.config import Config
+from churnmodel.effects import ActionEffect
 from churnmodel.errors import DataError
 from churnmodel.times import DAY, TIMESTAMP_DTYPE
 
-__all__ = ["Uplift", "campaign_rows", "fit_uplift", "qini", "uplift_by_decile"]
+__all__ = ["MIN_ARM_ROWS", "Uplift", "UpliftEvaluation", "add_uplift", "campaign_rows", "fit_uplift", "qini", "uplift_by_decile"]
 
 #: A modelled propensity is kept inside (CLIP, 1 - CLIP): weights stay bounded.
 CLIP = 0.02
@@ -144,3 +149,78 @@ def uplift_by_decile(y: np.ndarray, treated: np.ndarray, effect: np.ndarray, *, 
         rows.append({"decile": d + 1, "rows": int(at.sum()), "treated": int(on.sum()), "untreated": int(off.sum()),
                      "predicted": float(effect[at].mean()) if at.any() else np.nan, "observed": float(observed)})
     return pd.DataFrame(rows)
+
+
+#: Fewer approached (or not approached) partner snapshots than this: the action's effect is not learned.
+MIN_ARM_ROWS = 50
+
+
+@dataclass(frozen=True)
+class UpliftEvaluation:
+    """One action's evaluation on its held-out (latest) randomised campaigns, for plots and the report."""
+
+    action: str
+    y: np.ndarray  # churned within the horizon, per held-out randomised row
+    treated: np.ndarray
+    effect: np.ndarray  # predicted by the model fitted on the earlier campaigns
+
+    def qini(self) -> tuple[np.ndarray, float]:
+        return qini(self.y, self.treated, self.effect)
+
+    def deciles(self) -> pd.DataFrame:
+        return uplift_by_decile(self.y, self.treated, self.effect)
+
+
+def metric_name(action: str) -> str:
+    """An action's name as MLflow takes it in a metric key."""
+    return re.sub(r"[^0-9A-Za-z_.-]", "_", action)
+
+
+def add_uplift(result, frame: pd.DataFrame, events: pd.DataFrame, config: Config):
+    """The training result with one uplift model per action of ``data.actions.types`` that has enough
+    campaign history (:data:`MIN_ARM_ROWS` approached and not approached rows) attached to its churn
+    model, its metrics added and its held-out evaluations kept (``result.uplift``); a new result,
+    ``result`` is not modified. Returns (result, warnings).
+
+    Per action: the latest quarter of its campaign dates (at least one, when there are two or more) is
+    held out; a DR-learner fitted on the earlier campaigns is evaluated on the held-out randomised rows
+    (Qini coefficient, the predicted against the observed average effect, uplift by decile); the model
+    shipped is then refitted on every campaign. Metrics ``uplift_<action>_*``: ``ate`` and ``ate_se``
+    (AIPW over every campaign row), ``rows``, ``treated``, and on the held-out rows ``qini``,
+    ``observed_effect`` (approached minus hold-out churn rate) and ``predicted_effect``."""
+    model = result.model
+    effects, metrics, evaluations, warnings = [], {}, [], []
+    for action, spec in config.data.actions.types.items():
+        try:
+            rows = campaign_rows(frame, events, action=action)
+        except DataError as exc:
+            warnings.append(f"uplift: {exc}")
+            continue
+        t = rows["treated"].to_numpy(dtype=bool)
+        if min(t.sum(), (~t).sum()) < MIN_ARM_ROWS:
+            warnings.append(f"uplift: {action!r} has {int(t.sum())} approached and {int((~t).sum())} other partner snapshots "
+                            f"in its campaigns; at least {MIN_ARM_ROWS} of each are needed to learn its effect")
+            continue
+        X = model.prepare(rows)
+        key, fitted = metric_name(action), {}
+        dates = np.sort(rows["snapshot"].unique())
+        if len(dates) >= 2:
+            held = (rows["snapshot"] >= dates[-max(1, len(dates) // 4)]).to_numpy()
+            test = held & rows["randomised"].to_numpy(dtype=bool)
+            early = fit_uplift(rows.loc[~held], X.loc[~held], action=action, random_state=config.random_state)
+            if test.any() and t[test].any() and (~t[test]).any():
+                y = rows["label"].to_numpy(dtype=np.float64)[test]
+                ev = UpliftEvaluation(action, y, t[test], early.effect(X.loc[test]))
+                evaluations.append(ev)
+                fitted |= {"qini": ev.qini()[1], "observed_effect": y[ev.treated].mean() - y[~ev.treated].mean(),
+                           "predicted_effect": float(ev.effect.mean()), "heldout_rows": float(test.sum())}
+        final = fit_uplift(rows, X, action=action, random_state=config.random_state)
+        ate, se = final.average()
+        fitted |= {"ate": ate, "ate_se": se, "rows": float(len(rows)), "treated": float(t.sum())}
+        metrics |= {f"uplift_{key}_{name}": float(v) for name, v in fitted.items()}
+        effects.append(ActionEffect(action, spec.lever, spec.cost, final.booster, {k: float(v) for k, v in fitted.items()}))
+    if not effects:
+        return result, warnings
+    shipped = copy.copy(model)
+    shipped.uplift = tuple(effects)
+    return dataclasses.replace(result, model=shipped, metrics={**result.metrics, **metrics}, uplift=tuple(evaluations)), warnings

@@ -23,12 +23,12 @@ from churnmodel.outputs import (
     frame_writer,
     write_xlsx,
 )
-from churnmodel.texts import BANDS, SEGMENT_LABELS, WORKBOOK, column_title
+from churnmodel.texts import BANDS, PLAN_SUMMARY, SEGMENT_LABELS, WORKBOOK, column_title
 
-__all__ = ["for_people", "scored_list_writer", "workbook_sheets"]
+__all__ = ["for_people", "plan_writer", "scored_list_writer", "workbook_sheets"]
 
 _SHARE = re.compile(r"churn_probability|p_churn_\d+d")
-_MONEY = ("revenue", "revenue_at_risk")
+_MONEY = ("revenue", "revenue_at_risk", "expected_gain", "action_cost")
 
 
 def for_people(scores: pd.DataFrame, *, lang: str, translate_headers: bool = True) -> pd.DataFrame:
@@ -109,3 +109,32 @@ def scored_list_writer(scores: pd.DataFrame, out: str | Path, *, lang: str, outp
         return out, frame_writer(frame, out, formula_guard=output.csv_formula_guard, csv_dialect=CsvDialect.spreadsheet(lang))
     return out, frame_writer(scores, out, formula_guard=output.csv_formula_guard)
 
+
+
+def plan_writer(plan: pd.DataFrame, out: str | Path, *, lang: str, output: OutputConfig, summary: dict, as_of: pd.Timestamp,
+                model_label: str) -> tuple[Path, Callable[[Path], None]]:
+    """(path, writer) of a retention plan, written like the scored list: a formatted workbook (.xlsx: the
+    plan and a summary of what it keeps against the ranking policies), a CSV for spreadsheets in ``lang``
+    or for machines, or Parquet."""
+    out = check_output(out)
+    if out.suffix.lower() == ".xlsx":
+        check_finite(plan, out)
+        t = PLAN_SUMMARY[lang]
+        figures = pd.DataFrame({WORKBOOK[lang]["figure"]: [WORKBOOK[lang]["as_of"], WORKBOOK[lang]["model"], t["budget"], t["spent"],
+                                                           t["funded"], t["value_plan"], t["value_risk"], t["value_revenue_at_risk"]],
+                                WORKBOOK[lang]["value"]: [as_of.strftime("%Y-%m-%d"), model_label, summary["budget"], summary["spent"],
+                                                          summary["funded"], round(summary["value_plan"]), round(summary["value_risk"]),
+                                                          round(summary["value_revenue_at_risk"])]})
+        sheets = [Sheet(t["plan"], _plan_order_first(for_people(plan, lang=lang), lang), _formats(plan.columns, lang, output.currency)),
+                  Sheet(WORKBOOK[lang]["summary"], figures)]
+        return out, lambda tmp: write_xlsx(sheets, tmp)
+    if out.suffix.lower() == ".csv" and output.csv_style == "spreadsheet":
+        frame = _plan_order_first(for_people(plan, lang=lang, translate_headers=lang != "en"), lang if lang != "en" else None)
+        return out, frame_writer(frame, out, formula_guard=output.csv_formula_guard, csv_dialect=CsvDialect.spreadsheet(lang))
+    return out, frame_writer(plan, out, formula_guard=output.csv_formula_guard)
+
+
+def _plan_order_first(people: pd.DataFrame, lang: str | None) -> pd.DataFrame:
+    """The plan's own order before the risk rank :func:`for_people` puts first (``lang`` None: untranslated headers)."""
+    first = column_title("plan_order", lang) if lang else "plan_order"
+    return people[[first, *[c for c in people.columns if c != first]]]

@@ -11,6 +11,7 @@ from churnmodel.explain import select_scope
 from churnmodel.hazard import horizon_columns
 from churnmodel.model import ChurnModel
 from churnmodel.score import (
+    action_columns,
     drift_report,
     for_model,
     point_columns,
@@ -74,9 +75,11 @@ def score(model: ChurnModel, features, *, config: Config, lang: str = "en", mode
     features = features.persist()  # scored, counted and sampled: build it once
     reasons, sizes = reason_columns(config), point_columns(config)
     curve = horizon_columns(model.hazard.horizons) if model.hazard is not None else []
-    base = [*_BASE, *curve]
+    actions = action_columns(model)
+    base = [*_BASE, *curve, *actions]
     schema = ("partner_id string, as_of timestamp, churn_probability double, risk_band string, segment string, "
               "revenue double, revenue_at_risk double, " + "".join(f"`{c}` double, " for c in curve)
+              + "".join(f"`{c}` {kind}, " for c, kind in actions.items())
               + "".join(f"`{c}` string, " for c in reasons) + "".join(f"`{c}` double, " for c in sizes) + "_explained boolean")
     scored = _scored_partitions(model, features, config, lang, [*base, *reasons, *sizes, "_explained"], schema).persist()
     scored = _settle_scope(scored, config, reasons, sizes).drop("_explained")

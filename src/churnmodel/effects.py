@@ -1,0 +1,81 @@
+"""Retention actions' effects as an artifact: what each action does to a partner's churn probability.
+
+An :class:`ActionEffect` is one action's uplift model as the churn model ships it: the LightGBM
+regression of the DR-learner (fitted by :mod:`churnmodel.uplift`) over the churn model's features, the
+action's lever and cost, and its evaluation on held-out campaigns. Its effect is ``P(churn within the
+horizon | approached) - P(churn | not)`` per partner: below 0, the action retains. :func:`gains`
+turns the effects into what the planner and the scored list need: per partner and action, the
+value kept (the probability removed times the partner's value) net of the action's cost.
+
+>>> gains(np.array([[-0.10, 0.02], [-0.01, -0.30]]), np.array([1000.0, 100.0]), np.array([20.0, 5.0])).tolist()
+[[80.0, -25.0], [-19.0, 25.0]]
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from churnmodel.booster import checked_booster
+from churnmodel.errors import DataError
+
+__all__ = ["ActionEffect", "best_actions", "gains"]
+
+
+@dataclass(frozen=True)
+class ActionEffect:
+    """One retention action's effect model (see the module's docstring)."""
+
+    action: str  # the event type recorded when the action is taken
+    lever: str
+    cost: float
+    booster: object  # lightgbm.Booster: the effect on P(churn) from the churn model's features
+    metrics: dict = field(default_factory=dict)  # held-out campaigns: qini, average effect and its standard error, rows
+
+    def effect(self, X: pd.DataFrame) -> np.ndarray:
+        """The change in P(churn within the horizon) if approached, per row of prepared features, within [-1, 1]."""
+        return np.clip(self.booster.predict(X[self.booster.feature_name()]), -1.0, 1.0)
+
+    def to_texts(self) -> tuple[str, dict]:
+        text = self.booster.model_to_string()
+        return text, {"action": self.action, "lever": self.lever, "cost": self.cost, "metrics": self.metrics,
+                      "booster_sha256": hashlib.sha256(text.encode()).hexdigest()}
+
+    @classmethod
+    def from_texts(cls, text: str, meta: dict, *, source: str, name: str, features: list[str]) -> ActionEffect:
+        if not isinstance(meta, dict):
+            raise DataError(f"{source}: model.json has no valid uplift entry for {name} (got {type(meta).__name__})")
+        booster = checked_booster(text, meta.get("booster_sha256"), source=source, name=name)
+        try:
+            action, lever, cost = str(meta["action"]), str(meta["lever"]), float(meta["cost"])
+            if not np.isfinite(cost) or cost < 0:
+                raise ValueError(f"cost must be a finite amount >= 0, got {cost}")
+            unknown = sorted(set(booster.feature_name()) - set(features))
+            if unknown:
+                raise ValueError(f"it uses features the model does not have: {unknown[:3]}")
+            metrics = {str(k): float(v) for k, v in dict(meta.get("metrics", {})).items()}
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"{source}: model.json has no valid uplift entry for {name} ({type(exc).__name__}: {exc})") from None
+        return cls(action, lever, cost, booster, metrics)
+
+
+def gains(effects: np.ndarray, value: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """(partners x actions): the value kept, ``-effect * value``, net of each action's ``cost``."""
+    return -np.asarray(effects, dtype=np.float64) * np.asarray(value, dtype=np.float64)[:, None] - np.asarray(cost, dtype=np.float64)[None, :]
+
+
+def best_actions(gain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(column of the best action per row or -1, its gain or 0): the action that keeps the most value net
+    of its cost, where one pays for itself; ties go to the first action.
+
+    >>> best_actions(np.array([[5.0, 9.0], [-1.0, -2.0]]))
+    (array([ 1, -1]), array([9., 0.]))
+    """
+    if gain.shape[1] == 0:
+        return np.full(len(gain), -1), np.zeros(len(gain))
+    best = np.argmax(gain, axis=1)
+    top = gain[np.arange(len(gain)), best]
+    return np.where(top > 0, best, -1), np.where(top > 0, top, 0.0)

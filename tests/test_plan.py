@@ -1,0 +1,166 @@
+"""Uplift models shipped with the churn model, the scored list's best action, and the budget plan
+(``churnmodel plan``), on the simulator's campaigns: files, MLflow, the CLI, and the plan's guarantees."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from churnmodel import pipeline
+from churnmodel.cli import app
+from churnmodel.errors import DataError
+from churnmodel.model import ChurnModel
+from conftest import once_per_run
+
+runner = CliRunner()
+AS_OF = "2026-01-01"
+LEVERS = {"escalation_call": "responsiveness", "qbr_offer": "communication", "holdback_release": "transparency",
+          "loyalty_bonus": "loyalty"}
+
+
+@pytest.fixture(scope="session")
+def campaigns(tmp_path_factory):
+    """1,200 simulated partners over 36 months with retention campaigns, a config declaring the four actions
+    (with their simulated costs), and a model trained and tracked on it: (folder, config, model folder, run id)."""
+
+    def build():
+        from churnmodel.simulate.campaigns import ACTIONS
+
+        root = tmp_path_factory.mktemp("campaigns")
+        pipeline.simulate(partners=1200, months=36, random_state=3, out=root, campaigns=True)
+        types = "".join(f"      {a}: {{lever: {LEVERS[a]}, cost: {c}}}\n" for a, (_, _, c) in ACTIONS.items())
+        (root / "c.yaml").write_text(
+            "data:\n  partners: partners.csv\n  events: events.parquet\n  contracts: contracts.csv\n"
+            f"  actions:\n    types:\n{types}label:\n  horizon_days: 90\ntrain:\n  bootstrap: 0\n"
+            f"tracking:\n  uri: sqlite:///{root / 'mlflow.db'}\n")
+        fitted = pipeline.fit(root / "c.yaml")
+        fitted.model.save(root / "model")
+        return root, root / "c.yaml", root / "model", fitted.tracking.run_id
+
+    return once_per_run(tmp_path_factory, "campaigns", build)
+
+
+def test_training_ships_an_uplift_model_per_action_with_its_held_out_evaluation(campaigns):
+    root, config, folder, run_id = campaigns
+    model = ChurnModel.load(folder)
+    assert [(u.action, u.lever) for u in model.uplift] == list(LEVERS.items())
+    assert sorted(p.name for p in folder.glob("uplift_*.txt")) == [f"uplift_{i}.txt" for i in range(1, 5)]
+    for u in model.uplift:  # the held-out campaigns' figures travel with the model, and are plausible
+        assert {"qini", "observed_effect", "predicted_effect", "ate", "ate_se", "rows", "treated"} <= set(u.metrics)
+        assert 0 < u.metrics["ate_se"] < 0.05 and abs(u.metrics["ate"]) < 0.2
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    logged = client.get_run(run_id).data.metrics
+    assert {f"uplift_{a}_{m}" for a in LEVERS for m in ("qini", "ate", "ate_se")} <= set(logged)
+    assert "plots/uplift.png" in {a.path for a in client.list_artifacts(run_id, "plots")}
+
+
+def test_a_tampered_or_missing_uplift_file_is_refused(campaigns, tmp_path):
+    _, _, folder, _ = campaigns
+    copy = shutil.copytree(folder, tmp_path / "m")
+    (copy / "uplift_2.txt").write_text((copy / "uplift_2.txt").read_text().replace("leaf_value=", "leaf_value=1", 1))
+    with pytest.raises(DataError, match=r"uplift_2\.txt does not match the SHA-256"):
+        ChurnModel.load(copy)
+    (copy / "uplift_2.txt").unlink()
+    with pytest.raises(DataError, match="uplift_<n>.txt files are not all there"):
+        ChurnModel.load(copy)
+
+
+def test_the_scored_list_names_the_best_action_and_never_more_than_the_risk_it_removes(campaigns):
+    _, config, folder, _ = campaigns
+    run = pipeline.score(config, as_of=AS_OF, model=str(folder))
+    s = run.scores
+    assert set(s["best_action"]) <= {"", *LEVERS}
+    none = s["best_action"] == ""
+    assert (s.loc[none, "expected_gain"] == 0).all() and (s.loc[~none, "expected_gain"] > 0).all()
+    assert s.loc[none, "expected_effect_points"].isna().all()
+    # an action never takes a churn probability below 0: it removes at most the whole of it
+    assert (s.loc[~none, "expected_effect_points"] <= s.loc[~none, "churn_probability"] + 1e-12).all()
+    assert s["best_action"].nunique() >= 2  # who gets which action depends on the partner
+
+
+@pytest.mark.parametrize("budget", [0.0, 3_000.0, 40_000.0])
+def test_the_plan_stays_within_its_budget_and_keeps_at_least_what_ranking_keeps(campaigns, budget):
+    """By the same uplift estimates, the exact allocation keeps at least what approaching the riskiest (or the
+    largest revenue at risk) first with the usual action keeps at the same budget."""
+    _, config, folder, _ = campaigns
+    run = pipeline.plan(config, as_of=AS_OF, budget=budget, model=str(folder))
+    p, s = run.plan, run.summary
+    funded = p["planned_action"] != ""
+    assert p.loc[funded, "action_cost"].sum() == pytest.approx(s["spent"]) and s["spent"] <= budget + 1e-9
+    assert s["funded"] == funded.sum() and (p.loc[funded, "expected_gain"] > 0).all()
+    assert s["value_plan"] >= s["value_risk"] - 1e-6 and s["value_plan"] >= s["value_revenue_at_risk"] - 1e-6
+    assert p["plan_order"].tolist() == list(range(1, len(p) + 1)) and funded.iloc[: funded.sum()].all()
+    if budget == 0:
+        assert s["value_plan"] == 0 and not funded.any()
+
+
+def test_an_unlimited_budget_funds_exactly_the_scored_lists_best_actions(campaigns):
+    """One question, one answer: with money for everyone, the plan gives each partner the scored list's best action."""
+    _, config, folder, _ = campaigns
+    scores = pipeline.score(config, as_of=AS_OF, model=str(folder)).scores.set_index("partner_id")
+    plan = pipeline.plan(config, as_of=AS_OF, budget=1e12, model=str(folder)).plan.set_index("partner_id")
+    plan = plan.reindex(scores.index)
+    assert (plan["planned_action"] == scores["best_action"]).all()
+    np.testing.assert_allclose(plan["expected_gain"], scores["expected_gain"], atol=0.011)
+
+
+def test_plan_from_the_command_line_in_both_languages(campaigns, tmp_path):
+    _, config, folder, _ = campaigns
+    result = runner.invoke(app, ["plan", "--config", str(config), "--as-of", AS_OF, "--budget", "20000", "--model", str(folder),
+                                 "--out", str(tmp_path / "plan.xlsx")])
+    assert result.exit_code == 0, result.output
+    assert "Expected value kept, net: this plan" in result.output and "highest churn risk first" in result.output
+    book = openpyxl.load_workbook(tmp_path / "plan.xlsx")
+    assert book.sheetnames == ["Retention plan", "Summary"]
+    header = [c.value for c in book["Retention plan"][1]]
+    assert header[:3] == ["Order", "Rank", "Partner"] and "Planned action" in header and "Expected value kept, net of cost" in header
+    assert all(not str(c.value).startswith("=") for row in book["Retention plan"].iter_rows() for c in row if c.value is not None)
+    done = subprocess.run([sys.executable, "-m", "churnmodel", "plan", "--config", str(config), "--as-of", AS_OF, "--budget", "20000",
+                           "--model", str(folder), "--lang", "ru", "--out", str(tmp_path / "plan.csv")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    ru = pd.read_csv(tmp_path / "plan.csv", sep=";", decimal=",", encoding="utf-8-sig")
+    assert list(ru.columns[:3]) == ["№", "Место", "Партнёр"] and "Запланированное действие" in ru.columns
+    assert "этот план" in done.stdout
+
+
+def test_plan_refuses_a_negative_budget_a_model_without_uplift_and_an_input_as_output(campaigns, sample_training, tmp_path):
+    root, config, folder, _ = campaigns
+    bad = runner.invoke(app, ["plan", "--config", str(config), "--as-of", AS_OF, "--budget", "-5", "--model", str(folder)])
+    assert bad.exit_code == 2 and "--budget" in bad.output
+    _, _, trained, _ = sample_training
+    trained.model.save(tmp_path / "plain")
+    no_uplift = runner.invoke(app, ["plan", "--config", str(config), "--as-of", AS_OF, "--budget", "100", "--model", str(tmp_path / "plain")])
+    assert no_uplift.exit_code == 2 and "has no uplift models" in no_uplift.output
+    before = (root / "partners.csv").read_bytes()
+    clash = runner.invoke(app, ["plan", "--config", str(config), "--as-of", AS_OF, "--budget", "100", "--model", str(folder),
+                                "--out", str(root / "partners.csv")])
+    assert clash.exit_code == 2 and "data.partners" in clash.output
+    assert (root / "partners.csv").read_bytes() == before
+
+
+def test_uplift_is_skipped_with_a_warning_when_an_action_has_too_little_history(tmp_path, sample_config):
+    """The sample has no campaigns: declaring an action there trains the churn model as before and says why no uplift."""
+    from churnmodel.uplift import add_uplift
+
+    events = pd.DataFrame({"partner_id": ["P1"], "timestamp": pd.to_datetime(["2024-01-03"], utc=True), "event_type": ["qbr_offer"]})
+    frame = pd.DataFrame({"partner_id": ["P1", "P2"], "snapshot": pd.to_datetime(["2024-01-01"] * 2, utc=True), "censored": False,
+                          "label": pd.array([0, 1], dtype="Int8")})
+    cfg = sample_config.model_copy(update={"data": sample_config.data.model_copy(update={
+        "actions": sample_config.data.actions.model_validate({"types": {"qbr_offer": {"lever": "communication", "cost": 10}}})})})
+
+    class Result:  # add_uplift only reads the model and returns the result unchanged when nothing is learned
+        model = None
+
+    result, warnings = add_uplift(Result, frame, events, cfg)
+    assert result is Result and len(warnings) == 1
+    assert "'qbr_offer' has 1 approached and 1 other partner snapshots" in warnings[0] and "at least 50 of each" in warnings[0]
