@@ -139,7 +139,7 @@ def sample_training(sample_config, sample_tables, tmp_path_factory):
 
 
 #: Session fixtures that take tens of seconds per worker: their tests are "heavy" (make test-fast leaves them out).
-HEAVY_FIXTURES = {"survival_model", "logged"}
+HEAVY_FIXTURES = {"survival_model", "logged", "campaigns"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from churnmodel.planning import allocate
+from churnmodel import planning
+from churnmodel.planning import allocate, allocate_with_bound
 from churnmodel.uplift import campaign_rows, fit_uplift, qini, uplift_by_decile
 
 
@@ -126,3 +127,22 @@ def test_uplift_by_decile_lines_predicted_up_with_observed_on_a_randomised_campa
     assert table["predicted"].is_monotonic_increasing
     assert np.corrcoef(table["predicted"], table["observed"])[0, 1] > 0.8
     assert table["observed"].iloc[:3].mean() < -0.08 and abs(table["observed"].iloc[-4:].mean()) < 0.03
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_large_list_allocation_is_within_its_proven_gap_of_the_exact_optimum(seed, monkeypatch):
+    """Without the exact MILP (as for lists above MILP_MAX_OPTIONS), the Lagrangian plan stays within the budget,
+    its bound is above the exact optimum, and it falls short of the optimum by at most the gap it reports."""
+    rng = np.random.default_rng(seed)
+    n, k = 400, 3
+    gain = np.round(rng.normal(50, 120, (n, k)), 2)
+    cost = rng.choice([100.0, 250.0, 400.0], k, replace=False)
+    budget = float(rng.uniform(0.02, 0.5) * n * cost.mean())
+    exact, _ = allocate_with_bound(gain, cost, budget=budget)
+    best = gain[np.flatnonzero(exact >= 0), exact[exact >= 0]].sum()
+    monkeypatch.setattr(planning, "MILP_MAX_OPTIONS", 0)
+    quick, bound = allocate_with_bound(gain, cost, budget=budget)
+    got = gain[np.flatnonzero(quick >= 0), quick[quick >= 0]].sum()
+    assert cost[quick[quick >= 0]].sum() <= budget + 1e-9
+    assert bound >= best - 1e-6 and got <= best + 1e-6
+    assert best - got <= bound - got + 1e-6 and bound - got <= gain.max()  # the gap reported covers the shortfall

@@ -328,6 +328,8 @@ def plan(
                + (f"; wrote {out}" if out is not None else ""))
     for key in ("value_plan", "value_risk", "value_revenue_at_risk"):
         _out.print(f"  {t[key]}: {s[key]:,.0f}")
+    if s["optimality_gap"] >= 0.5:  # a list too large for the exact solver: how far from the best plan it can be
+        _out.print(f"  {t['gap']}: {s['optimality_gap']:,.0f}")
 
 
 def _check_date(as_of: str):

@@ -34,15 +34,20 @@ class ActionEffect:
     cost: float
     booster: object  # lightgbm.Booster: the effect on P(churn) from the churn model's features
     metrics: dict = field(default_factory=dict)  # held-out campaigns: qini, average effect and its standard error, rows
+    projection: tuple[float, float, float] = (0.0, 1.0, 0.0)  # average, slope, center: see uplift.best_linear_projection
 
     def effect(self, X: pd.DataFrame) -> np.ndarray:
-        """The change in P(churn within the horizon) if approached, per row of prepared features, within [-1, 1]."""
-        return np.clip(self.booster.predict(X[self.booster.feature_name()]), -1.0, 1.0)
+        """The change in P(churn within the horizon) if approached, per row of prepared features, within
+        [-1, 1]: the regression's prediction shrunk towards the average effect by the projection's slope
+        (clipped to [0, 1])."""
+        average, slope, center = self.projection
+        raw = self.booster.predict(X[self.booster.feature_name()])
+        return np.clip(average + min(max(slope, 0.0), 1.0) * (raw - center), -1.0, 1.0)
 
     def to_texts(self) -> tuple[str, dict]:
         text = self.booster.model_to_string()
         return text, {"action": self.action, "lever": self.lever, "cost": self.cost, "metrics": self.metrics,
-                      "booster_sha256": hashlib.sha256(text.encode()).hexdigest()}
+                      "projection": list(self.projection), "booster_sha256": hashlib.sha256(text.encode()).hexdigest()}
 
     @classmethod
     def from_texts(cls, text: str, meta: dict, *, source: str, name: str, features: list[str]) -> ActionEffect:
@@ -57,9 +62,12 @@ class ActionEffect:
             if unknown:
                 raise ValueError(f"it uses features the model does not have: {unknown[:3]}")
             metrics = {str(k): float(v) for k, v in dict(meta.get("metrics", {})).items()}
+            projection = tuple(float(v) for v in meta["projection"])
+            if len(projection) != 3 or not np.isfinite(projection).all():
+                raise ValueError(f"projection must be 3 finite numbers (average, slope, center), got {meta['projection']}")
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"{source}: model.json has no valid uplift entry for {name} ({type(exc).__name__}: {exc})") from None
-        return cls(action, lever, cost, booster, metrics)
+        return cls(action, lever, cost, booster, metrics, projection)
 
 
 def gains(effects: np.ndarray, value: np.ndarray, cost: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ gets the model and the scored list the command line gets from the same config.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import shutil
@@ -42,7 +43,7 @@ from churnmodel.outputs import (
     check_target,
     write_all,
 )
-from churnmodel.planning import plan_actions
+from churnmodel.planning import budget_curve, plan_actions
 from churnmodel.preflight import (
     ConfigLike,
     Status,
@@ -251,14 +252,16 @@ def score(config: ConfigLike, overrides: Sequence[str] = (), *, as_of, model: Ch
     if strict:
         check_drift(result.drift, cfg)
     prr = retention_rate(tables, cfg.label, when) if tables is not None else None
-    run = ScoreRun(when, label, score_summary(result.scores), result.scores, result.drift, tuple(warnings), prr)
+    budgets = None if result.actions is None or report is None else budget_curve(result.scores, result.actions, names=[u.action for u in churn_model.uplift],
+                                                               costs=[u.cost for u in churn_model.uplift])
+    run = ScoreRun(when, label, score_summary(result.scores), result.scores, result.drift, tuple(warnings), prr, budgets=budgets)
     writes = [scored_list_writer(run.scores, out, lang=lang, output=cfg.output, summary=run.summary, prr=run.prr, as_of=when,
                                  model_label=label)] if out is not None else []
     if report is not None:
         page = run.report(config=cfg, lang=lang)
         writes.append((Path(report), lambda tmp: tmp.write_text(page, encoding="utf-8")))
     written = write_all(writes)  # the list and its report appear together, or neither
-    return ScoreRun(when, label, run.summary, run.scores, run.drift, run.warnings, prr, tuple(written))
+    return dataclasses.replace(run, written=tuple(written))
 
 
 def _score_on_spark(cfg: Config, model: ChurnModel, name: str, version: str, when: pd.Timestamp, out: Path | None,

@@ -179,10 +179,40 @@ def _data_check(drift: pd.DataFrame, t: dict, lang: str, warn: float) -> tuple[s
     return f'<section><h2>{html.escape(t["drift"])}</h2>{body}</section>', appendix
 
 
+def _actions(scores: pd.DataFrame, budgets: pd.DataFrame | None, t: dict, names: dict, lang: str, currency: str) -> str:
+    """With uplift models: per best action, its partners, the value kept and the probability removed; and the
+    value kept against the budget by the plan and by the ranking policies."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    if "best_action" not in scores:
+        return ""
+    chosen = scores.loc[scores["best_action"] != ""]
+    table = chosen.groupby(["best_action", "best_action_lever"]).agg(
+        partners=("partner_id", "size"), expected_gain=("expected_gain", "sum"),
+        expected_effect_points=("expected_effect_points", "mean")).sort_values("expected_gain", ascending=False).reset_index()
+    body = _table(table, names, lang=lang, currency=currency, money={"expected_gain"}, share={"expected_effect_points"})
+    body += f'<p class="sub">{html.escape(t["no_best"].format(n=_number(len(scores) - len(chosen), ",", lang)))}</p>'
+    if budgets is not None and len(budgets) > 1:
+        fig = Figure(figsize=(7, 3))
+        ax = fig.subplots()
+        for key, style in (("value_plan", "o-"), ("value_risk", "s--"), ("value_revenue_at_risk", "^:")):
+            ax.plot(budgets["budget"], budgets[key], style, label=names[key])
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_locator(MaxNLocator(5))
+            axis.set_major_formatter(FuncFormatter(lambda v, _: _compact(v, lang)))
+        ax.set_xlabel(f"{names['budget']}, {currency}" if currency else names["budget"])
+        ax.set_ylabel(f"{names['expected_gain']}, {currency}" if currency else names["expected_gain"])
+        ax.legend(fontsize=8)
+        body += _png(fig, t["actions"])
+    return _section(t["actions"], t["actions_def"], body)
+
+
 def render_report(scores: pd.DataFrame, drift: pd.DataFrame, *, as_of: pd.Timestamp, prr: float, horizon_days: int,
                   bands: dict[str, float], drift_warn: float, model_label: str, lang: str = "en", currency: str = "",
-                  top: int = 25) -> str:
-    """The report as an HTML string (write it with :func:`churnmodel.data.atomic_write`)."""
+                  top: int = 25, budgets: pd.DataFrame | None = None) -> str:
+    """The report as an HTML string (write it with :func:`churnmodel.data.atomic_write`). ``budgets``: with uplift
+    models, what the plan and the ranking policies keep per budget (:func:`churnmodel.planning.budget_curve`)."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
@@ -240,6 +270,7 @@ def render_report(scores: pd.DataFrame, drift: pd.DataFrame, *, as_of: pd.Timest
         _risk_curves(scores, t, names, as_of, lang),
         _section(t["segment"], t["segment_def"], _table(by_segment, names, lang=lang, currency=currency, money={"revenue_at_risk"})),
         _section(t["lever"], t["lever_def"], _png(fig, t["lever"]) + _table(by_lever, names, lang=lang, currency=currency, money={"revenue_at_risk"})),
+        _actions(scores, budgets, t, names, lang, currency),
         data_check, appendix])
     return f"""<!DOCTYPE html>
 <html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

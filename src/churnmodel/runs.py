@@ -62,6 +62,7 @@ class ScoreRun:
     warnings: tuple[str, ...] = ()
     prr: float | None = None  # Partner Retention Rate over the year to as_of (when the inputs were read)
     written: tuple[Path, ...] = ()
+    budgets: pd.DataFrame | None = None  # with uplift models: value kept per budget by the plan and by ranking (planning.budget_curve)
 
     def report(self, *, config: Config, lang: str = "en") -> str:
         """The analyst report of this run as a self-contained HTML page."""
@@ -70,7 +71,7 @@ class ScoreRun:
         return render_report(self.scores, self.drift, as_of=self.as_of, prr=self.prr if self.prr is not None else float("nan"),
                              horizon_days=config.label.horizon_days, bands=_bands(config),
                              drift_warn=config.score.drift_warn, model_label=self.model_label, lang=lang,
-                             currency=config.output.currency)
+                             currency=config.output.currency, budgets=self.budgets)
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,16 @@ REPORT = {
         "cols": {"rank": "#", "partner_id": "Partner", "churn_probability": "Churn prob.", "risk_band": "Band",
                  "segment": "Segment", "revenue_at_risk": "Revenue at risk", "driver_1": "Main driver",
                  "action_1": "Action", "partners": "Partners", "expected": "Expected churners",
-                 "lever_1": "Lever", "feature": "Column", "label": "Input", "psi": "PSI", "share": "Share"},
+                 "lever_1": "Lever", "feature": "Column", "label": "Input", "psi": "PSI", "share": "Share",
+                 "best_action": "Best action", "best_action_lever": "Lever", "expected_gain": "Value kept, net",
+                 "expected_effect_points": "Churn prob. removed (mean)", "budget": "Budget", "value_plan": "Plan",
+                 "value_risk": "Highest risk first", "value_revenue_at_risk": "Highest revenue at risk first"},
+        "actions": "Which retention action pays, and for whom",
+        "actions_def": "From past campaigns, the model knows how much each action changes each partner's churn probability. "
+                       "Per action: the partners for whom it keeps the most value net of its cost. The chart: the expected value "
+                       "kept at each budget by the plan (churnmodel plan) against approaching the riskiest, or the largest revenue "
+                       "at risk, first with the action that works best on average.",
+        "no_best": "{n} partner(s): no action pays for itself.",
         "footer": "Probabilities are calibrated; drivers are exact SHAP contributions in probability points.",
         "high": "high", "medium": "medium", "low": "low",
         "curves": "When will they leave: risk curves of the top partners",
@@ -152,7 +161,16 @@ REPORT = {
         "cols": {"rank": "№", "partner_id": "Партнёр", "churn_probability": "Вероятность", "risk_band": "Уровень",
                  "segment": "Сегмент", "revenue_at_risk": "Выручка под риском", "driver_1": "Главный фактор",
                  "action_1": "Действие", "partners": "Партнёров", "expected": "Ожидаемый отток",
-                 "lever_1": "Рычаг", "feature": "Столбец", "label": "Признак", "psi": "PSI", "share": "Доля"},
+                 "lever_1": "Рычаг", "feature": "Столбец", "label": "Признак", "psi": "PSI", "share": "Доля",
+                 "best_action": "Лучшее действие", "best_action_lever": "Рычаг", "expected_gain": "Сохранено за вычетом затрат",
+                 "expected_effect_points": "Снижение вероятности (среднее)", "budget": "Бюджет", "value_plan": "План",
+                 "value_risk": "Сначала высокий риск", "value_revenue_at_risk": "Сначала наибольшая выручка под риском"},
+        "actions": "Какое действие по удержанию окупается и для кого",
+        "actions_def": "По прошлым кампаниям модель знает, насколько каждое действие меняет вероятность ухода каждого партнёра. "
+                       "По каждому действию: партнёры, для которых оно сохраняет больше всего за вычетом его стоимости. График: "
+                       "ожидаемо сохранённое при каждом бюджете по плану (churnmodel plan) против подхода к самым рискованным или "
+                       "к наибольшей выручке под риском в первую очередь с действием, которое в среднем работает лучше всего.",
+        "no_best": "{n} партнёр(ов): ни одно действие не окупается.",
         "footer": "Вероятности откалиброваны; факторы — точные вклады SHAP в процентных пунктах.",
         "high": "высокий", "medium": "средний", "low": "низкий",
         "curves": "Когда уйдут: кривые риска партнёров с наибольшей выручкой под риском",
@@ -202,10 +220,12 @@ WORKBOOK = {
 PLAN_SUMMARY = {
     "en": {"plan": "Retention plan", "budget": "Budget", "spent": "Spent", "funded": "Partners approached",
            "value_plan": "Expected value kept, net: this plan", "value_risk": "... highest churn risk first, usual action",
-           "value_revenue_at_risk": "... highest revenue at risk first, usual action"},
+           "value_revenue_at_risk": "... highest revenue at risk first, usual action",
+           "gap": "the plan is within this of the best possible plan"},
     "ru": {"plan": "План удержания", "budget": "Бюджет", "spent": "Израсходовано", "funded": "Партнёров в работе",
            "value_plan": "Ожидаемо сохранено за вычетом затрат: этот план", "value_risk": "... сначала самый высокий риск, обычное действие",
-           "value_revenue_at_risk": "... сначала наибольшая выручка под риском, обычное действие"},
+           "value_revenue_at_risk": "... сначала наибольшая выручка под риском, обычное действие",
+           "gap": "план отстаёт от наилучшего возможного не более чем на"},
 }
 
 
