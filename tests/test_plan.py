@@ -164,3 +164,24 @@ def test_uplift_is_skipped_with_a_warning_when_an_action_has_too_little_history(
     result, warnings = add_uplift(Result, frame, events, cfg)
     assert result is Result and len(warnings) == 1
     assert "'qbr_offer' has 1 approached and 1 other partner snapshots" in warnings[0] and "at least 50 of each" in warnings[0]
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_the_report_shows_which_action_pays_and_the_value_kept_per_budget(campaigns, tmp_path, lang):
+    """The score report of a model with uplift models: per best action its partners and value kept, and the
+    value kept against the budget by the plan and by ranking, laid out by a real browser."""
+    from browser import look
+
+    _, config, folder, _ = campaigns
+    run = pipeline.score(config, as_of=AS_OF, model=str(folder), out=tmp_path / "s.parquet", report=tmp_path / "r.html", lang=lang)
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    title = "Which retention action pays, and for whom" if lang == "en" else "Какое действие по удержанию окупается и для кого"
+    assert title in page
+    for action in set(run.scores["best_action"]) - {""}:
+        assert f">{action}<" in page
+    curve = run.budgets
+    assert curve["budget"].iloc[0] == 0 and curve["budget"].is_monotonic_increasing and len(curve) >= 5
+    assert (curve["value_plan"] >= curve["value_risk"] - 1e-6).all() and (curve["value_plan"] >= curve["value_revenue_at_risk"] - 1e-6).all()
+    assert (curve["spent"] <= curve["budget"] + 1e-6).all()
+    seen = look(tmp_path / "r.html", tmp_path)
+    assert seen["problems"] == [] and seen["images"] == 4, seen  # the three figures of every report and the budget chart
