@@ -138,6 +138,34 @@ def sample_training(sample_config, sample_tables, tmp_path_factory):
     return once_per_run(tmp_path_factory, "sample_training", build)
 
 
+#: The campaign sample's actions and levers (the simulator's four actions).
+LEVERS = {"escalation_call": "responsiveness", "qbr_offer": "communication", "holdback_release": "transparency",
+          "loyalty_bonus": "loyalty"}
+
+
+@pytest.fixture(scope="session")
+def campaigns(tmp_path_factory):
+    """1,200 simulated partners over 36 months with retention campaigns, a config declaring the four actions
+    (with their simulated costs), and a model trained and tracked on it: (folder, config, model folder, run id)."""
+
+    def build():
+        from churnmodel import pipeline
+        from churnmodel.simulate.campaigns import ACTIONS
+
+        root = tmp_path_factory.mktemp("campaigns")
+        pipeline.simulate(partners=1200, months=36, random_state=3, out=root, campaigns=True)
+        types = "".join(f"      {a}: {{lever: {LEVERS[a]}, cost: {c}}}\n" for a, (_, _, c) in ACTIONS.items())
+        (root / "c.yaml").write_text(
+            "data:\n  partners: partners.csv\n  events: events.parquet\n  contracts: contracts.csv\n"
+            f"  actions:\n    types:\n{types}label:\n  horizon_days: 90\ntrain:\n  bootstrap: 0\n"
+            f"tracking:\n  uri: sqlite:///{root / 'mlflow.db'}\n")
+        fitted = pipeline.fit(root / "c.yaml")
+        fitted.model.save(root / "model")
+        return root, root / "c.yaml", root / "model", fitted.tracking.run_id
+
+    return once_per_run(tmp_path_factory, "campaigns", build)
+
+
 #: Session fixtures that take tens of seconds per worker: their tests are "heavy" (make test-fast leaves them out).
 HEAVY_FIXTURES = {"survival_model", "logged", "campaigns"}
 

@@ -87,6 +87,22 @@ def test_spark_scoring_equals_local_scoring(sample_training, sample_tables, spar
     assert set(drift["feature"]) == set(local.drift["feature"])
 
 
+def test_spark_scoring_carries_the_retention_actions(campaigns, spark):
+    """A model with uplift models: the Spark list has the best action, its lever, effect and gain, as the local one."""
+    from churnmodel.data import read_inputs
+    from churnmodel.model import ChurnModel
+
+    _, config, folder, _ = campaigns
+    cfg, model = load_config(config), ChurnModel.load(folder)
+    local = local_score(model, read_inputs(cfg.data), as_of=AS_OF, config=cfg).scores
+    scores, _ = engine.score(model, engine.scoring_frame(engine.read_inputs(spark, cfg.data), model.plan, cfg, AS_OF), config=cfg)
+    remote = engine.collect(scores)
+    for col in ("as_of", "scored_at"):
+        remote[col] = pd.to_datetime(remote[col]).dt.tz_localize("UTC").astype("datetime64[us, UTC]")
+    assert_same(local, remote)
+    assert {"best_action", "expected_gain"} <= set(remote.columns) and (remote["best_action"] != "").sum() > 100
+
+
 def test_spark_scoring_carries_the_survival_curves(sample_training, sample_tables, spark_inputs, sample_config):
     import copy
 
