@@ -83,7 +83,7 @@ def main() -> None:
         test = (~early & rows["randomised"]).to_numpy()
         truth = true_effects(sim, rows[test].reset_index(drop=True))[:, list(ACTIONS).index(action)]
         y, t = rows.loc[test, "label"].to_numpy(), rows.loc[test, "treated"].to_numpy()
-        q, q_oracle = qini(y, t, models[action].effect(X[test]))[1], qini(y, t, truth)[1]
+        q, q_oracle = qini(y, t, models[action].effect(X[test], churn.probabilities(X[test])))[1], qini(y, t, truth)[1]
         print_rows.append(f"  {action:>17}: Qini {q:6.2f} vs oracle {q_oracle:6.2f} ({q / q_oracle:.0%}) on {test.sum():,} held-out rows")
         snaps = set(rows.loc[test, "snapshot"])
         held = snaps if held is None else held | snaps
@@ -91,7 +91,8 @@ def main() -> None:
     pool = frame.loc[frame["snapshot"].isin(held) & ~frame["censored"]].reset_index(drop=True)
     Xp = churn.prepare(pool)
     value = pool["order__sum_365d"].fillna(0).to_numpy() if "order__sum_365d" in pool else np.ones(len(pool))
-    effects = np.column_stack([models[a].effect(Xp) for a in ACTIONS])
+    risk = churn.probabilities(Xp)
+    effects = np.column_stack([models[a].effect(Xp, risk) for a in ACTIONS])  # as scoring computes them
     truth = true_effects(sim, pool)
     cost = np.array([c for _, _, c in ACTIONS.values()])
     spent = sim.campaigns.loc[sim.campaigns["month"].isin(held) & ~sim.campaigns["control"].astype(bool)]
@@ -106,7 +107,6 @@ def main() -> None:
                 choice[i], left = best_action, left - cost[best_action]
         return choice
 
-    risk = churn.probabilities(Xp)
     policies = {"planner (uplift)": allocate(value[:, None] * -effects - cost[None, :], cost, budget=budget),
                 "highest churn risk": ranked(np.argsort(-risk, kind="stable")),
                 "highest revenue at risk": ranked(np.argsort(-(risk * value), kind="stable")),

@@ -46,7 +46,7 @@ def test_the_dr_learner_recovers_a_known_effect_where_assignment_follows_risk():
     assert abs(est - tau.mean()) <= 3 * se and abs(est - oracle.mean()) <= se  # a 99.7% interval; near the oracle's
     naive = y[t].mean() - y[~t].mean()
     assert abs(naive - tau.mean()) > 6 * se  # confounded by risk: far off
-    effect = up.effect(X)
+    effect = up.effect(X, base)  # the churn probability without the action, as the churn model gives it
     assert effect[x > 0.5].mean() < effect[x < -0.5].mean() - 0.03
 
 
@@ -121,7 +121,7 @@ def test_uplift_by_decile_lines_predicted_up_with_observed_on_a_randomised_campa
     y = (rng.random(n) < 0.3 + t * tau).astype(int)
     rows = pd.DataFrame({"partner_id": np.arange(n).astype(str), "label": y, "treated": t, "randomised": True, "campaign_id": "c1"})
     X = pd.DataFrame({"x": x})
-    effect = fit_uplift(rows, X, action="call", random_state=2).effect(X)
+    effect = fit_uplift(rows, X, action="call", random_state=2).effect(X, np.full(n, 0.3))
     table = uplift_by_decile(y, t, effect)
     assert table["rows"].sum() == n and (table["treated"] + table["untreated"] == table["rows"]).all()
     assert table["predicted"].is_monotonic_increasing
@@ -146,3 +146,18 @@ def test_the_large_list_allocation_is_within_its_proven_gap_of_the_exact_optimum
     assert cost[quick[quick >= 0]].sum() <= budget + 1e-9
     assert bound >= best - 1e-6 and got <= best + 1e-6
     assert best - got <= bound - got + 1e-6 and bound - got <= gain.max()  # the gap reported covers the shortfall
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 1), st.floats(-2, 2)), min_size=1, max_size=20), st.floats(-3, 3), st.floats(-1, 2), st.floats(-1, 1))
+def test_an_effect_never_takes_a_probability_out_of_0_1_and_without_slope_is_the_risk_scaled_average(pairs, shift, slope, center):
+    from churnmodel.effects import combined_effect, risk_scaled
+
+    p = np.array([a for a, _ in pairs])
+    raw = np.array([b for _, b in pairs])
+    effect = combined_effect(raw, p, (shift, slope, center))
+    assert (p + effect >= -1e-12).all() and (p + effect <= 1 + 1e-12).all()
+    if slope <= 0:  # nothing of the regression is borne out: every partner gets the same odds shift
+        np.testing.assert_allclose(effect, np.clip(risk_scaled(p, shift), -p, 1 - p), atol=1e-12)
+    if abs(shift) > 1e-6:  # a lower odds of leaving lowers every probability strictly inside (0, 1), and a higher raises it
+        assert (np.sign(risk_scaled(p[(p > 0.01) & (p < 0.99)], shift)) == np.sign(shift)).all()

@@ -22,7 +22,7 @@ import pandas as pd
 from churnmodel.booster import checked_booster
 from churnmodel.errors import DataError
 
-__all__ = ["ActionEffect", "best_actions", "gains"]
+__all__ = ["ActionEffect", "best_actions", "combined_effect", "gains", "risk_scaled"]
 
 
 @dataclass(frozen=True)
@@ -34,15 +34,12 @@ class ActionEffect:
     cost: float
     booster: object  # lightgbm.Booster: the effect on P(churn) from the churn model's features
     metrics: dict = field(default_factory=dict)  # held-out campaigns: qini, average effect and its standard error, rows
-    projection: tuple[float, float, float] = (0.0, 1.0, 0.0)  # average, slope, center: see uplift.best_linear_projection
+    projection: tuple[float, float, float] = (0.0, 1.0, 0.0)  # shift, slope, center: see :func:`combined_effect`
 
-    def effect(self, X: pd.DataFrame) -> np.ndarray:
-        """The change in P(churn within the horizon) if approached, per row of prepared features, within
-        [-1, 1]: the regression's prediction shrunk towards the average effect by the projection's slope
-        (clipped to [0, 1])."""
-        average, slope, center = self.projection
-        raw = self.booster.predict(X[self.booster.feature_name()])
-        return np.clip(average + min(max(slope, 0.0), 1.0) * (raw - center), -1.0, 1.0)
+    def effect(self, X: pd.DataFrame, p: np.ndarray) -> np.ndarray:
+        """The change in P(churn within the horizon) if approached, per row of prepared features ``X`` whose
+        churn probability is ``p`` (:func:`combined_effect`)."""
+        return combined_effect(self.booster.predict(X[self.booster.feature_name()]), p, self.projection)
 
     def to_texts(self) -> tuple[str, dict]:
         text = self.booster.model_to_string()
@@ -64,10 +61,33 @@ class ActionEffect:
             metrics = {str(k): float(v) for k, v in dict(meta.get("metrics", {})).items()}
             projection = tuple(float(v) for v in meta["projection"])
             if len(projection) != 3 or not np.isfinite(projection).all():
-                raise ValueError(f"projection must be 3 finite numbers (average, slope, center), got {meta['projection']}")
+                raise ValueError(f"projection must be 3 finite numbers (shift, slope, center), got {meta['projection']}")
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"{source}: model.json has no valid uplift entry for {name} ({type(exc).__name__}: {exc})") from None
         return cls(action, lever, cost, booster, metrics, projection)
+
+
+def risk_scaled(p: np.ndarray, shift: float) -> np.ndarray:
+    """The change in a churn probability ``p`` when its log-odds move by ``shift``: an action that lowers
+    the odds of leaving by the same factor for everyone removes more probability where there is more.
+
+    >>> risk_scaled(np.array([0.5, 0.1]), np.log(0.5)).round(3).tolist()
+    [-0.167, -0.047]
+    """
+    q = np.clip(np.asarray(p, dtype=np.float64), 1e-9, 1 - 1e-9)
+    return 1.0 / (1.0 + (1.0 - q) / q * np.exp(-shift)) - q
+
+
+def combined_effect(raw: np.ndarray, p: np.ndarray, projection: tuple[float, float, float]) -> np.ndarray:
+    """An action's effect per partner: the risk-scaled average (:func:`risk_scaled` of the action's average
+    log-odds shift) plus what the effect regression (``raw``) adds to it, shrunk by the slope of its best
+    linear projection (clipped to [0, 1]; ``center`` the mean addition where it was fitted); never taking
+    the churn probability ``p`` below 0 or above 1."""
+    shift, slope, center = projection
+    p = np.asarray(p, dtype=np.float64)
+    base = risk_scaled(p, shift)
+    effect = base + min(max(slope, 0.0), 1.0) * (np.asarray(raw, dtype=np.float64) - base - center)
+    return np.clip(effect, -p, 1.0 - p)
 
 
 def gains(effects: np.ndarray, value: np.ndarray, cost: np.ndarray) -> np.ndarray:

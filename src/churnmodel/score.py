@@ -165,7 +165,7 @@ def _actions(model: ChurnModel, X: pd.DataFrame, p: np.ndarray, value: np.ndarra
              lang: str) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """(the action columns, every action's effect and gain per row) from the uplift models. An effect never
     takes the churn probability ``p`` below 0 or above 1: one question, one answer."""
-    effect = np.clip(np.column_stack([u.effect(X) for u in model.uplift]), -p[:, None], 1.0 - p[:, None])
+    effect = np.column_stack([u.effect(X, p) for u in model.uplift])  # never below -p nor above 1 - p
     gain = gains(effect, value, np.array([u.cost for u in model.uplift]))
     best, top = best_actions(gain)
     some = best >= 0

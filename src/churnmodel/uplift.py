@@ -27,15 +27,16 @@ from dataclasses import dataclass
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy import optimize
 
 from churnmodel.actions import CONTROL
 from churnmodel.config import Config
-from churnmodel.effects import ActionEffect
+from churnmodel.effects import ActionEffect, combined_effect, risk_scaled
 from churnmodel.errors import DataError
 from churnmodel.times import DAY, TIMESTAMP_DTYPE
 
-__all__ = ["MIN_ARM_ROWS", "Uplift", "UpliftEvaluation", "add_uplift", "best_linear_projection", "campaign_rows", "fit_uplift",
-           "metric_name", "qini", "uplift_by_decile"]
+__all__ = ["MIN_ARM_ROWS", "Uplift", "UpliftEvaluation", "add_uplift", "average_shift", "best_linear_projection", "campaign_rows",
+           "fit_uplift", "metric_name", "qini", "uplift_by_decile"]
 
 #: A modelled propensity is kept inside (CLIP, 1 - CLIP): weights stay bounded.
 CLIP = 0.02
@@ -78,15 +79,14 @@ class Uplift:
     booster: lgb.Booster  # the regression of the pseudo-outcomes on the features
     pseudo: np.ndarray  # per training row
     propensity: np.ndarray
-    projection: tuple[float, float, float, float] = (0.0, 1.0, 0.0, 0.0)  # best_linear_projection: average, slope, center, slope's SE
+    projection: tuple[float, float, float, float] = (0.0, 1.0, 0.0, 0.0)  # log-odds shift, slope, center, slope's SE
 
-    def effect(self, X: pd.DataFrame) -> np.ndarray:
-        """The action's effect on P(churn within the horizon), per row of a prepared feature frame: the
-        regression's prediction shrunk towards the average effect by the slope of the best linear
-        projection (clipped to [0, 1]), so a variation the cross-fitted pseudo-outcomes do not bear out
-        is not acted on."""
-        average, slope, center, _ = self.projection
-        return average + min(max(slope, 0.0), 1.0) * (self.booster.predict(X[list(self.features)]) - center)
+    def effect(self, X: pd.DataFrame, p: np.ndarray) -> np.ndarray:
+        """The action's effect on P(churn within the horizon), per row of a prepared feature frame whose churn
+        probability is ``p``: the average log-odds shift scaled to each partner's risk, plus the regression's
+        variation around it as far as the cross-fitted pseudo-outcomes bear it out
+        (:func:`~churnmodel.effects.combined_effect`)."""
+        return combined_effect(self.booster.predict(X[list(self.features)]), p, self.projection[:3])
 
     def average(self, mask: np.ndarray | None = None) -> tuple[float, float]:
         """(AIPW average effect, its standard error) over the training rows in ``mask`` (all by default)."""
@@ -119,7 +119,28 @@ def fit_uplift(rows: pd.DataFrame, X: pd.DataFrame, *, action: str, random_state
         fit, out = fold != k, fold == k
         tau[out] = lgb.train(regression, lgb.Dataset(X[fit], psi[fit], free_raw_data=True), num_boost_round=rounds // 2).predict(X[out])
     booster = lgb.train(regression, lgb.Dataset(X, psi, free_raw_data=True), num_boost_round=rounds // 2)
-    return Uplift(action, tuple(X.columns), booster, psi, e, best_linear_projection(psi, tau))
+    # the action's average effect as one shift of the log-odds of leaving (its size then scales with each
+    # partner's risk), and how much of what the regression adds to that the pseudo-outcomes bear out
+    shift = average_shift(mu0, float(psi.mean()))
+    base = risk_scaled(mu0, shift)
+    _, slope, center, slope_se = best_linear_projection(psi - base, tau - base)
+    return Uplift(action, tuple(X.columns), booster, psi, e, (shift, slope, center, slope_se))
+
+
+def average_shift(p: np.ndarray, effect: float) -> float:
+    """The log-odds shift that changes the probabilities ``p`` by ``effect`` on average (within +-10).
+
+    >>> round(average_shift(np.array([0.2, 0.4]), -0.1), 3)
+    -0.562
+    """
+    def gap(shift: float) -> float:
+        return float(risk_scaled(p, shift).mean()) - effect
+
+    if gap(-10.0) >= 0:
+        return -10.0
+    if gap(10.0) <= 0:
+        return 10.0
+    return float(optimize.brentq(gap, -10.0, 10.0, xtol=1e-12))
 
 
 def best_linear_projection(psi: np.ndarray, tau: np.ndarray) -> tuple[float, float, float, float]:
@@ -245,17 +266,18 @@ def add_uplift(result, frame: pd.DataFrame, events: pd.DataFrame, config: Config
             early = fit_uplift(rows.loc[~held], X.loc[~held], action=action, random_state=config.random_state)
             if test.any() and t[test].any() and (~t[test]).any():
                 y = rows["label"].to_numpy(dtype=np.float64)[test]
-                ev = UpliftEvaluation(action, y, t[test], early.effect(X.loc[test]))
+                ev = UpliftEvaluation(action, y, t[test], early.effect(X.loc[test], model.probabilities(X.loc[test])))
                 evaluations.append(ev)
                 fitted |= {"qini": ev.qini()[1], "observed_effect": y[ev.treated].mean() - y[~ev.treated].mean(),
                            "predicted_effect": float(ev.effect.mean()), "heldout_rows": float(test.sum())}
         final = fit_uplift(rows, X, action=action, random_state=config.random_state)
         ate, se = final.average()
-        average, slope, center, slope_se = final.projection
-        fitted |= {"ate": ate, "ate_se": se, "rows": float(len(rows)), "treated": float(t.sum()), "slope": slope, "slope_se": slope_se}
+        shift, slope, center, slope_se = final.projection
+        fitted |= {"ate": ate, "ate_se": se, "rows": float(len(rows)), "treated": float(t.sum()), "log_odds_shift": shift,
+                   "slope": slope, "slope_se": slope_se}
         metrics |= {f"uplift_{key}_{name}": float(v) for name, v in fitted.items()}
         effects.append(ActionEffect(action, spec.lever, spec.cost, final.booster, {k: float(v) for k, v in fitted.items()},
-                                    projection=(average, slope, center)))
+                                    projection=(shift, slope, center)))
     if not effects:
         return result, warnings
     shipped = copy.copy(model)
