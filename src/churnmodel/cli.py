@@ -332,6 +332,38 @@ def plan(
         _out.print(f"  {t['gap']}: {s['optimality_gap']:,.0f}")
 
 
+class FailOn(StrEnum):
+    watch = "watch"
+    retrain = "retrain"
+
+
+@app.command()
+@_user_errors
+def monitor(
+    config: ConfigOption,
+    out: Annotated[Path | None, typer.Option(help="The monitoring report (.html, self-contained).")] = None,
+    lang: Annotated[Lang, typer.Option(help="Language of the report.")] = Lang.en,
+    fail_on: Annotated[FailOn | None, typer.Option("--fail-on", help="Exit with status 3 when the latest run's verdict is this or worse (for schedulers).")] = None,
+    set_: SetOption = None,
+) -> None:
+    """How past scoring runs turned out, how the maturing ones look, and whether to retrain."""
+    from churnmodel import pipeline
+
+    with _display("monitoring") as (stage, _):
+        run = pipeline.monitor(config, set_ or (), out=out, lang=lang.value, status=stage, warn=_warn)
+    for row in run.runs.itertuples(index=False):
+        auc = getattr(row, "auc", float("nan"))
+        realised = f"AUC {auc:.3f}" if auc == auc else "AUC not known yet"
+        _out.print(f"{pd.Timestamp(row.as_of).date()} {row.model}: {row.status}, {realised}, estimated {row.estimated_auc:.3f}; "
+                   f"{row.verdict}: {row.reason}")
+    if out is not None:
+        _out.print(f"wrote {out}")
+    order = {"fine": 0, "watch": 1, "retrain": 2}
+    if fail_on is not None and order[run.verdict] >= order[fail_on.value]:
+        _err.print(f"verdict: {run.verdict} (--fail-on {fail_on.value})")
+        raise typer.Exit(3)
+
+
 def _check_date(as_of: str):
     """--as-of checked as a usage error; the date comes back as a UTC timestamp."""
 

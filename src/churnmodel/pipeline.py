@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +34,8 @@ from churnmodel.features import (
     check_tables,
     frame_summary,
 )
+from churnmodel.followup import monitor, plan
+from churnmodel.history import history_writer
 from churnmodel.labels import data_end, observation_end
 from churnmodel.model import ChurnModel
 from churnmodel.outputs import (
@@ -43,7 +44,7 @@ from churnmodel.outputs import (
     check_target,
     write_all,
 )
-from churnmodel.planning import budget_curve, plan_actions
+from churnmodel.planning import budget_curve
 from churnmodel.preflight import (
     ConfigLike,
     Status,
@@ -68,6 +69,7 @@ from churnmodel.runs import (
     Explanation,
     FeaturesRun,
     FitResult,
+    MonitorRun,
     PlanRun,
     ScoreRun,
     Simulated,
@@ -83,10 +85,10 @@ from churnmodel.tracking import log_training
 from churnmodel.train import train
 from churnmodel.uplift import add_uplift
 from churnmodel.validation import InputTables
-from churnmodel.workbook import plan_writer, scored_list_writer
+from churnmodel.workbook import scored_list_writer
 
-__all__ = ["Explanation", "FeaturesRun", "FitResult", "PlanRun", "ScoreRun", "Simulated", "Validation",
-           "explain", "features", "fit", "plan", "score", "simulate", "validate"]
+__all__ = ["Explanation", "FeaturesRun", "FitResult", "MonitorRun", "PlanRun", "ScoreRun", "Simulated", "Validation",
+           "explain", "features", "fit", "monitor", "plan", "score", "simulate", "validate"]
 
 
 
@@ -257,6 +259,9 @@ def score(config: ConfigLike, overrides: Sequence[str] = (), *, as_of, model: Ch
     run = ScoreRun(when, label, score_summary(result.scores), result.scores, result.drift, tuple(warnings), prr, budgets=budgets)
     writes = [scored_list_writer(run.scores, out, lang=lang, output=cfg.output, summary=run.summary, prr=run.prr, as_of=when,
                                  model_label=label)] if out is not None else []
+    if cfg.monitor.history is not None:  # the run is kept with its list: both, or neither
+        writes.append(history_writer(run.scores, folder=cfg.monitor.history, as_of=when, model_label=label,
+                                     horizon_days=cfg.label.horizon_days, test=churn_model.metadata.get("test", {})))
     if report is not None:
         page = run.report(config=cfg, lang=lang)
         writes.append((Path(report), lambda tmp: tmp.write_text(page, encoding="utf-8")))
@@ -300,45 +305,6 @@ def _score_on_spark(cfg: Config, model: ChurnModel, name: str, version: str, whe
         shutil.rmtree(out, ignore_errors=True)  # nothing half-written: the list goes with its report
         raise
     return ScoreRun(when, label, run.summary, None, drift, run.warnings, run.prr, (out, Path(report)))
-
-
-# --------------------------------------------------------------------------- plan
-
-
-def plan(config: ConfigLike, overrides: Sequence[str] = (), *, as_of, budget: float, model: ChurnModel | str | None = None,
-         tables: InputTables | None = None, lang: str = "en", out: Path | None = None, status: Status = quiet,
-         warn: Warn = ignore) -> PlanRun:
-    """Which retention action to fund for whom at ``as_of`` within ``budget``: every active partner scored,
-    each action's effect from the model's uplift models, the exact allocation that keeps the most expected
-    value net of the actions' costs (as trained with the model), and what ranking by churn risk or by
-    revenue at risk would keep at the same budget. ``out``: the plan (.csv, .parquet, .xlsx)."""
-    cfg = as_config(config, overrides)
-    when = utc(as_of)
-    check_lang(lang)
-    if not (isinstance(budget, int | float) and math.isfinite(budget) and budget >= 0):
-        raise ConfigError(f"--budget must be an amount >= 0, got {budget!r}")
-    check_command_outputs(cfg, out, model=model)
-    if out is not None:
-        check_output(out)
-    churn_model, name, version = resolve_model(cfg, model)
-    label = f"{name} {version}".strip()
-    if not churn_model.uplift:
-        raise ConfigError(f"model {label} has no uplift models, so it cannot tell what an action changes: declare the actions "
-                          "under data.actions.types and retrain on an event log with their campaigns")
-    cfg = for_model(cfg, churn_model)
-    if tables is None:
-        tables = read_tables(cfg, status, warn)
-    check_scoring_date(cfg, tables, when)
-    with status("scoring and planning"):
-        result = score_partners(churn_model, tables, as_of=when, config=cfg, lang=lang, model_name=name, model_version=version)
-        named = {k: getattr(v, lang) for k, v in cfg.explain.lever_names.items()}
-        up = churn_model.uplift
-        planned = plan_actions(result.scores, result.actions, names=[u.action for u in up], levers=[named.get(u.lever, u.lever) for u in up],
-                               costs=[u.cost for u in up], budget=float(budget))
-    warnings = (*tables.warnings, *warned(warn, result.warnings))
-    written = write_all([plan_writer(planned.partners, out, lang=lang, output=cfg.output, summary=planned.summary, as_of=when,
-                                     model_label=label)]) if out is not None else []
-    return PlanRun(when, label, planned.summary, planned.partners, tuple(warnings), tuple(written))
 
 
 # --------------------------------------------------------------------------- explain

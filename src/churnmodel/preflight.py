@@ -69,6 +69,8 @@ def check_command_outputs(cfg: Config, *outputs: Path | None, read: Path | None 
         inputs[Path(read)] = "the feature table read"
     if isinstance(model, str | Path) and "://" not in str(model) and ":/" not in str(model) and Path(model).exists():
         inputs[Path(model)] = "the model folder read"
+    if cfg.monitor.history is not None:
+        inputs[Path(cfg.monitor.history)] = "the score history, monitor.history"
     uri = cfg.tracking.uri or ""
     if uri.startswith("sqlite:///"):  # the embedded store: the database, its lock and the artifacts beside it
         store = Path(uri.removeprefix("sqlite:///"))

@@ -15,10 +15,10 @@ import pandas as pd
 from churnmodel.config import LabelConfig
 from churnmodel.labels import active_at, churn_spells
 from churnmodel.plots import plain
-from churnmodel.texts import REPORT, SEGMENT_LABELS
+from churnmodel.texts import MONITOR, REPORT, SEGMENT_LABELS
 from churnmodel.validation import InputTables
 
-__all__ = ["partner_retention_rate", "render_report", "retention_rate"]
+__all__ = ["partner_retention_rate", "render_monitor_report", "render_report", "retention_rate"]
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Roboto,Arial,sans-serif;margin:24px;color:#222;max-width:1200px}
@@ -81,7 +81,9 @@ def _table(frame: pd.DataFrame, names: dict[str, str], *, lang: str, currency: s
     for row in frame.itertuples(index=False):
         cells = []
         for c, v in zip(frame.columns, row, strict=True):
-            if c in money:
+            if isinstance(v, float) and v != v:  # not known (yet): a dash, never "nan"
+                cells.append('<td class="num">—</td>')
+            elif c in money:
                 cells.append(f'<td class="num">{html.escape(_money(v, lang, currency))}</td>')
             elif c in share:
                 cells.append(f'<td class="num">{html.escape(_number(v, ".1%", lang))}</td>')
@@ -281,5 +283,64 @@ def render_report(scores: pd.DataFrame, drift: pd.DataFrame, *, as_of: pd.Timest
 <div class="cards">{card_html}</div>
 {body}
 <p class="sub">{html.escape(t['footer'])}</p>
+</body></html>
+"""
+
+
+def render_monitor_report(runs: pd.DataFrame, segments: pd.DataFrame, *, lang: str, data_end: pd.Timestamp, deciding: pd.Series) -> str:
+    """The monitoring report (:func:`churnmodel.pipeline.monitor`) as a self-contained HTML page; ``deciding``: the
+    run that sets the model's verdict (:attr:`churnmodel.runs.MonitorRun.deciding`)."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+
+    t = MONITOR[lang]
+    names = t["cols"]
+    which = 0 if lang == "en" else 1
+    dates = pd.to_datetime(runs["as_of"])
+    fig = Figure(figsize=(7, 3))
+    ax = fig.subplots()
+    done = runs["status"] == "matured"
+    if "auc" in runs and done.any():
+        ax.errorbar(dates[done], runs.loc[done, "auc"], yerr=[runs.loc[done, "auc"] - runs.loc[done, "auc_ci_low"],
+                    runs.loc[done, "auc_ci_high"] - runs.loc[done, "auc"]], fmt="o-", capsize=3, label=names["auc"])
+    ax.plot(dates, runs["estimated_auc"], "s--", label=names["estimated_auc"])
+    ax.fill_between(dates, runs["estimated_low"], runs["estimated_high"], alpha=0.2)
+    if runs["model_test_auc"].notna().any():
+        ax.axhline(runs["model_test_auc"].dropna().iloc[-1], ls=":", color="grey")
+    ax.set_ylabel("AUC")
+    ax.legend(fontsize=8)
+    fig.autofmt_xdate()
+    auc_png = _png(fig, t["auc"])
+    fig = Figure(figsize=(7, 3))
+    ax = fig.subplots()
+    ax.plot(dates, runs["predicted_rate"], "o-", label=names["predicted_rate"])
+    ax.plot(dates[done], runs.loc[done, "observed_rate"], "s-", label=names["observed_rate"])
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _number(v, ".1%", lang)))
+    ax.legend(fontsize=8)
+    fig.autofmt_xdate()
+    rate_png = _png(fig, t["rate"])
+    shown = runs.assign(as_of=dates.dt.strftime("%Y-%m-%d"), verdict=runs["verdict"].map(t), status=runs["status"].map(
+        {"matured": ("matured", "завершена"), "maturing": ("maturing", "созревает")}).map(lambda v: v[which]))
+    columns = [c for c in ("as_of", "model", "status", "partners", "predicted_rate", "observed_rate", "auc", "estimated_auc", "verdict", "reason")
+               if c in shown]
+    table = _table(shown[columns], names, lang=lang, share={"predicted_rate", "observed_rate"})
+    seg = segments.loc[segments["status"] == "matured"].assign(
+        as_of=lambda d: pd.to_datetime(d["as_of"]).dt.strftime("%Y-%m-%d"),
+        segment=lambda d: d["segment"].map(lambda v: SEGMENT_LABELS.get(v, (v, v))[which]))
+    seg_columns = [c for c in ("as_of", "segment", "partners", "predicted_rate", "observed_rate", "auc", "lift_top_decile",
+                               "revenue_at_risk", "revenue_lost") if c in seg]
+    seg_table = _table(seg[seg_columns], names, lang=lang, share={"predicted_rate", "observed_rate"},
+                       money={"revenue_at_risk", "revenue_lost"}) if len(seg) else ""
+    body = "".join([_section(t["auc"], t["auc_def"], auc_png), _section(t["rate"], t["rate_def"], rate_png),
+                    _section(t["runs"], t["runs_def"], table)] + ([_section(t["segments"], t["segments_def"], seg_table)] if seg_table else []))
+    return f"""<!DOCTYPE html>
+<html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(t['title'])}</title><style>{_CSS}</style></head>
+<body>
+<h1>{html.escape(t['title'])}</h1>
+<p class="sub">{html.escape(t['data_end'])} {data_end.date()}</p>
+<div class="cards"><div class="card"><small>{html.escape(t['verdict'])}</small><b>{html.escape(t[deciding['verdict']])}</b>
+<small>{html.escape(f"{pd.Timestamp(deciding['as_of']).date()}: {deciding['reason']}")}</small></div></div>
+{body}
 </body></html>
 """

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from churnmodel.config import Config
@@ -22,7 +23,7 @@ from churnmodel.tracking import TrainSummary
 from churnmodel.train import TrainingResult
 from churnmodel.validation import InputTables
 
-__all__ = ["Explanation", "FeaturesRun", "FitResult", "PlanRun", "ScoreRun", "Simulated", "Validation"]
+__all__ = ["Explanation", "FeaturesRun", "FitResult", "MonitorRun", "PlanRun", "ScoreRun", "Simulated", "Validation"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,27 @@ class PlanRun:
     plan: pd.DataFrame  # planning.PLAN_COLUMNS: every active partner, the funded first
     warnings: tuple[str, ...] = ()
     written: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class MonitorRun:
+    runs: pd.DataFrame  # one row per scoring run (date order): maturity, realised and estimated AUC, rates, verdict, reason
+    segments: pd.DataFrame  # the same figures per run and segment
+    written: tuple[Path, ...] = ()
+
+    @property
+    def verdict(self) -> str:
+        """The model's verdict now (fine, watch or retrain): the worst from the latest matured run on (the runs
+        after it are still maturing: they can raise a warning, never clear the last one judged on outcomes)."""
+        return str(self.deciding["verdict"])
+
+    @property
+    def deciding(self) -> pd.Series:
+        """The run that sets :attr:`verdict` (its date, verdict and reason)."""
+        matured = np.flatnonzero(self.runs["status"].to_numpy() == "matured")
+        recent = self.runs.iloc[matured[-1] if len(matured) else 0:]
+        order = recent["verdict"].map(["fine", "watch", "retrain"].index).to_numpy()
+        return recent.iloc[int(np.argmax(order))]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ACTIONS", "BANDS", "COLUMNS", "CONSOLE", "LANGS", "LEVER_NAMES", "PLAN_SUMMARY", "REPORT", "SEGMENT_LABELS", "WORKBOOK",
+__all__ = ["ACTIONS", "BANDS", "COLUMNS", "CONSOLE", "LANGS", "LEVER_NAMES", "MONITOR", "PLAN_SUMMARY", "REPORT", "SEGMENT_LABELS", "WORKBOOK",
            "column_title"]
 
 #: Languages every text exists in.
@@ -213,6 +213,36 @@ WORKBOOK = {
            "rar": "Выручка под риском", "prr": "Коэффициент удержания партнёров за 12 месяцев (%)", "as_of": "На дату", "model": "Модель",
            "band": "Уровень риска", "count": "Партнёров", "rank": "Место", "partner": "Партнёр", "driver": "Фактор", "lever": "Рычаг",
            "action": "Действие", "order": "№"},
+}
+
+
+#: The monitoring report (churnmodel monitor).
+MONITOR = {
+    "en": {"title": "How past scores turned out", "data_end": "Data up to", "verdict": "Verdict",
+           "fine": "fine", "watch": "watch", "retrain": "retrain",
+           "auc": "Ranking quality over time", "auc_def": "AUC of each scoring run: realised once its outcomes are in (with its 95% "
+           "interval), estimated from the calibrated probabilities before (confidence-based, with its 5-95% band). The dashed line "
+           "is the model's test AUC at training.",
+           "rate": "Predicted against observed churn", "rate_def": "Share of partners expected to leave within the horizon, and the "
+           "share that did, per matured run; Partner Retention Rate = 100 - churn.",
+           "runs": "Scoring runs", "runs_def": "Maturing: the horizon has not passed yet, so only the estimate can be judged.",
+           "segments": "By segment", "segments_def": "The same figures per segment, for the matured runs.",
+           "cols": {"as_of": "Scored", "model": "Model", "status": "Status", "partners": "Partners", "predicted_rate": "Predicted churn",
+                    "observed_rate": "Observed churn", "auc": "AUC", "estimated_auc": "Estimated AUC", "verdict": "Verdict",
+                    "reason": "Why", "segment": "Segment", "revenue_at_risk": "Revenue at risk", "revenue_lost": "Revenue lost",
+                    "lift_top_decile": "Lift, top 10%"}},
+    "ru": {"title": "Как сбылись прошлые оценки", "data_end": "Данные по", "verdict": "Вывод",
+           "fine": "в норме", "watch": "наблюдать", "retrain": "переобучить",
+           "auc": "Качество ранжирования во времени", "auc_def": "AUC каждой оценки: фактический, когда исходы известны (с 95% "
+           "интервалом), и оценённый по откалиброванным вероятностям до того (с полосой 5-95%). Пунктир: тестовый AUC модели при обучении.",
+           "rate": "Прогноз и факт оттока", "rate_def": "Доля партнёров, которые по прогнозу уйдут за горизонт, и доля ушедших, по "
+           "завершённым оценкам; коэффициент удержания = 100 - отток.",
+           "runs": "Оценки", "runs_def": "Созревает: горизонт ещё не прошёл, судить можно только по оценке качества.",
+           "segments": "По сегментам", "segments_def": "Те же показатели по сегментам для завершённых оценок.",
+           "cols": {"as_of": "Дата оценки", "model": "Модель", "status": "Статус", "partners": "Партнёров", "predicted_rate": "Прогноз оттока",
+                    "observed_rate": "Факт оттока", "auc": "AUC", "estimated_auc": "Оценка AUC", "verdict": "Вывод",
+                    "reason": "Почему", "segment": "Сегмент", "revenue_at_risk": "Выручка под риском", "revenue_lost": "Потерянная выручка",
+                    "lift_top_decile": "Лифт, верхние 10%"}},
 }
 
 

@@ -288,6 +288,8 @@ def train(frame: pd.DataFrame, plan: FeaturePlan, config: Config) -> TrainingRes
                                                                random_state=config.random_state, campaign=cfg.campaign).items()
                     if k in ("auc", "log_loss", "ece")})
     metrics["best_iteration"] = float(best)
+    # what monitoring judges later runs against: the test block's AUC and its interval
+    model.metadata["test"] = {k: float(metrics[k]) for k in ("auc", "auc_ci_low", "auc_ci_high") if k in metrics}
     baseline = None
     if cfg.baseline:
         baseline = fit_baseline(X_train, y_train, random_state=config.random_state)

@@ -35,6 +35,7 @@ from churnmodel.config.modelling import (
     BandsConfig,
     CampaignConfig,
     ExplainConfig,
+    MonitorConfig,
     OutputConfig,
     ScoreConfig,
     SparkConfig,
@@ -55,6 +56,7 @@ __all__ = [
     "ExplainConfig",
     "FeaturesConfig",
     "LabelConfig",
+    "MonitorConfig",
     "OutputConfig",
     "RatioConfig",
     "ScoreConfig",
@@ -83,6 +85,7 @@ class Config(Strict):
     explain: ExplainConfig = Field(default_factory=ExplainConfig)
     score: ScoreConfig = Field(default_factory=ScoreConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     engine: Literal["local", "spark"] = Field(
         default="local", description="Where features are built and partners scored: local (in memory) or spark."
     )
@@ -174,6 +177,8 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     elif cfg.tracking.uri.startswith("sqlite:///") and not Path(cfg.tracking.uri.removeprefix("sqlite:///")).is_absolute():
         store = (folder / cfg.tracking.uri.removeprefix("sqlite:///")).resolve()  # like data paths: from the config's folder
         update["tracking"] = cfg.tracking.model_copy(update={"uri": f"sqlite:///{store}"})
+    if cfg.monitor.history is not None and not cfg.monitor.history.is_absolute():  # like data paths: from the config's folder
+        update["monitor"] = cfg.monitor.model_copy(update={"history": (folder / cfg.monitor.history).resolve()})
     cfg = cfg.model_copy(update=update)
     cfg._source = path.resolve()
     return cfg

@@ -3,6 +3,7 @@ explanations (``explain``), batch scoring (``score``) and the Spark engine (``sp
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -10,7 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from churnmodel.config.base import LEVERS, Strict
 from churnmodel.texts import ACTIONS, LEVER_NAMES
 
-__all__ = ["DEFAULT_ACTIONS", "DEFAULT_LEVER_NAMES", "BandsConfig", "CampaignConfig", "ExplainConfig", "LightGBMConfig",
+__all__ = ["DEFAULT_ACTIONS", "DEFAULT_LEVER_NAMES", "BandsConfig", "CampaignConfig", "ExplainConfig", "LightGBMConfig", "MonitorConfig",
            "OutputConfig", "ScoreConfig", "SparkConfig", "Text", "TrackingConfig", "TrainConfig", "TuningConfig"]
 
 
@@ -205,3 +206,19 @@ class SparkConfig(Strict):
     conf: dict[str, str] = Field(default_factory=dict, description="Extra Spark settings, e.g. spark.executor.memory: 8g.")
 
 
+
+
+class MonitorConfig(Strict):
+    """The score history and how past scoring runs are judged once their outcomes are known (``monitor:``)."""
+
+    history: Path | None = Field(
+        default=None, description="Folder of the score history (a Parquet file per scoring date and model, relative to the "
+        "config file): every scoring run is kept there, a re-run of the same date and model replaces its file. "
+        "null = scoring runs are not kept.")
+    min_outcomes: int = Field(default=30, ge=1, description="Churners and stayers each needed before a run's realised AUC is judged.")
+    watch_drop: float = Field(default=0.03, gt=0, lt=1, description="AUC below the model's test AUC by more than this: watch.")
+    retrain_drop: float = Field(default=0.06, gt=0, lt=1, description="AUC below the model's test AUC by more than this, "
+                                "and below the model's 95% CI: retrain.")
+    calibration_tolerance: float = Field(default=0.5, gt=0, description="Observed churn rate off the predicted by more than "
+                                         "this share of it (and beyond its sampling band): watch.")
+    bootstrap: int = Field(default=300, ge=0, description="Resamples for each run's realised AUC interval.")
