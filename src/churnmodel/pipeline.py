@@ -238,6 +238,8 @@ def score(config: ConfigLike, overrides: Sequence[str] = (), *, as_of, model: Ch
     cfg = for_model(cfg, churn_model)  # bands and horizon as the model was trained
     label = f"{name} {version}".strip()
     if use == "spark":
+        if cfg.monitor.history is not None:
+            warned(warn, ["monitor.history: the Spark engine does not keep scoring runs yet; this run is not kept"])
         return _score_on_spark(cfg, churn_model, name, version, when, out, report, lang=lang, strict=strict, status=status, warn=warn)
     if tables is None and (features is None or report is not None):
         tables = read_tables(cfg, status, warn)
