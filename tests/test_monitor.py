@@ -145,3 +145,49 @@ def test_a_model_that_stopped_ranking_fails_the_scheduler_with_status_3(history,
     result = runner.invoke(app, ["monitor", "--config", str(config), "--fail-on", "retrain"])
     assert result.exit_code == 3, result.output
     assert "retrain" in result.output and "below the model's test AUC" in result.output
+
+
+def _regime_experiment(root, regime):
+    """Simulated partners (1,500 x 36 months); a model trained on the data before 2025-04-01 scores each month
+    from April to November 2025 (events before each date only); then the monitor judges the runs on all data."""
+    from churnmodel import load_config
+    from churnmodel.simulate import simulate, write_simulation
+
+    write_simulation(simulate(1500, 36, random_state=5, regime=regime), root)
+    (root / "c.yaml").write_text("data:\n  partners: partners.csv\n  events: events.parquet\n  contracts: contracts.csv\n"
+                                 "label:\n  horizon_days: 90\ntrain:\n  bootstrap: 200\n  test_snapshots: 2\n  valid_snapshots: 2\n"
+                                 "monitor:\n  history: history\n")
+    cfg = load_config(root / "c.yaml")
+    tables = pipeline.validate(cfg).tables
+    cut = pd.Timestamp("2025-04-01", tz=UTC)
+    p, c = tables.partners, tables.contracts
+    before = dataclasses.replace(tables, events=tables.events.loc[tables.events["timestamp"] < cut],
+                                 partners=p.loc[p["joined_at"] < cut].assign(churned_at=p["churned_at"].where(p["churned_at"] < cut)),
+                                 contracts=c.loc[c["start_date"] < cut].assign(terminated_at=c["terminated_at"].where(c["terminated_at"] < cut)))
+    model = pipeline.fit(cfg, tables=before, track=False).model
+    for as_of in pd.date_range("2025-04-01", "2025-11-01", freq="MS", tz=UTC):
+        seen = dataclasses.replace(tables, events=tables.events.loc[tables.events["timestamp"] < as_of])
+        pipeline.score(cfg, as_of=as_of, model=model, tables=seen)
+    return pipeline.monitor(cfg, tables=tables)
+
+
+@pytest.mark.slow
+def test_a_regime_change_turns_the_verdict_to_retrain_within_two_runs_and_a_steady_world_raises_no_alarm(tmp_path):
+    """From July 2025 a driver no input shows multiplies the transactional partners' churn odds by 2.5 (the
+    simulator's Regime). The model keeps ranking (its AUC holds) but its probabilities fall short: the first run
+    whose window sees the change is at watch, the next at retrain, and so are the later runs of the same model.
+    The same world without the change stays fine throughout."""
+    from churnmodel.simulate import Regime
+
+    change = _regime_experiment(tmp_path / "change", Regime(from_month=30, segment=2, factor=2.5)).runs
+    steady = _regime_experiment(tmp_path / "steady", None).runs
+    month = change["as_of"].dt.strftime("%Y-%m")
+    print("\n" + pd.DataFrame({"scored": month, "status": change["status"], "predicted": change["predicted_rate"],
+                               "observed, change": change["observed_rate"], "observed, steady": steady["observed_rate"],
+                               "AUC, change": change["auc"], "AUC, steady": steady["auc"], "verdict, change": change["verdict"],
+                               "verdict, steady": steady["verdict"]}).round(3).to_string(index=False))
+    assert (steady["verdict"] == "fine").all(), steady[["as_of", "verdict", "reason"]]
+    assert (change.loc[month < "2025-06", "verdict"] == "fine").all()
+    after = change.loc[month >= "2025-07", "verdict"].tolist()
+    assert after[0] in ("watch", "retrain") and after[1] == "retrain" and set(after[2:]) == {"retrain"}, change[["as_of", "verdict", "reason"]]
+    assert "the probabilities no longer match the outcomes" in change.loc[month == "2025-07", "reason"].iloc[0]

@@ -16,7 +16,8 @@ drawn from the probabilities.
 ``monitor.retrain_drop`` and its interval lies below the model's, or when two matured runs in a row
 are at ``watch``; ``watch`` when the realised (or, maturing, the estimated) AUC fell by more than
 ``monitor.watch_drop``, or the observed churn rate is off the predicted beyond its sampling band and
-``monitor.calibration_tolerance``; else ``fine``. Each verdict comes with its reason.
+``monitor.calibration_tolerance``; else ``fine``. Once a model's run calls for a retrain, its later runs
+keep that verdict (it does not go away until another model scores). Each verdict comes with its reason.
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def run_metrics(frame: pd.DataFrame, *, cfg: MonitorConfig, random_state: int, b
 
 def verdicts(runs: pd.DataFrame, *, cfg: MonitorConfig) -> pd.DataFrame:
     """``runs`` (:func:`run_metrics`, one row per run, in date order) with ``verdict`` and ``reason``."""
-    out, streak = [], 0
+    out, streak, called = [], 0, {}  # called: model -> the date a matured run of it called for a retrain
     for row in runs.itertuples(index=False):
         ref, ref_low = row.model_test_auc, row.model_test_auc_ci_low
         verdict, reason = "fine", "realised AUC and churn rate as trained" if row.status == "matured" else "maturing; estimated AUC as trained"
@@ -139,5 +140,9 @@ def verdicts(runs: pd.DataFrame, *, cfg: MonitorConfig) -> pd.DataFrame:
         elif row.status == "maturing" and np.isfinite(ref) and ref - row.estimated_auc > cfg.watch_drop:
             verdict, reason = "watch", (f"estimated AUC {row.estimated_auc:.3f} is {ref - row.estimated_auc:.3f} below the model's test "
                                         f"AUC {ref:.3f} before the outcomes are in")
+        if verdict == "retrain":
+            called.setdefault(row.model, pd.Timestamp(row.as_of))
+        elif row.model in called:  # a retrain does not go away by itself: the same model still scores
+            verdict, reason = "retrain", f"{reason}; the run of {called[row.model].date()} called for a retrain and this model still scores"
         out.append((verdict, reason))
     return runs.assign(verdict=[v for v, _ in out], reason=[r for _, r in out])

@@ -219,6 +219,6 @@ class MonitorConfig(Strict):
     watch_drop: float = Field(default=0.03, gt=0, lt=1, description="AUC below the model's test AUC by more than this: watch.")
     retrain_drop: float = Field(default=0.06, gt=0, lt=1, description="AUC below the model's test AUC by more than this, "
                                 "and below the model's 95% CI: retrain.")
-    calibration_tolerance: float = Field(default=0.5, gt=0, description="Observed churn rate off the predicted by more than "
+    calibration_tolerance: float = Field(default=0.2, gt=0, description="Observed churn rate off the predicted by more than "
                                          "this share of it (and beyond its sampling band): watch.")
     bootstrap: int = Field(default=300, ge=0, description="Resamples for each run's realised AUC interval.")

@@ -43,6 +43,7 @@ from churnmodel.simulate.month import (
     Latent,
     Month,
     Population,
+    Regime,
     Tickets,
     decide_churn,
     evolve_latent,
@@ -52,7 +53,7 @@ from churnmodel.simulate.month import (
     sigmoid,
 )
 
-__all__ = ["CAUSES", "EVENT_TYPES", "SEGMENTS", "SimulationResult", "simulate", "write_simulation"]
+__all__ = ["CAUSES", "EVENT_TYPES", "SEGMENTS", "Regime", "SimulationResult", "simulate", "write_simulation"]
 
 SEGMENTS = ("strategic", "prospective", "transactional")
 _TIERS = np.array(["none", "silver", "gold", "platinum"])
@@ -105,10 +106,12 @@ def simulate(
     start: str = "2023-01-01",
     random_state: int = 0,
     campaigns: bool = False,
+    regime: Regime | None = None,
 ) -> SimulationResult:
     """Simulate ``months`` of partner history from ``start`` for ``n_partners`` partners. ``campaigns``:
     also retention campaigns (randomised and targeted, :mod:`churnmodel.simulate.campaigns`), drawn from
-    their own random stream, logged as action events with ``campaign_id`` and ``control``."""
+    their own random stream, logged as action events with ``campaign_id`` and ``control``. ``regime``: a
+    change no input shows (:class:`~churnmodel.simulate.month.Regime`), for monitoring to catch."""
     if not isinstance(n_partners, int | np.integer) or n_partners < 1:
         raise ValueError(f"n_partners must be a positive integer, got {n_partners!r}")
     if not isinstance(months, int | np.integer) or not 1 <= months <= 240:
@@ -123,8 +126,9 @@ def simulate(
     history = initial_history(rng, pop, latent, t_start=grid[0], months=months)
     renewal_day = _renewal_days(contracts, grid, n_partners=P, months=months)
     team = Campaigns.start(random_state, P, months) if campaigns else None
-    run = _run_months(rng, pop, latent, history, renewal_day=renewal_day, grid=grid, campaigns=team)
-    params = {"n_partners": P, "months": months, "start": start, "random_state": random_state} | ({"campaigns": True} if campaigns else {})
+    run = _run_months(rng, pop, latent, history, renewal_day=renewal_day, grid=grid, campaigns=team, regime=regime)
+    params = {"n_partners": P, "months": months, "start": start, "random_state": random_state} | ({"campaigns": True} if campaigns else {}) \
+        | ({"regime": vars(regime)} if regime is not None else {})
     return _assemble(rng, pop, contracts, run, grid=grid, params=params)
 
 
@@ -200,7 +204,7 @@ def _renewal_days(contracts: _Contracts, grid: np.ndarray, *, n_partners: int, m
 
 def _run_months(
     rng: np.random.Generator, pop: Population, latent: Latent, history: History, *, renewal_day: np.ndarray, grid: np.ndarray,
-    campaigns: Campaigns | None = None,
+    campaigns: Campaigns | None = None, regime: Regime | None = None,
 ) -> _Run:
     """Live the months in turn: hazard and churn from the month-start state, then the month's events."""
     P = pop.size
@@ -220,6 +224,7 @@ def _run_months(
             at_risk[idx_risk] = True
             extra = campaigns.month(m, present=at_risk, contrib=risk.contrib, logit=risk.logit, t0=month.t0)
             risk = replace(risk, logit=risk.logit + extra, hazard=sigmoid(risk.logit + extra))
+        risk = risk if regime is None else regime.apply(risk, m, pop.segment)
         leave, day = decide_churn(rng, risk, idx_risk=idx_risk, month=month, renewal_day=renewal_day[:, m])
         churn_day[leave] = day
         rows = risk.frame(idx_risk, m, leave)

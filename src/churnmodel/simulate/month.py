@@ -26,6 +26,7 @@ __all__ = [
     "Latent",
     "Month",
     "Population",
+    "Regime",
     "Risk",
     "Tickets",
     "decide_churn",
@@ -354,6 +355,23 @@ def monthly_risk(
         backlog=signals.backlog, baseline=baseline, contrib=contrib, logit=logit,
         hazard=sigmoid(logit), tenure_m=tenure_m, renewal=renewal,
     )
+
+
+@dataclass(frozen=True)
+class Regime:
+    """A regime change for monitoring to catch: from month ``from_month`` on (0 = the first simulated month), a
+    new driver no input shows multiplies the monthly churn odds of one segment (an index into ``SEGMENTS``)
+    by ``factor`` (about the hazard, at the small monthly hazards here)."""
+
+    from_month: int
+    segment: int = 2
+    factor: float = 2.0
+
+    def apply(self, risk: Risk, m: int, segment: np.ndarray) -> Risk:
+        if m < self.from_month:
+            return risk
+        logit = risk.logit + np.where(segment == self.segment, np.log(self.factor), 0.0)
+        return replace(risk, logit=logit, hazard=sigmoid(logit))
 
 
 def decide_churn(
