@@ -53,7 +53,7 @@ def main() -> None:
                                    "risk_band": np.where(p >= 0.25, "high", np.where(p >= 0.10, "medium", "low")),
                                    "segment": segment[active], "revenue": revenue[active], "revenue_at_risk": p * revenue[active],
                                    "driver_1": "backlog of open tickets", "lever_1": "Responsiveness"})
-            path, write = history_writer(scores, folder=folder, as_of=as_of, model_label="partner_churn 3", horizon_days=90,
+            path, write = history_writer(scores, folder=folder, as_of=as_of, model_name="partner_churn", model_version="3", horizon_days=90,
                                          test={"auc": test_auc, "auc_ci_low": test_auc - 0.01, "auc_ci_high": test_auc + 0.01})
             write(path)
         t_write = time.perf_counter() - t0

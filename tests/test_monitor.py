@@ -191,3 +191,28 @@ def test_a_regime_change_turns_the_verdict_to_retrain_within_two_runs_and_a_stea
     after = change.loc[month >= "2025-07", "verdict"].tolist()
     assert after[0] in ("watch", "retrain") and after[1] == "retrain" and set(after[2:]) == {"retrain"}, change[["as_of", "verdict", "reason"]]
     assert "the probabilities no longer match the outcomes" in change.loc[month == "2025-07", "reason"].iloc[0]
+
+
+def test_a_registered_models_runs_are_logged_to_its_mlflow_run_over_time(campaigns, tmp_path):
+    """Scored with the registered version (models:/NAME/VERSION): monitor logs each run's figures to that version's
+    training run, one point per scoring date, and tags the version with its verdict; a second monitor run
+    writes the same points again, not new ones."""
+    import mlflow
+
+    from churnmodel import load_config
+
+    root, config, _, run_id = campaigns
+    cfg = load_config(config, [f"monitor.history={tmp_path / 'history'}"])
+    client = mlflow.MlflowClient(cfg.tracking.uri)
+    version = client.search_model_versions(f"run_id='{run_id}'")[0]
+    tables = pipeline.validate(cfg).tables
+    for as_of in ("2025-09-01", "2025-10-01"):
+        when = pd.Timestamp(as_of, tz=UTC)
+        seen = dataclasses.replace(tables, events=tables.events.loc[tables.events["timestamp"] < when])
+        pipeline.score(cfg, as_of=when, model=f"models:/{version.name}/{version.version}", tables=seen)
+    for _ in range(2):
+        run = pipeline.monitor(cfg, tables=tables)
+    history = client.get_metric_history(run_id, "monitor_estimated_auc")
+    assert sorted(m.step for m in history) == [20332, 20362]  # 2025-09-01 and 2025-10-01 in days since 1970
+    assert {m.value for m in client.get_metric_history(run_id, "monitor_verdict")} <= {0.0, 1.0, 2.0}
+    assert client.get_model_version(version.name, version.version).tags["monitor_verdict"] == run.runs["verdict"].iloc[-1]

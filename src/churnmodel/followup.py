@@ -31,12 +31,13 @@ from churnmodel.preflight import (
     read_tables,
     warned,
 )
-from churnmodel.registry import resolve_model
+from churnmodel.registry import TrackingError, check_tracking, resolve_model
 from churnmodel.report import render_monitor_report
 from churnmodel.runs import MonitorRun, PlanRun
 from churnmodel.score import for_model
 from churnmodel.score import score as score_partners
 from churnmodel.times import utc
+from churnmodel.tracking import log_monitoring
 from churnmodel.validation import InputTables
 from churnmodel.workbook import plan_writer
 
@@ -80,10 +81,11 @@ def plan(config: ConfigLike, overrides: Sequence[str] = (), *, as_of, budget: fl
 
 
 def monitor(config: ConfigLike, overrides: Sequence[str] = (), *, tables: InputTables | None = None, out: Path | None = None,
-            lang: str = "en", status: Status = quiet, warn: Warn = ignore) -> MonitorRun:
+            lang: str = "en", track: bool = True, status: Status = quiet, warn: Warn = ignore) -> MonitorRun:
     """How every scoring run kept in ``monitor.history`` turned out: outcomes from today's data by the same
     label logic as training (runs whose horizon has not passed are *maturing*), realised and estimated
-    performance per run and per segment, and a verdict per run (fine, watch, retrain). ``out``: the HTML report."""
+    performance per run and per segment, and a verdict per run (fine, watch, retrain). ``out``: the HTML report.
+    ``track``: log the runs of registered model versions to MLflow (:func:`~churnmodel.tracking.log_monitoring`)."""
     cfg = as_config(config, overrides)
     check_lang(lang)
     if cfg.monitor.history is None:
@@ -101,6 +103,13 @@ def monitor(config: ConfigLike, overrides: Sequence[str] = (), *, tables: InputT
         frame = outcomes(history, churn_spells(tables, cfg.label, end=end), observed_until=observation_end(end, cfg.label))
         runs = verdicts(run_metrics(frame, cfg=cfg.monitor, random_state=cfg.random_state), cfg=cfg.monitor)
         segments = run_metrics(frame, cfg=cfg.monitor.model_copy(update={"bootstrap": 0}), random_state=cfg.random_state, by=("segment",))
+    if track and runs["model_version"].str.isdigit().any():
+        try:
+            check_tracking(cfg.tracking.uri, timeout=cfg.tracking.timeout_seconds)
+            with status("logging the verdicts to MLflow"):
+                log_monitoring(runs, config=cfg)
+        except TrackingError as exc:
+            warned(warn, [f"monitor: the verdicts were not logged to MLflow ({exc})"])
     result = MonitorRun(runs, segments)
     if out is None:
         return result

@@ -36,13 +36,16 @@ def run_file(folder: Path, *, as_of: pd.Timestamp, model_label: str) -> Path:
     return Path(folder) / f"as_of={as_of:%Y-%m-%d}" / f"{readable}-{digest}.parquet"
 
 
-def history_writer(scores: pd.DataFrame, *, folder: Path, as_of: pd.Timestamp, model_label: str, horizon_days: int,
-                   test: dict) -> tuple[Path, Callable[[Path], None]]:
+def history_writer(scores: pd.DataFrame, *, folder: Path, as_of: pd.Timestamp, model_name: str, model_version: str,
+                   horizon_days: int, test: dict) -> tuple[Path, Callable[[Path], None]]:
     """(path, writer) of a scoring run's history file: the list's ids, probabilities, band, segment, revenue at
-    risk and main driver, with the model, the horizon and the model's test AUC (``test``: auc, auc_ci_low,
-    auc_ci_high; what later runs are judged against). The partition folder is created here."""
+    risk and main driver, with the model (its label, name and registered version), the horizon and the model's
+    test AUC (``test``: auc, auc_ci_low, auc_ci_high; what later runs are judged against). The partition folder
+    is created here."""
+    model_label = f"{model_name} {model_version}".strip()
     keep = [c for c in scores.columns if c in HISTORY_COLUMNS or re.fullmatch(r"p_churn_\d+d", c)]
     frame = scores[keep].assign(as_of=scores["as_of"].to_numpy() if "as_of" in scores else as_of, model=model_label,
+                                model_name=model_name, model_version=model_version,
                                 horizon_days=int(horizon_days), **{f"model_test_{k}": float(v) for k, v in test.items()})
     path = run_file(folder, as_of=as_of, model_label=model_label)
     check_finite(frame, path)

@@ -102,6 +102,7 @@ def run_metrics(frame: pd.DataFrame, *, cfg: MonitorConfig, random_state: int, b
         p = part["churn_probability"].to_numpy(dtype=np.float64)
         matured = bool(part["matured"].iloc[0])
         row = dict(zip(["as_of", "model", *by], key if isinstance(key, tuple) else (key,), strict=True))
+        row |= {c: str(part[c].iloc[0]) for c in ("model_name", "model_version") if c in part}
         row |= {"status": "matured" if matured else "maturing", "partners": len(part), "predicted_rate": float(p.mean()),
                 "revenue_at_risk": float(part["revenue_at_risk"].sum()),
                 "revenue_lost": float(part.loc[part["churned"] == 1, "revenue"].sum()),

@@ -32,7 +32,7 @@ from churnmodel.hazard import horizon_columns
 from churnmodel.registry import promote_version, quiet_mlflow
 from churnmodel.validation import InputTables
 
-__all__ = ["TrainSummary", "data_fingerprint", "flatten", "log_training", "model_signature", "run_name", "store_lock"]
+__all__ = ["TrainSummary", "data_fingerprint", "flatten", "log_monitoring", "log_training", "model_signature", "run_name", "store_lock"]
 
 log = logging.getLogger("churnmodel")
 PACKAGES = ("churnmodel", "lightgbm", "scikit-learn", "pandas", "numpy", "pyarrow", "mlflow", "shap", "pydantic", "pyyaml")
@@ -378,3 +378,41 @@ def _log_plots(mlflow, result, tmp: Path) -> None:
         fig.savefig(tmp / name, dpi=100)
         plt.close(fig)
         mlflow.log_artifact(str(tmp / name), "plots")
+
+
+#: A run's verdict as a number (the MLflow metric ``monitor_verdict``).
+VERDICT_LEVEL = {"fine": 0, "watch": 1, "retrain": 2}
+
+
+def log_monitoring(runs: pd.DataFrame, *, config: Config) -> list[str]:
+    """Each judged scoring run of a registered model version, logged to that version's training run as metrics
+    over time (step: the scoring date in days since 1970; ``monitor_auc`` once matured, ``monitor_estimated_auc``,
+    ``monitor_predicted_rate``, ``monitor_observed_rate``, ``monitor_verdict`` 0 fine / 1 watch / 2 retrain), and
+    the latest verdict as the version's tag ``monitor_verdict``. Re-logging a run writes the same points.
+    Returns the ``NAME/VERSION`` logged; models not in the registry (folders, in memory) are skipped."""
+    import mlflow
+    from mlflow.entities import Metric
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient(config.tracking.uri)
+    logged = []
+    for (name, number), part in runs.groupby(["model_name", "model_version"], sort=True):
+        if not str(number).isdigit():
+            continue
+        try:
+            run_id = client.get_model_version(name, str(number)).run_id
+        except MlflowException:
+            continue
+        metrics = []
+        for row in part.itertuples(index=False):
+            when = pd.Timestamp(row.as_of)
+            step, stamp = int(when.timestamp() // 86400), int(when.timestamp() * 1000)
+            values = {"monitor_estimated_auc": row.estimated_auc, "monitor_predicted_rate": row.predicted_rate,
+                      "monitor_observed_rate": row.observed_rate, "monitor_auc": getattr(row, "auc", float("nan")),
+                      "monitor_verdict": VERDICT_LEVEL[row.verdict]}
+            metrics += [Metric(k, float(v), stamp, step) for k, v in values.items() if pd.notna(v)]
+        with quiet_mlflow():
+            client.log_batch(run_id, metrics=metrics)
+            client.set_model_version_tag(name, str(number), "monitor_verdict", str(part["verdict"].iloc[-1]))
+        logged.append(f"{name}/{number}")
+    return logged
