@@ -354,8 +354,9 @@ def monitor(
     for row in run.runs.itertuples(index=False):
         auc = getattr(row, "auc", float("nan"))
         realised = f"AUC {auc:.3f}" if auc == auc else "AUC not known yet"
+        reason = row.reason_ru if lang == Lang.ru else row.reason
         _out.print(f"{pd.Timestamp(row.as_of).date()} {row.model}: {row.status}, {realised}, estimated {row.estimated_auc:.3f}; "
-                   f"{row.verdict}: {row.reason}")
+                   f"{row.verdict}: {reason}")
     if out is not None:
         _out.print(f"wrote {out}")
     order = {"fine": 0, "watch": 1, "retrain": 2}

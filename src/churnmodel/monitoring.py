@@ -27,6 +27,7 @@ import pandas as pd
 
 from churnmodel.config import MonitorConfig
 from churnmodel.evaluate import bootstrap_auc, expected_calibration_error
+from churnmodel.texts import MONITOR_REASONS
 
 __all__ = ["estimated_auc", "estimated_band", "outcomes", "run_metrics", "verdicts"]
 
@@ -102,7 +103,7 @@ def run_metrics(frame: pd.DataFrame, *, cfg: MonitorConfig, random_state: int, b
         p = part["churn_probability"].to_numpy(dtype=np.float64)
         matured = bool(part["matured"].iloc[0])
         row = dict(zip(["as_of", "model", *by], key if isinstance(key, tuple) else (key,), strict=True))
-        row |= {c: str(part[c].iloc[0]) for c in ("model_name", "model_version") if c in part}
+        row |= {c: part[c].iloc[0] for c in ("model_name", "model_version", "score_psi", "inputs_moved", "inputs_moved_ru") if c in part}
         row |= {"status": "matured" if matured else "maturing", "partners": len(part), "predicted_rate": float(p.mean()),
                 "revenue_at_risk": float(part["revenue_at_risk"].sum()),
                 "revenue_lost": float(part.loc[part["churned"] == 1, "revenue"].sum()),
@@ -117,33 +118,37 @@ def run_metrics(frame: pd.DataFrame, *, cfg: MonitorConfig, random_state: int, b
     return pd.DataFrame(rows)
 
 
+def _say(key: str, **values) -> tuple[str, str]:
+    """A verdict's reason in English and Russian (:data:`churnmodel.texts.MONITOR_REASONS`)."""
+    return tuple(MONITOR_REASONS[lang][key].format(**values) for lang in ("en", "ru"))
+
+
 def verdicts(runs: pd.DataFrame, *, cfg: MonitorConfig) -> pd.DataFrame:
-    """``runs`` (:func:`run_metrics`, one row per run, in date order) with ``verdict`` and ``reason``."""
+    """``runs`` (:func:`run_metrics`, one row per run, in date order) with ``verdict`` and its ``reason`` (and
+    ``reason_ru``)."""
     out, streak, called = [], 0, {}  # called: model -> the date a matured run of it called for a retrain
     for row in runs.itertuples(index=False):
         ref, ref_low = row.model_test_auc, row.model_test_auc_ci_low
-        verdict, reason = "fine", "realised AUC and churn rate as trained" if row.status == "matured" else "maturing; estimated AUC as trained"
+        verdict, reason = "fine", _say("fine" if row.status == "matured" else "fine_maturing")
         if row.status == "matured" and np.isfinite(getattr(row, "auc", np.nan)):
             drop = ref - row.auc
             off = abs(row.observed_rate - row.predicted_rate)
-            n = max(row.known, 1)
-            band = 2 * np.sqrt(max(row.predicted_rate * (1 - row.predicted_rate), 1e-12) / n)
+            band = 2 * np.sqrt(max(row.predicted_rate * (1 - row.predicted_rate), 1e-12) / max(row.known, 1))
             if drop > cfg.retrain_drop and (not np.isfinite(ref_low) or row.auc_ci_high < ref_low):
-                verdict, reason = "retrain", f"realised AUC {row.auc:.3f} is {drop:.3f} below the model's test AUC {ref:.3f}, beyond its interval"
+                verdict, reason = "retrain", _say("auc_interval", auc=row.auc, drop=drop, ref=ref)
             elif drop > cfg.watch_drop:
-                verdict, reason = "watch", f"realised AUC {row.auc:.3f} is {drop:.3f} below the model's test AUC {ref:.3f}"
+                verdict, reason = "watch", _say("auc", auc=row.auc, drop=drop, ref=ref)
             elif off > max(band, cfg.calibration_tolerance * row.predicted_rate):
-                verdict, reason = "watch", (f"observed churn {row.observed_rate:.1%} against {row.predicted_rate:.1%} predicted: "
-                                            "the probabilities no longer match the outcomes")
+                verdict, reason = "watch", _say("calibration", observed=row.observed_rate, predicted=row.predicted_rate)
             streak = streak + 1 if verdict != "fine" else 0
             if verdict == "watch" and streak >= 2:
-                verdict, reason = "retrain", f"a second matured run in a row at watch: {reason}"
+                verdict, reason = "retrain", tuple(a + b for a, b in zip(_say("streak"), reason, strict=True))
         elif row.status == "maturing" and np.isfinite(ref) and ref - row.estimated_auc > cfg.watch_drop:
-            verdict, reason = "watch", (f"estimated AUC {row.estimated_auc:.3f} is {ref - row.estimated_auc:.3f} below the model's test "
-                                        f"AUC {ref:.3f} before the outcomes are in")
+            verdict, reason = "watch", _say("estimated", auc=row.estimated_auc, drop=ref - row.estimated_auc, ref=ref)
         if verdict == "retrain":
             called.setdefault(row.model, pd.Timestamp(row.as_of))
         elif row.model in called:  # a retrain does not go away by itself: the same model still scores
-            verdict, reason = "retrain", f"{reason}; the run of {called[row.model].date()} called for a retrain and this model still scores"
+            verdict = "retrain"
+            reason = tuple(a + b for a, b in zip(reason, _say("sticky", date=called[row.model].date()), strict=True))
         out.append((verdict, reason))
-    return runs.assign(verdict=[v for v, _ in out], reason=[r for _, r in out])
+    return runs.assign(verdict=[v for v, _ in out], reason=[r[0] for _, r in out], reason_ru=[r[1] for _, r in out])

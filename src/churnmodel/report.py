@@ -319,10 +319,14 @@ def render_monitor_report(runs: pd.DataFrame, segments: pd.DataFrame, *, lang: s
     ax.legend(fontsize=8)
     fig.autofmt_xdate()
     rate_png = _png(fig, t["rate"])
+    if lang == "ru":  # what people read, in their language
+        runs = runs.assign(**{c: runs[f"{c}_ru"] for c in ("reason", "inputs_moved") if f"{c}_ru" in runs})
+        deciding = deciding.copy()
+        deciding["reason"] = deciding.get("reason_ru", deciding["reason"])
     shown = runs.assign(as_of=dates.dt.strftime("%Y-%m-%d"), verdict=runs["verdict"].map(t), status=runs["status"].map(
         {"matured": ("matured", "завершена"), "maturing": ("maturing", "созревает")}).map(lambda v: v[which]))
-    columns = [c for c in ("as_of", "model", "status", "partners", "predicted_rate", "observed_rate", "auc", "estimated_auc", "verdict", "reason")
-               if c in shown]
+    columns = [c for c in ("as_of", "model", "status", "partners", "predicted_rate", "observed_rate", "auc", "estimated_auc", "score_psi",
+                           "verdict", "reason", "inputs_moved") if c in shown]
     table = _table(shown[columns], names, lang=lang, share={"predicted_rate", "observed_rate"})
     seg = segments.loc[segments["status"] == "matured"].assign(
         as_of=lambda d: pd.to_datetime(d["as_of"]).dt.strftime("%Y-%m-%d"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ACTIONS", "BANDS", "COLUMNS", "CONSOLE", "LANGS", "LEVER_NAMES", "MONITOR", "PLAN_SUMMARY", "REPORT", "SEGMENT_LABELS", "WORKBOOK",
+__all__ = ["ACTIONS", "BANDS", "COLUMNS", "CONSOLE", "LANGS", "LEVER_NAMES", "MONITOR", "MONITOR_REASONS", "PLAN_SUMMARY", "REPORT", "SEGMENT_LABELS", "WORKBOOK",
            "column_title"]
 
 #: Languages every text exists in.
@@ -225,24 +225,45 @@ MONITOR = {
            "is the model's test AUC at training.",
            "rate": "Predicted against observed churn", "rate_def": "Share of partners expected to leave within the horizon, and the "
            "share that did, per matured run; Partner Retention Rate = 100 - churn.",
-           "runs": "Scoring runs", "runs_def": "Maturing: the horizon has not passed yet, so only the estimate can be judged.",
+           "runs": "Scoring runs", "runs_def": "Maturing: the horizon has not passed yet, so only the estimate can be judged. "
+           "Drift: each run's scores and inputs against the training data of the same calendar month (seasons are not drift).",
            "segments": "By segment", "segments_def": "The same figures per segment, for the matured runs.",
            "cols": {"as_of": "Scored", "model": "Model", "status": "Status", "partners": "Partners", "predicted_rate": "Predicted churn",
                     "observed_rate": "Observed churn", "auc": "AUC", "estimated_auc": "Estimated AUC", "verdict": "Verdict",
                     "reason": "Why", "segment": "Segment", "revenue_at_risk": "Revenue at risk", "revenue_lost": "Revenue lost",
-                    "lift_top_decile": "Lift, top 10%"}},
+                    "lift_top_decile": "Lift, top 10%", "score_psi": "Score drift (PSI)", "inputs_moved": "Inputs that moved most"}},
     "ru": {"title": "Как сбылись прошлые оценки", "data_end": "Данные по", "verdict": "Вывод",
            "fine": "в норме", "watch": "наблюдать", "retrain": "переобучить",
            "auc": "Качество ранжирования во времени", "auc_def": "AUC каждой оценки: фактический, когда исходы известны (с 95% "
            "интервалом), и оценённый по откалиброванным вероятностям до того (с полосой 5-95%). Пунктир: тестовый AUC модели при обучении.",
            "rate": "Прогноз и факт оттока", "rate_def": "Доля партнёров, которые по прогнозу уйдут за горизонт, и доля ушедших, по "
            "завершённым оценкам; коэффициент удержания = 100 - отток.",
-           "runs": "Оценки", "runs_def": "Созревает: горизонт ещё не прошёл, судить можно только по оценке качества.",
+           "runs": "Оценки", "runs_def": "Созревает: горизонт ещё не прошёл, судить можно только по оценке качества. "
+           "Сдвиг: оценки и признаки каждого запуска против обучающих данных того же календарного месяца (сезонность не сдвиг).",
            "segments": "По сегментам", "segments_def": "Те же показатели по сегментам для завершённых оценок.",
            "cols": {"as_of": "Дата оценки", "model": "Модель", "status": "Статус", "partners": "Партнёров", "predicted_rate": "Прогноз оттока",
                     "observed_rate": "Факт оттока", "auc": "AUC", "estimated_auc": "Оценка AUC", "verdict": "Вывод",
                     "reason": "Почему", "segment": "Сегмент", "revenue_at_risk": "Выручка под риском", "revenue_lost": "Потерянная выручка",
-                    "lift_top_decile": "Лифт, верхние 10%"}},
+                    "lift_top_decile": "Лифт, верхние 10%", "score_psi": "Сдвиг оценки (PSI)", "inputs_moved": "Сильнее всего сдвинулись"}},
+}
+
+
+#: Why a scoring run got its verdict (churnmodel.monitoring.verdicts).
+MONITOR_REASONS = {
+    "en": {"fine": "realised AUC and churn rate as trained", "fine_maturing": "maturing; estimated AUC as trained",
+           "auc_interval": "realised AUC {auc:.3f} is {drop:.3f} below the model's test AUC {ref:.3f}, beyond its interval",
+           "auc": "realised AUC {auc:.3f} is {drop:.3f} below the model's test AUC {ref:.3f}",
+           "calibration": "observed churn {observed:.1%} against {predicted:.1%} predicted: the probabilities no longer match the outcomes",
+           "streak": "a second matured run in a row at watch: ",
+           "estimated": "estimated AUC {auc:.3f} is {drop:.3f} below the model's test AUC {ref:.3f} before the outcomes are in",
+           "sticky": "; the run of {date} called for a retrain and this model still scores"},
+    "ru": {"fine": "фактический AUC и отток как при обучении", "fine_maturing": "созревает; оценка AUC как при обучении",
+           "auc_interval": "фактический AUC {auc:.3f} на {drop:.3f} ниже тестового AUC модели {ref:.3f}, за пределами его интервала",
+           "auc": "фактический AUC {auc:.3f} на {drop:.3f} ниже тестового AUC модели {ref:.3f}",
+           "calibration": "фактический отток {observed:.1%} при прогнозе {predicted:.1%}: вероятности больше не соответствуют исходам",
+           "streak": "вторая завершённая оценка подряд на наблюдении: ",
+           "estimated": "оценка AUC {auc:.3f} на {drop:.3f} ниже тестового AUC модели {ref:.3f} ещё до исходов",
+           "sticky": "; оценка от {date} потребовала переобучения, а модель всё та же"},
 }
 
 
