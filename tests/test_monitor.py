@@ -201,7 +201,7 @@ def test_a_registered_models_runs_are_logged_to_its_mlflow_run_over_time(campaig
 
     from churnmodel import load_config
 
-    root, config, _, run_id = campaigns
+    _, config, _, run_id = campaigns
     cfg = load_config(config, [f"monitor.history={tmp_path / 'history'}"])
     client = mlflow.MlflowClient(cfg.tracking.uri)
     version = client.search_model_versions(f"run_id='{run_id}'")[0]
