@@ -29,7 +29,7 @@ def run_file(folder: Path, *, as_of: pd.Timestamp, model_label: str) -> Path:
     labels never share a name).
 
     >>> run_file(Path("h"), as_of=pd.Timestamp("2026-01-01", tz="UTC"), model_label="partner_churn 3").as_posix()
-    'h/as_of=2026-01-01/partner_churn_3-6a14a2d1.parquet'
+    'h/as_of=2026-01-01/partner_churn_3-29ec3130.parquet'
     """
     readable = re.sub(r"[^0-9A-Za-z._-]+", "_", model_label).strip("._")[:60] or "model"
     digest = hashlib.sha256(model_label.encode()).hexdigest()[:8]
