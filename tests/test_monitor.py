@@ -45,6 +45,24 @@ def test_the_estimated_auc_is_the_expected_auc_of_outcomes_drawn_from_calibrated
     assert estimated_auc(p) == pytest.approx(np.mean(draws), abs=0.005)
 
 
+def test_the_estimate_equals_nannymls_cbpe_roc_auc_on_a_shared_example():
+    """NannyML 0.13.1's CBPE ROC AUC estimate (``nannyml.performance_estimation.confidence_based.metrics.
+    estimate_roc_auc(p, p)``: probabilities already calibrated), computed once in a separate environment on these
+    very draws (NannyML is not a dependency). Its full ``CBPE`` pipeline first refits an isotonic calibration on
+    a reference set, which moves its figures by 0.002-0.004 on the same draws (0.7809, 0.7367, 0.8217)."""
+    rng = np.random.default_rng(42)
+
+    def draw(n: int, a: float, b: float) -> np.ndarray:
+        p = rng.beta(a, b, n)
+        rng.random(n)  # the outcomes NannyML's reference and analysis frames drew
+        return p
+
+    draw(20_000, 0.8, 8)  # NannyML's reference set
+    nannyml = {(0.8, 8): 0.7844756444595589, (1.5, 6): 0.7404680334919032, (0.5, 12): 0.8234821857797704}
+    for shape, theirs in nannyml.items():
+        assert estimated_auc(draw(5_000, *shape)) == pytest.approx(theirs, abs=1e-7)  # NannyML rounds its counts to 5 decimals
+
+
 def _runs(aucs_by_month: list[float], *, test_auc: float = 0.85, rng_seed: int = 0) -> pd.DataFrame:
     """Matured runs whose outcomes are drawn from the probabilities, then ranked as well as ``auc`` allows (a
     mix of the true probability and noise)."""
