@@ -106,12 +106,14 @@ end 2026-01-01 covers the 90-day windows of the first two."""
 def test_every_scoring_run_is_kept_once_and_only_in_its_folder(history, sample_tables, tmp_path):
     root, cfg, model = history
     files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
-    assert [f.split("/")[1] for f in files] == ["as_of=2025-09-01", "as_of=2025-10-01", "as_of=2025-11-01"]
+    dates = ["as_of=2025-09-01", "as_of=2025-10-01", "as_of=2025-11-01"]
+    assert [f.split("/")[1] for f in files if "/drift/" not in f] == dates  # one run per date, and its drift report
+    assert [f.split("/")[2] for f in files if "/drift/" in f] == dates
     as_of = pd.Timestamp("2025-11-01", tz=UTC)
     seen = dataclasses.replace(sample_tables, events=sample_tables.events.loc[sample_tables.events["timestamp"] < as_of])
     again = pipeline.score(cfg, as_of=as_of, model=model, tables=seen, out=tmp_path / "s.csv")  # the same date and model again
     assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) == files  # replaced, not duplicated
-    kept = pd.read_parquet(root / files[-1])
+    kept = pd.read_parquet(root / [f for f in files if "/drift/" not in f][-1])
     assert len(kept) == len(again.scores) and set(kept["partner_id"]) == set(again.scores["partner_id"])
     assert {"churn_probability", "risk_band", "driver_1", "model", "horizon_days", "model_test_auc"} <= set(kept.columns)
     with pytest.raises(Exception, match=r"the score history, monitor\.history"):  # no output inside the history
@@ -131,7 +133,8 @@ def test_monitor_reports_maturing_runs_and_its_exit_statuses(history, sample_tab
     from browser import look
 
     seen = look(tmp_path / "m.html", tmp_path)
-    assert seen["problems"] == [] and seen["images"] == 2, seen
+    assert seen["problems"] == [] and seen["images"] == 3, seen  # AUC over time, churn over time, drift over time
+    assert set(run.drift["as_of"].astype(str).str[:10]) == {"2025-09-01", "2025-10-01", "2025-11-01"} and "(score)" in set(run.drift["feature"])
     config = root / "c.yaml"
     config.write_text(f"data:\n  partners: {cfg.data.partners}\n  events: {cfg.data.events}\n  contracts: {cfg.data.contracts}\n"
                       f"monitor:\n  history: history\n")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from churnmodel.errors import ConfigError
-from churnmodel.history import read_history
+from churnmodel.history import read_drift, read_history
 from churnmodel.labels import churn_spells, data_end, observation_end
 from churnmodel.model import ChurnModel
 from churnmodel.monitoring import outcomes, run_metrics, verdicts
@@ -110,8 +110,8 @@ def monitor(config: ConfigLike, overrides: Sequence[str] = (), *, tables: InputT
                 log_monitoring(runs, config=cfg)
         except TrackingError as exc:
             warned(warn, [f"monitor: the verdicts were not logged to MLflow ({exc})"])
-    result = MonitorRun(runs, segments)
+    result = MonitorRun(runs, segments, drift=read_drift(cfg.monitor.history))
     if out is None:
         return result
-    page = render_monitor_report(runs, segments, lang=lang, data_end=end, deciding=result.deciding)
+    page = render_monitor_report(runs, segments, lang=lang, data_end=end, deciding=result.deciding, drift=result.drift)
     return dataclasses.replace(result, written=tuple(write_all([(Path(out), lambda tmp: tmp.write_text(page, encoding="utf-8"))])))

@@ -1,7 +1,8 @@
 """The score history edge: every scoring run kept as one Parquet file per scoring date and model.
 
 Layout: ``<monitor.history>/as_of=YYYY-MM-DD/<model>.parquet`` (a Hive-style partitioned dataset, which
-pandas, DuckDB, Spark and most BI tools read as one table). A re-run of the same date and model
+pandas, DuckDB, Spark and most BI tools read as one table), and each run's drift report (PSI of every
+input and of the score) under ``<monitor.history>/drift/`` in the same layout. A re-run of the same date and model
 writes the same file name, so it replaces the earlier run and never duplicates it. Nothing is written
 outside the folder; each file is written atomically with the scored list it belongs to.
 """
@@ -18,7 +19,7 @@ import pandas as pd
 from churnmodel.errors import DataError
 from churnmodel.outputs import check_finite
 
-__all__ = ["HISTORY_COLUMNS", "history_writer", "read_history", "run_file"]
+__all__ = ["HISTORY_COLUMNS", "drift_writer", "history_writer", "read_drift", "read_history", "run_file"]
 
 #: The scored list's columns kept in the history (with the curve's p_churn_<h>d columns when present).
 HISTORY_COLUMNS = ["partner_id", "churn_probability", "risk_band", "segment", "revenue", "revenue_at_risk", "driver_1", "lever_1"]
@@ -70,3 +71,21 @@ def read_history(folder: Path) -> pd.DataFrame:
         return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
     except (OSError, ValueError) as exc:
         raise DataError(f"monitor.history {folder}: a run file cannot be read ({exc}); remove it or score that date again") from None
+
+
+def drift_writer(drift: pd.DataFrame, *, folder: Path, as_of: pd.Timestamp, model_name: str,
+                 model_version: str) -> tuple[Path, Callable[[Path], None]]:
+    """(path, writer) of a run's drift report (feature, psi, label_en, label_ru) under ``<folder>/drift/``."""
+    model_label = f"{model_name} {model_version}".strip()
+    frame = drift[["feature", "psi", "label_en", "label_ru"]].assign(as_of=as_of, model=model_label)
+    path = run_file(Path(folder) / "drift", as_of=as_of, model_label=model_label)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path, lambda tmp: frame.to_parquet(tmp, index=False)
+
+
+def read_drift(folder: Path) -> pd.DataFrame:
+    """Every kept run's drift report, one table (empty when none was kept)."""
+    files = sorted((Path(folder) / "drift").glob("as_of=*/*.parquet"))
+    if not files:
+        return pd.DataFrame(columns=["feature", "psi", "label_en", "label_ru", "as_of", "model"])
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)

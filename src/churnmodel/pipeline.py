@@ -35,7 +35,7 @@ from churnmodel.features import (
     frame_summary,
 )
 from churnmodel.followup import monitor, plan
-from churnmodel.history import history_writer
+from churnmodel.history import drift_writer, history_writer
 from churnmodel.labels import data_end, observation_end
 from churnmodel.model import ChurnModel
 from churnmodel.outputs import (
@@ -264,6 +264,7 @@ def score(config: ConfigLike, overrides: Sequence[str] = (), *, as_of, model: Ch
     if cfg.monitor.history is not None:  # the run is kept with its list: both, or neither
         writes.append(history_writer(run.scores, folder=cfg.monitor.history, as_of=when, model_name=name, model_version=version,
                                      horizon_days=cfg.label.horizon_days, test=churn_model.metadata.get("test", {}), drift=run.drift))
+        writes.append(drift_writer(run.drift, folder=cfg.monitor.history, as_of=when, model_name=name, model_version=version))
     if report is not None:
         page = run.report(config=cfg, lang=lang)
         writes.append((Path(report), lambda tmp: tmp.write_text(page, encoding="utf-8")))

@@ -287,7 +287,31 @@ def render_report(scores: pd.DataFrame, drift: pd.DataFrame, *, as_of: pd.Timest
 """
 
 
-def render_monitor_report(runs: pd.DataFrame, segments: pd.DataFrame, *, lang: str, data_end: pd.Timestamp, deciding: pd.Series) -> str:
+def _drift_over_time(drift: pd.DataFrame | None, t: dict, lang: str, *, top: int = 6) -> str:
+    """The inputs that moved most (largest PSI in any run) and the score, PSI per run: a line each."""
+    from matplotlib.figure import Figure
+
+    if drift is None or drift.empty or drift["as_of"].nunique() < 2:
+        return ""
+    drift = drift.assign(as_of=pd.to_datetime(drift["as_of"]))
+    inputs = drift.loc[drift["feature"] != "(score)"]
+    moved = inputs.groupby("feature")["psi"].max().sort_values(ascending=False).head(top).index
+    fig = Figure(figsize=(7, 3.4))
+    ax = fig.subplots()
+    for feature in ["(score)", *moved]:
+        part = drift.loc[drift["feature"] == feature].groupby("as_of")["psi"].mean()
+        name = t["score"] if feature == "(score)" else inputs.loc[inputs["feature"] == feature, f"label_{lang}"].iloc[0]
+        ax.plot(part.index, part.to_numpy(), "o-" if feature == "(score)" else ".-", lw=2.5 if feature == "(score)" else 1,
+                label=plain(textwrap.shorten(str(name), 60)))
+    ax.axhline(0.1, color="grey", ls=":")
+    ax.set_ylabel("PSI")
+    ax.legend(fontsize=7, loc="upper left")
+    fig.autofmt_xdate()
+    return _section(t["drift"], t["drift_def"], _png(fig, t["drift"]))
+
+
+def render_monitor_report(runs: pd.DataFrame, segments: pd.DataFrame, *, lang: str, data_end: pd.Timestamp, deciding: pd.Series,
+                          drift: pd.DataFrame | None = None) -> str:
     """The monitoring report (:func:`churnmodel.pipeline.monitor`) as a self-contained HTML page; ``deciding``: the
     run that sets the model's verdict (:attr:`churnmodel.runs.MonitorRun.deciding`)."""
     from matplotlib.figure import Figure
@@ -336,7 +360,8 @@ def render_monitor_report(runs: pd.DataFrame, segments: pd.DataFrame, *, lang: s
     seg_table = _table(seg[seg_columns], names, lang=lang, share={"predicted_rate", "observed_rate"},
                        money={"revenue_at_risk", "revenue_lost"}) if len(seg) else ""
     body = "".join([_section(t["auc"], t["auc_def"], auc_png), _section(t["rate"], t["rate_def"], rate_png),
-                    _section(t["runs"], t["runs_def"], table)] + ([_section(t["segments"], t["segments_def"], seg_table)] if seg_table else []))
+                    _drift_over_time(drift, t, lang), _section(t["runs"], t["runs_def"], table)]
+                   + ([_section(t["segments"], t["segments_def"], seg_table)] if seg_table else []))
     return f"""<!DOCTYPE html>
 <html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(t['title'])}</title><style>{_CSS}</style></head>

@@ -90,6 +90,7 @@ class MonitorRun:
     runs: pd.DataFrame  # one row per scoring run (date order): maturity, realised and estimated AUC, rates, verdict, reason
     segments: pd.DataFrame  # the same figures per run and segment
     written: tuple[Path, ...] = ()
+    drift: pd.DataFrame | None = None  # per run and input: PSI against the training data's same calendar month
 
     @property
     def verdict(self) -> str:

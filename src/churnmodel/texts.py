@@ -228,6 +228,9 @@ MONITOR = {
            "runs": "Scoring runs", "runs_def": "Maturing: the horizon has not passed yet, so only the estimate can be judged. "
            "Drift: each run's scores and inputs against the training data of the same calendar month (seasons are not drift).",
            "segments": "By segment", "segments_def": "The same figures per segment, for the matured runs.",
+           "drift": "What moved, over time", "score": "the score", "drift_def": "Population stability index (PSI) of the score and of "
+           "the inputs that moved most, per scoring run, each against the training data of the same calendar month (so seasons "
+           "are not drift); above the dotted line (0.1) an input has shifted.",
            "cols": {"as_of": "Scored", "model": "Model", "status": "Status", "partners": "Partners", "predicted_rate": "Predicted churn",
                     "observed_rate": "Observed churn", "auc": "AUC", "estimated_auc": "Estimated AUC", "verdict": "Verdict",
                     "reason": "Why", "segment": "Segment", "revenue_at_risk": "Revenue at risk", "revenue_lost": "Revenue lost",
@@ -241,6 +244,9 @@ MONITOR = {
            "runs": "Оценки", "runs_def": "Созревает: горизонт ещё не прошёл, судить можно только по оценке качества. "
            "Сдвиг: оценки и признаки каждого запуска против обучающих данных того же календарного месяца (сезонность не сдвиг).",
            "segments": "По сегментам", "segments_def": "Те же показатели по сегментам для завершённых оценок.",
+           "drift": "Что сдвинулось со временем", "score": "оценка риска", "drift_def": "Индекс стабильности (PSI) оценки и признаков, "
+           "сдвинувшихся сильнее всего, по каждой оценке, против обучающих данных того же календарного месяца (сезонность не "
+           "сдвиг); выше пунктира (0,1) признак сдвинулся.",
            "cols": {"as_of": "Дата оценки", "model": "Модель", "status": "Статус", "partners": "Партнёров", "predicted_rate": "Прогноз оттока",
                     "observed_rate": "Факт оттока", "auc": "AUC", "estimated_auc": "Оценка AUC", "verdict": "Вывод",
                     "reason": "Почему", "segment": "Сегмент", "revenue_at_risk": "Выручка под риском", "revenue_lost": "Потерянная выручка",
