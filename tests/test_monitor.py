@@ -194,13 +194,14 @@ def _regime_experiment(root, regime):
 
 @pytest.mark.slow
 def test_a_regime_change_turns_the_verdict_to_retrain_within_two_runs_and_a_steady_world_raises_no_alarm(tmp_path):
-    """From July 2025 a driver no input shows multiplies the transactional partners' churn odds by 2.5 (the
-    simulator's Regime). The model keeps ranking (its AUC holds) but its probabilities fall short: the first run
-    whose window sees the change is at watch, the next at retrain, and so are the later runs of the same model.
-    The same world without the change stays fine throughout."""
+    """From July 2025 a driver no input shows multiplies the prospective partners' churn odds by 4 (the simulator's
+    Regime). The model's probabilities fall short and its ranking suffers: the first run whose window sees the
+    change is at watch, the next at retrain, and so are the later runs of the same model; the realised AUC of the
+    runs after the change falls below what was estimated for them. The same world without the change stays fine
+    throughout."""
     from churnmodel.simulate import Regime
 
-    change = _regime_experiment(tmp_path / "change", Regime(from_month=30, segment=2, factor=2.5)).runs
+    change = _regime_experiment(tmp_path / "change", Regime(from_month=30, segment=1, factor=4.0)).runs
     steady = _regime_experiment(tmp_path / "steady", None).runs
     month = change["as_of"].dt.strftime("%Y-%m")
     print("\n" + pd.DataFrame({"scored": month, "status": change["status"], "predicted": change["predicted_rate"],
@@ -212,6 +213,9 @@ def test_a_regime_change_turns_the_verdict_to_retrain_within_two_runs_and_a_stea
     after = change.loc[month >= "2025-07", "verdict"].tolist()
     assert after[0] in ("watch", "retrain") and after[1] == "retrain" and set(after[2:]) == {"retrain"}, change[["as_of", "verdict", "reason"]]
     assert "the probabilities no longer match the outcomes" in change.loc[month == "2025-07", "reason"].iloc[0]
+    late = (month >= "2025-08") & (change["status"] == "matured")
+    assert (change.loc[late, "estimated_auc"] - change.loc[late, "auc"]).mean() > 0.02  # the ranking suffered
+    assert change.loc[late, "auc"].mean() < change.loc[month < "2025-07", "auc"].mean() - 0.02
 
 
 def test_a_registered_models_runs_are_logged_to_its_mlflow_run_over_time(campaigns, tmp_path):
