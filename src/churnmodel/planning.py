@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, sparse
 
+from churnmodel.effects import best_actions
+
 __all__ = ["CURVE_SHARES", "MILP_MAX_OPTIONS", "PLAN_COLUMNS", "Plan", "allocate", "allocate_with_bound", "budget_curve", "plan_actions",
            "ranked_policy"]
 
@@ -77,8 +79,8 @@ def allocate_with_bound(gain: np.ndarray, cost: np.ndarray, *, budget: float) ->
                 lo = mid
             else:
                 hi = mid
-        choice, spent, _ = choose(hi)
-        bound = min(choose(lo)[2], choose(hi)[2])
+        choice, spent, dual = choose(hi)
+        bound = min(choose(lo)[2], dual)
         choice = _top_up(choice, g, cost, budget - spent)
     value = float(g[rows[choice >= 0], choice[choice >= 0]].sum())
     if bound - value > 1e-9 * max(1.0, abs(bound)) and worth.sum() <= MILP_MAX_OPTIONS:
@@ -143,40 +145,53 @@ def plan_actions(scores: pd.DataFrame, actions: pd.DataFrame, *, names: list[str
                  budget: float) -> Plan:
     """The budget plan from a ranked list with its uplift columns (``scores``) and every action's effect
     and gain per partner (``actions``: ``<action>__effect``, ``<action>__gain``, in the list's order); ``levers``:
-    each action's lever as people read it.
-
-    The summary values each policy at the same budget by the same uplift estimates: the plan (the exact
-    allocation, :func:`allocate`), the highest churn risk first and the highest revenue at risk first
-    (:func:`ranked_policy`)."""
-    gain = actions[[f"{a}__gain" for a in names]].to_numpy(dtype=np.float64)
+    each action's lever as people read it. The summary: :func:`_policies`."""
+    gain, cost = _gains(actions, names), np.asarray(costs, dtype=np.float64)
     effect = actions[[f"{a}__effect" for a in names]].to_numpy(dtype=np.float64)
-    cost = np.asarray(costs, dtype=np.float64)
-    choice, bound = allocate_with_bound(gain, cost, budget=budget)
+    choice, summary = _policies(gain, cost, _orders(scores), budget=budget, names=names)
     rows = np.arange(len(scores))
     funded = choice >= 0
     pick = np.where(funded, choice, 0)
+    plan = scores.assign(
+        planned_action=np.where(funded, np.array(names, dtype=object)[pick], ""),
+        planned_lever=np.where(funded, np.array(levers, dtype=object)[pick], ""),
+        action_cost=np.where(funded, cost[pick], 0.0),
+        expected_effect_points=np.where(funded, -effect[rows, pick], np.nan),
+        expected_gain=np.round(np.where(funded, gain[rows, pick], 0.0), 2),
+        _gain=np.where(funded, gain[rows, pick], -np.inf))
+    plan = plan.sort_values(["_gain", "rank"], ascending=[False, True], kind="stable")
+    plan = plan.assign(plan_order=np.arange(1, len(plan) + 1))[PLAN_COLUMNS].reset_index(drop=True)
+    return Plan(plan, {**summary, "partners": len(scores)})
+
+
+def _gains(actions: pd.DataFrame, names: list[str]) -> np.ndarray:
+    return actions[[f"{a}__gain" for a in names]].to_numpy(dtype=np.float64)
+
+
+def _orders(scores: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The ranking policies' orders: the highest churn risk first, the highest revenue at risk first."""
+    return tuple(np.argsort(-scores[c].to_numpy(), kind="stable") for c in ("churn_probability", "revenue_at_risk"))
+
+
+def _policies(gain: np.ndarray, cost: np.ndarray, orders: tuple[np.ndarray, np.ndarray], *, budget: float,
+              names: list[str]) -> tuple[np.ndarray, dict]:
+    """(the plan's action per partner, the summary): each policy at the same budget valued by the same uplift
+    estimates: the plan (:func:`allocate_with_bound`), and the ranking policies in ``orders``
+    (:func:`ranked_policy`); with the plan's proven ``optimality_gap`` and its actions per action."""
+    choice, bound = allocate_with_bound(gain, cost, budget=budget)
+    by_risk, by_rar = (ranked_policy(order, gain, cost, budget=budget) for order in orders)
+    rows = np.arange(len(gain))
 
     def value(policy: np.ndarray) -> float:
-        return float(gain[rows, np.where(policy >= 0, policy, 0)][policy >= 0].sum())
+        return float(gain[rows, np.maximum(policy, 0)][policy >= 0].sum())
 
     def spent(policy: np.ndarray) -> float:
         return float(cost[policy[policy >= 0]].sum())
 
-    by_risk = ranked_policy(np.argsort(-scores["churn_probability"].to_numpy(), kind="stable"), gain, cost, budget=budget)
-    by_rar = ranked_policy(np.argsort(-scores["revenue_at_risk"].to_numpy(), kind="stable"), gain, cost, budget=budget)
-    plan = scores.assign(
-        planned_action=np.where(funded, np.array(names, dtype=object)[pick], ""),
-        action_cost=np.where(funded, cost[pick], 0.0),
-        expected_effect_points=np.where(funded, -effect[rows, pick], np.nan),
-        expected_gain=np.round(np.where(funded, gain[rows, pick], 0.0), 2))
-    plan["planned_lever"] = np.where(funded, np.array(levers, dtype=object)[pick], "")
-    plan = plan.assign(_gain=np.where(funded, gain[rows, pick], -np.inf)).sort_values(["_gain", "rank"], ascending=[False, True], kind="stable")
-    plan = plan.assign(plan_order=np.arange(1, len(plan) + 1))[PLAN_COLUMNS].reset_index(drop=True)
-    summary = {"budget": float(budget), "spent": spent(choice), "funded": int(funded.sum()), "partners": len(scores),
-               "value_plan": value(choice), "value_risk": value(by_risk), "spent_risk": spent(by_risk),
-               "value_revenue_at_risk": value(by_rar), "optimality_gap": max(bound - value(choice), 0.0),
-               "funded_by_action": {a: int((choice == j).sum()) for j, a in enumerate(names)}}
-    return Plan(plan, summary)
+    return choice, {"budget": float(budget), "spent": spent(choice), "funded": int((choice >= 0).sum()), "value_plan": value(choice),
+                    "value_risk": value(by_risk), "spent_risk": spent(by_risk), "value_revenue_at_risk": value(by_rar),
+                    "optimality_gap": max(bound - value(choice), 0.0),
+                    "funded_by_action": {a: int((choice == j).sum()) for j, a in enumerate(names)}}
 
 
 #: The budgets of :func:`budget_curve`, as shares of what funding every partner's best action costs.
@@ -186,12 +201,11 @@ CURVE_SHARES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.35, 0.6, 1.0)
 def budget_curve(scores: pd.DataFrame, actions: pd.DataFrame, *, names: list[str], costs: list[float]) -> pd.DataFrame:
     """What the plan and the ranking policies keep (``value_plan``, ``value_risk``, ``value_revenue_at_risk``)
     and spend, at the budgets :data:`CURVE_SHARES` of what funding every partner's best action costs."""
-    gain = actions[[f"{a}__gain" for a in names]].to_numpy(dtype=np.float64)
-    cost = np.asarray(costs, dtype=np.float64)
-    best = np.where(gain.max(axis=1, initial=0) > 0, gain.argmax(axis=1), -1) if gain.size else np.full(len(gain), -1)
+    gain, cost, orders = _gains(actions, names), np.asarray(costs, dtype=np.float64), _orders(scores)
+    best, _ = best_actions(gain)
     full = float(cost[best[best >= 0]].sum())
     rows = []
     for budget in full * np.asarray(CURVE_SHARES) if full > 0 else [0.0]:
-        summary = plan_actions(scores, actions, names=names, levers=names, costs=costs, budget=float(budget)).summary
+        summary = _policies(gain, cost, orders, budget=float(budget), names=names)[1]
         rows.append({k: summary[k] for k in ("budget", "spent", "funded", "value_plan", "value_risk", "value_revenue_at_risk")})
     return pd.DataFrame(rows)
