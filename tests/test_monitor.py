@@ -135,6 +135,7 @@ def test_monitor_reports_maturing_runs_and_its_exit_statuses(history, sample_tab
     seen = look(tmp_path / "m.html", tmp_path)
     assert seen["problems"] == [] and seen["images"] == 3, seen  # AUC over time, churn over time, drift over time
     assert set(run.drift["as_of"].astype(str).str[:10]) == {"2025-09-01", "2025-10-01", "2025-11-01"} and "(score)" in set(run.drift["feature"])
+    assert runs["inputs_moved"].str.contains("PSI").all() and runs["score_psi"].notna().all()  # each run's moved inputs, in words
     config = root / "c.yaml"
     config.write_text(f"data:\n  partners: {cfg.data.partners}\n  events: {cfg.data.events}\n  contracts: {cfg.data.contracts}\n"
                       f"monitor:\n  history: history\n")

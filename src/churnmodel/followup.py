@@ -15,7 +15,7 @@ from churnmodel.errors import ConfigError
 from churnmodel.history import read_drift, read_history
 from churnmodel.labels import churn_spells, data_end, observation_end
 from churnmodel.model import ChurnModel
-from churnmodel.monitoring import outcomes, run_metrics, verdicts
+from churnmodel.monitoring import moved_inputs, outcomes, run_metrics, verdicts
 from churnmodel.outputs import check_output, check_target, write_all
 from churnmodel.planning import plan_actions
 from churnmodel.preflight import (
@@ -103,15 +103,16 @@ def monitor(config: ConfigLike, overrides: Sequence[str] = (), *, tables: InputT
         frame = outcomes(history, churn_spells(tables, cfg.label, end=end), observed_until=observation_end(end, cfg.label))
         runs = verdicts(run_metrics(frame, cfg=cfg.monitor, random_state=cfg.random_state), cfg=cfg.monitor)
         segments = run_metrics(frame, cfg=cfg.monitor.model_copy(update={"bootstrap": 0}), random_state=cfg.random_state, by=("segment",))
-    if track and runs["model_version"].str.isdigit().any():
+    if track and "model_version" in runs and runs["model_version"].astype(str).str.isdigit().any():
         try:
             check_tracking(cfg.tracking.uri, timeout=cfg.tracking.timeout_seconds)
             with status("logging the verdicts to MLflow"):
                 log_monitoring(runs, config=cfg)
         except TrackingError as exc:
             warned(warn, [f"monitor: the verdicts were not logged to MLflow ({exc})"])
-    result = MonitorRun(runs, segments, drift=read_drift(cfg.monitor.history))
+    drift = read_drift(cfg.monitor.history)
+    result = MonitorRun(runs.merge(moved_inputs(drift), on=["as_of", "model"], how="left"), segments, drift=drift)
     if out is None:
         return result
-    page = render_monitor_report(runs, segments, lang=lang, data_end=end, deciding=result.deciding, drift=result.drift)
+    page = render_monitor_report(result.runs, segments, lang=lang, data_end=end, deciding=result.deciding, drift=drift)
     return dataclasses.replace(result, written=tuple(write_all([(Path(out), lambda tmp: tmp.write_text(page, encoding="utf-8"))])))

@@ -38,22 +38,16 @@ def run_file(folder: Path, *, as_of: pd.Timestamp, model_label: str) -> Path:
 
 
 def history_writer(scores: pd.DataFrame, *, folder: Path, as_of: pd.Timestamp, model_name: str, model_version: str,
-                   horizon_days: int, test: dict, drift: pd.DataFrame | None = None) -> tuple[Path, Callable[[Path], None]]:
+                   horizon_days: int, test: dict) -> tuple[Path, Callable[[Path], None]]:
     """(path, writer) of a scoring run's history file: the list's ids, probabilities, band, segment, revenue at
     risk and main driver, with the model (its label, name and registered version), the horizon and the model's
-    test AUC (``test``: auc, auc_ci_low, auc_ci_high; what later runs are judged against), and from the run's
-    ``drift`` report (PSI against the training data's same calendar month) the score's PSI and the three inputs
-    that moved most, in words. The partition folder is created here."""
+    test AUC (``test``: auc, auc_ci_low, auc_ci_high; what later runs are judged against). The partition folder
+    is created here (the run's drift report: :func:`drift_writer`)."""
     model_label = f"{model_name} {model_version}".strip()
     keep = [c for c in scores.columns if c in HISTORY_COLUMNS or re.fullmatch(r"p_churn_\d+d", c)]
     frame = scores[keep].assign(as_of=scores["as_of"].to_numpy() if "as_of" in scores else as_of, model=model_label,
                                 model_name=model_name, model_version=model_version,
                                 horizon_days=int(horizon_days), **{f"model_test_{k}": float(v) for k, v in test.items()})
-    if drift is not None and len(drift):
-        moved = drift.loc[drift["feature"] != "(score)"].head(3)
-        frame = frame.assign(score_psi=float(drift.loc[drift["feature"] == "(score)", "psi"].sum()), **{
-            f"inputs_moved{suffix}": "; ".join(f"{label} (PSI {value:.2f})" for label, value in zip(moved[f"label_{lang}"], moved["psi"], strict=True))
-            for lang, suffix in (("en", ""), ("ru", "_ru"))})
     path = run_file(folder, as_of=as_of, model_label=model_label)
     check_finite(frame, path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,7 @@ from churnmodel.config import MonitorConfig
 from churnmodel.evaluate import bootstrap_auc, expected_calibration_error
 from churnmodel.texts import MONITOR_REASONS
 
-__all__ = ["estimated_auc", "estimated_band", "outcomes", "run_metrics", "verdicts"]
+__all__ = ["estimated_auc", "estimated_band", "moved_inputs", "outcomes", "run_metrics", "verdicts"]
 
 
 def outcomes(history: pd.DataFrame, spells: pd.DataFrame, *, observed_until: pd.Timestamp) -> pd.DataFrame:
@@ -103,7 +103,7 @@ def run_metrics(frame: pd.DataFrame, *, cfg: MonitorConfig, random_state: int, b
         p = part["churn_probability"].to_numpy(dtype=np.float64)
         matured = bool(part["matured"].iloc[0])
         row = dict(zip(["as_of", "model", *by], key if isinstance(key, tuple) else (key,), strict=True))
-        row |= {c: part[c].iloc[0] for c in ("model_name", "model_version", "score_psi", "inputs_moved", "inputs_moved_ru") if c in part}
+        row |= {c: part[c].iloc[0] for c in ("model_name", "model_version") if c in part}
         row |= {"status": "matured" if matured else "maturing", "partners": len(part), "predicted_rate": float(p.mean()),
                 "revenue_at_risk": float(part["revenue_at_risk"].sum()),
                 "revenue_lost": float(part.loc[part["churned"] == 1, "revenue"].sum()),
@@ -116,6 +116,18 @@ def run_metrics(frame: pd.DataFrame, *, cfg: MonitorConfig, random_state: int, b
         row["prr_observed"] = 100 * (1 - row["observed_rate"]) if matured else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def moved_inputs(drift: pd.DataFrame, *, top: int = 3) -> pd.DataFrame:
+    """Per scoring run (``as_of``, ``model``) of the kept drift reports: the score's PSI and the ``top`` inputs that
+    moved most, in words (``inputs_moved``, ``inputs_moved_ru``)."""
+    rows = []
+    for (as_of, model), part in drift.groupby(["as_of", "model"], sort=True):
+        moved = part.loc[part["feature"] != "(score)"].sort_values("psi", ascending=False, kind="stable").head(top)
+        words = {f"inputs_moved{suffix}": "; ".join(f"{label} (PSI {psi:.2f})" for label, psi in zip(moved[f"label_{lang}"], moved["psi"], strict=True))
+                 for lang, suffix in (("en", ""), ("ru", "_ru"))}
+        rows.append({"as_of": as_of, "model": model, "score_psi": float(part.loc[part["feature"] == "(score)", "psi"].sum()), **words})
+    return pd.DataFrame(rows, columns=["as_of", "model", "score_psi", "inputs_moved", "inputs_moved_ru"])
 
 
 def _say(key: str, **values) -> tuple[str, str]:

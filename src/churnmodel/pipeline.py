@@ -263,7 +263,7 @@ def score(config: ConfigLike, overrides: Sequence[str] = (), *, as_of, model: Ch
                                  model_label=label)] if out is not None else []
     if cfg.monitor.history is not None:  # the run is kept with its list: both, or neither
         writes.append(history_writer(run.scores, folder=cfg.monitor.history, as_of=when, model_name=name, model_version=version,
-                                     horizon_days=cfg.label.horizon_days, test=churn_model.metadata.get("test", {}), drift=run.drift))
+                                     horizon_days=cfg.label.horizon_days, test=churn_model.metadata.get("test", {})))
         writes.append(drift_writer(run.drift, folder=cfg.monitor.history, as_of=when, model_name=name, model_version=version))
     if report is not None:
         page = run.report(config=cfg, lang=lang)
