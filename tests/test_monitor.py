@@ -229,7 +229,7 @@ def test_a_registered_models_runs_are_logged_to_its_mlflow_run_over_time(campaig
 
     _, config, _, run_id = campaigns
     cfg = load_config(config, [f"monitor.history={tmp_path / 'history'}"])
-    client = mlflow.MlflowClient(cfg.tracking.uri)
+    client = mlflow.MlflowClient(tracking_uri=cfg.tracking.uri, registry_uri=cfg.tracking.uri)
     version = client.search_model_versions(f"run_id='{run_id}'")[0]
     tables = pipeline.validate(cfg).tables
     for as_of in ("2025-09-01", "2025-10-01"):

@@ -73,7 +73,7 @@ def _the_run_reads_well_in_mlflow(fitted, console: str) -> None:
     the inputs as datasets, no machine paths in the params, a described and tagged model version, no MLflow chatter."""
     import mlflow
 
-    client = mlflow.MlflowClient(fitted.config.tracking.uri)
+    client = mlflow.MlflowClient(tracking_uri=fitted.config.tracking.uri, registry_uri=fitted.config.tracking.uri)
     run = client.get_run(fitted.tracking.run_id)
     assert run.info.run_name.startswith("churn, data to 20"), run.info.run_name
     seconds = {k: v for k, v in run.data.metrics.items() if k.startswith("seconds_")}

@@ -33,7 +33,7 @@ def test_training_ships_an_uplift_model_per_action_with_its_held_out_evaluation(
         assert 0 < u.metrics["ate_se"] < 0.05 and abs(u.metrics["ate"]) < 0.2
     import mlflow
 
-    client = mlflow.MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}", registry_uri=f"sqlite:///{root / 'mlflow.db'}")
     logged = client.get_run(run_id).data.metrics
     assert {f"uplift_{a}_{m}" for a in LEVERS for m in ("qini", "ate", "ate_se")} <= set(logged)
     assert "plots/uplift.png" in {a.path for a in client.list_artifacts(run_id, "plots")}

@@ -37,7 +37,7 @@ def _client(cfg):
     import mlflow
 
     mlflow.set_tracking_uri(cfg.tracking.uri)
-    return mlflow.MlflowClient(cfg.tracking.uri)
+    return mlflow.MlflowClient(tracking_uri=cfg.tracking.uri, registry_uri=cfg.tracking.uri)
 
 
 def test_run_holds_params_metrics_tags_and_artifacts(logged):
@@ -147,6 +147,25 @@ def test_aliases_candidate_and_champion(logged, sample_tables):
     assert forced.promoted and str(client.get_model_version_by_alias(name, "champion").version) == forced.registered_version
 
 
+def test_monitoring_logs_to_the_configured_store_after_a_training_on_another(logged, tmp_path, request):
+    """A notebook trains on one store, then monitors a model of another: the version is looked up and logged in
+    the configured store, not in the registry the earlier training set for the process."""
+    import mlflow
+
+    from churnmodel.tracking import log_monitoring
+
+    summary, cfg, _, _ = logged
+    mlflow.set_registry_uri(f"sqlite:///{tmp_path / 'other.db'}")  # what a training on another store leaves behind
+    request.addfinalizer(lambda: mlflow.set_registry_uri(cfg.tracking.uri))
+    runs = pd.DataFrame({"model_name": [cfg.tracking.model_name], "model_version": [summary.registered_version],
+                         "as_of": [pd.Timestamp("2025-10-01", tz="UTC")], "estimated_auc": [0.8], "predicted_rate": [0.1],
+                         "observed_rate": [0.12], "auc": [0.79], "verdict": ["watch"]})
+    assert log_monitoring(runs, config=cfg) == [f"{cfg.tracking.model_name}/{summary.registered_version}"]
+    client = mlflow.MlflowClient(tracking_uri=cfg.tracking.uri, registry_uri=cfg.tracking.uri)
+    assert client.get_run(summary.run_id).data.metrics["monitor_auc"] == 0.79
+    assert client.get_model_version(cfg.tracking.model_name, summary.registered_version).tags["monitor_verdict"] == "watch"
+
+
 @pytest.mark.slow
 def test_mlflow_models_predict_command(logged, tmp_path):
     summary, cfg, _project, result = logged
@@ -198,7 +217,7 @@ def test_a_real_tracking_server_receives_the_run_and_the_model(sample_training, 
         remote = _with(cfg, uri=uri, experiment="server-test", model_name="server-model")
         check_tracking(uri, timeout=5)
         summary = log_training(result, config=remote, tables=sample_tables)
-        client = mlflow.MlflowClient(uri)
+        client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
         assert client.get_run(summary.run_id).data.metrics["test_auc"] == pytest.approx(result.metrics["auc"])
         assert str(client.get_model_version_by_alias("server-model", "champion").version) == "1"
         mlflow.set_tracking_uri(uri)
@@ -243,7 +262,8 @@ def test_two_trainings_at_once_on_one_store_both_land_and_are_identical(tmp_path
     assert sorted(s["registered_version"] for s in summaries) == ["1", "2"]
     import mlflow
 
-    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}")
+    store = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    client = mlflow.MlflowClient(tracking_uri=store, registry_uri=store)
     for s in summaries:
         run = client.get_run(s["run_id"])
         assert run.info.status == "FINISHED" and run.data.metrics["test_auc"] == s["metrics"]["test_auc"]

@@ -17,7 +17,7 @@ from churnmodel.config import Config
 from churnmodel.errors import ChurnModelError
 from churnmodel.model import ChurnModel
 
-__all__ = ["TrackingError", "check_tracking", "load_churn_model", "model_label", "promote_version", "quiet_mlflow", "resolve_model"]
+__all__ = ["TrackingError", "check_tracking", "client", "load_churn_model", "model_label", "promote_version", "quiet_mlflow", "resolve_model"]
 
 
 @contextlib.contextmanager
@@ -57,6 +57,15 @@ def check_tracking(uri: str, *, timeout: float) -> None:
             raise TrackingError(f"tracking.uri {uri}: folder {folder} does not exist")
 
 
+def client(uri: str):
+    """An MLflow client of the store at ``uri`` for runs *and* the model registry. ``MlflowClient(uri)`` alone takes
+    its registry from the process's global setting when one was made (``mlflow.set_registry_uri``, as every
+    training does): in a notebook that trained on another store it would look up versions there."""
+    import mlflow
+
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
 def model_label(uri: str) -> tuple[str, str]:
     """models:/NAME@ALIAS or models:/NAME/VERSION -> (NAME, ALIAS or VERSION); other URIs -> (URI, "")."""
     if not uri.startswith("models:/"):
@@ -82,9 +91,7 @@ def resolve_model(config: Config, model: ChurnModel | str | None) -> tuple[Churn
         loaded = load_churn_model(uri, tracking_uri=config.tracking.uri)
     name, version = model_label(uri)
     if uri.startswith("models:/") and "@" in uri:
-        import mlflow
-
-        version = str(mlflow.MlflowClient(config.tracking.uri).get_model_version_by_alias(name, version).version)
+        version = str(client(config.tracking.uri).get_model_version_by_alias(name, version).version)
     return loaded, name, version
 
 

@@ -29,6 +29,7 @@ from churnmodel.config import Config
 from churnmodel.explain import contributions, global_importance
 from churnmodel.features import safe_name
 from churnmodel.hazard import horizon_columns
+from churnmodel.registry import client as store_client
 from churnmodel.registry import promote_version, quiet_mlflow
 from churnmodel.validation import InputTables
 
@@ -390,11 +391,10 @@ def log_monitoring(runs: pd.DataFrame, *, config: Config) -> list[str]:
     ``monitor_predicted_rate``, ``monitor_observed_rate``, ``monitor_verdict`` 0 fine / 1 watch / 2 retrain), and
     the latest verdict as the version's tag ``monitor_verdict``. Re-logging a run writes the same points.
     Returns the ``NAME/VERSION`` logged; models not in the registry (folders, in memory) are skipped."""
-    import mlflow
     from mlflow.entities import Metric
     from mlflow.exceptions import MlflowException
 
-    client = mlflow.MlflowClient(config.tracking.uri)
+    client = store_client(config.tracking.uri)
     logged = []
     for (name, number), part in runs.groupby(["model_name", "model_version"], sort=True):
         if not str(number).isdigit():
