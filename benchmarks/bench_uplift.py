@@ -36,7 +36,7 @@ from churnmodel.planning import allocate
 from churnmodel.simulate import simulate, write_simulation
 from churnmodel.simulate.campaigns import ACTIONS, BACKLASH
 from churnmodel.train import train
-from churnmodel.uplift import campaign_rows, fit_uplift, qini
+from churnmodel.uplift import campaign_rows, fit_action, qini
 
 HORIZON_MONTHS = 3  # the 90-day label
 
@@ -72,14 +72,17 @@ def main() -> None:
         frame, plan = build_training_frame(tables, cfg)
     churn = train(frame, plan, cfg).model  # risk targeting's ranking
     shell = ChurnModel(booster=None, calibrator=Calibrator("none"), plan=plan)
-    held, models, print_rows = None, {}, []
+    held, models, print_rows, uses = None, {}, [], []
     for action in ACTIONS:
         rows = campaign_rows(frame, tables.events, action=action)
         X = shell.prepare(rows)
         cut = np.sort(rows["snapshot"].unique())[-4]
         early = (rows["snapshot"] < cut).to_numpy()
-        models[action] = fit_uplift(rows[early].reset_index(drop=True), X[early].reset_index(drop=True), action=action,
-                                    random_state=cfg.random_state)
+        X_early = X[early].reset_index(drop=True)
+        fitted = fit_action(rows[early].reset_index(drop=True), X_early, churn.probabilities(X_early), action=action,
+                            random_state=cfg.random_state)  # as training does: checked on its own latest campaigns
+        models[action] = fitted.model
+        uses.append(f"{action} {'with' if fitted.metrics['heterogeneity'] else 'without'} differences between partners")
         test = (~early & rows["randomised"]).to_numpy()
         truth = true_effects(sim, rows[test].reset_index(drop=True))[:, list(ACTIONS).index(action)]
         y, t = rows.loc[test, "label"].to_numpy(), rows.loc[test, "treated"].to_numpy()
@@ -119,7 +122,7 @@ def main() -> None:
         value_kept = retained(choice)
         print(f"  {name:>24}: value retained net of cost {value_kept:14,.0f} ({value_kept / base:5.2f}x risk targeting), "
               f"{int((choice >= 0).sum()):,} actions, cost {float(sum(cost[a] for a in choice if a >= 0)):,.0f}")
-    print("uplift models on the held-out randomised campaigns:")
+    print("uplift models on the held-out randomised campaigns (" + "; ".join(uses) + "):")
     print("\n".join(print_rows))
 
 

@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from churnmodel import planning
+from churnmodel.effects import risk_scaled
 from churnmodel.planning import allocate, allocate_with_bound
-from churnmodel.uplift import campaign_rows, fit_uplift, qini, uplift_by_decile
+from churnmodel.uplift import campaign_rows, fit_action, fit_uplift, qini, uplift_by_decile
 
 
 def test_qini_by_hand():
@@ -48,6 +49,38 @@ def test_the_dr_learner_recovers_a_known_effect_where_assignment_follows_risk():
     assert abs(naive - tau.mean()) > 6 * se  # confounded by risk: far off
     effect = up.effect(X, base)  # the churn probability without the action, as the churn model gives it
     assert effect[x > 0.5].mean() < effect[x < -0.5].mean() - 0.03
+
+
+def _randomised_campaigns(tau, base, rng):
+    """Eight monthly randomised campaigns (half of each approached) over the rows of ``base`` (churn probability
+    without the action) with the true effects ``tau``."""
+    n = len(base)
+    t = rng.random(n) < 0.5
+    y = (rng.random(n) < base + t * tau).astype(int)
+    month = pd.to_datetime("2025-01-01") + pd.to_timedelta(rng.integers(0, 8, n) * 31, unit="D")
+    snapshot = month.to_period("M").to_timestamp()
+    return pd.DataFrame({"partner_id": np.arange(n).astype(str), "snapshot": snapshot, "label": y, "treated": t,
+                         "randomised": True, "campaign_id": snapshot.strftime("%Y-%m")})
+
+
+def test_differences_between_partners_are_shipped_only_when_the_latest_campaigns_bear_them_out():
+    """Randomised campaigns where the action helps partners with z > 0 and pushes the others out (z independent of
+    risk): the held-out slope is clearly positive, the differences are kept and the shipped effects separate the
+    groups. The same campaigns with one log-odds shift for everybody: the differences are dropped and each
+    partner's effect is exactly the average shift scaled to their risk."""
+    rng = np.random.default_rng(4)
+    n = 16_000
+    x, z = rng.normal(size=n), rng.normal(size=n)
+    base = 1 / (1 + np.exp(-(-1.2 + 0.8 * x)))
+    X = pd.DataFrame({"x": x, "z": z})
+    varied = fit_action(_randomised_campaigns(np.where(z > 0, -0.15, 0.05), base, rng), X, base, action="call", random_state=1)
+    assert varied.metrics["heterogeneity"] == 1.0 and varied.metrics["heldout_slope"] > 1.96 * varied.metrics["heldout_slope_se"]
+    effect = varied.model.effect(X, base)
+    assert effect[z > 0.5].mean() < -0.08 and effect[z < -0.5].mean() > -0.02
+    shifted = risk_scaled(base, -0.5)
+    same = fit_action(_randomised_campaigns(shifted, base, rng), X, base, action="call", random_state=1)
+    assert same.metrics["heterogeneity"] == 0.0 and same.evaluation is not None
+    np.testing.assert_allclose(same.model.effect(X, base), risk_scaled(base, same.metrics["log_odds_shift"]), atol=1e-12)
 
 
 @pytest.mark.slow
