@@ -1,21 +1,23 @@
-"""Retention uplift on the simulator's campaigns, side by side: which partners to fund, at one budget.
+"""Retention uplift on the simulator's campaigns, side by side: which partners to fund, at several budgets.
 
-Uplift models (one DR-learner per action) learn from the earlier campaigns; the last four campaigns of
-each action are held out. At the snapshots of the held-out randomised campaigns, every partner active
-then may get one action, within a budget of the same cost as the team spent there. The value each
+Uplift models (one DR-learner per action, fitted and checked as training does: ``uplift.fit_action``) learn
+from the earlier campaigns; the last four campaigns of each action are held out. At the snapshots of the
+held-out randomised campaigns, every partner active then may get one action, within budgets that are shares
+(``--shares``) of what the team spent there. The value each
 policy retains is computed from the simulator's true effects (the ground truth's cause contributions,
 the action's relief and who dislikes being approached), as the 90-day churn probability removed times
 the partner's 12-month revenue, net of the actions' cost:
 
 - (a) the planner: the uplift models' effects, the exact budget allocation;
-- (b) the highest churn risk first (the churn model), each given the action that works best on average;
+- (b) the highest churn risk first (the churn model), each given the action with the best mean gain in the
+  models' view (``planning.ranked_policy``, as ``churnmodel plan`` compares);
 - (c) the highest revenue at risk first, the same action;
 - (d) random partners, the same action.
 
 It also prints the Qini coefficient of each action's uplift model on the held-out randomised rows
 against the oracle's (ranking by the true effect). Tuned on nothing public: simulator only.
 
-    .venv/bin/python benchmarks/bench_uplift.py [--partners 4000]
+    .venv/bin/python benchmarks/bench_uplift.py [--partners 4000] [--seed 3] [--shares 0.1,0.25,0.5,1]
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from churnmodel import load_config, read_inputs
 from churnmodel.calibration import Calibrator
 from churnmodel.features import build_training_frame
 from churnmodel.model import ChurnModel
-from churnmodel.planning import allocate
+from churnmodel.planning import allocate, ranked_policy
 from churnmodel.simulate import simulate, write_simulation
 from churnmodel.simulate.campaigns import ACTIONS, BACKLASH
 from churnmodel.train import train
@@ -58,6 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--partners", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--shares", default="0.1,0.25,0.5,1", help="budgets, as shares of what the team spent at those snapshots")
     args = parser.parse_args()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -99,29 +102,28 @@ def main() -> None:
     truth = true_effects(sim, pool)
     cost = np.array([c for _, _, c in ACTIONS.values()])
     spent = sim.campaigns.loc[sim.campaigns["month"].isin(held) & ~sim.campaigns["control"].astype(bool)]
-    budget = float(spent["action"].map({a: c for a, (_, _, c) in ACTIONS.items()}).sum())
+    spent_total = float(spent["action"].map({a: c for a, (_, _, c) in ACTIONS.items()}).sum())
     retained = lambda choice: float(sum(value[i] * -truth[i, a] - cost[a] for i, a in enumerate(choice) if a >= 0))  # noqa: E731
-    best_action = int(np.argmin(effects.mean(axis=0)))  # the action that works best on average (the models' view)
-
-    def ranked(order: np.ndarray) -> np.ndarray:
-        choice, left = np.full(len(pool), -1), budget
-        for i in order:
-            if left >= cost[best_action]:
-                choice[i], left = best_action, left - cost[best_action]
-        return choice
-
-    policies = {"planner (uplift)": allocate(value[:, None] * -effects - cost[None, :], cost, budget=budget),
-                "highest churn risk": ranked(np.argsort(-risk, kind="stable")),
-                "highest revenue at risk": ranked(np.argsort(-(risk * value), kind="stable")),
-                "random": ranked(np.random.default_rng(0).permutation(len(pool))),
-                "oracle (true effects)": allocate(value[:, None] * -truth - cost[None, :], cost, budget=budget)}
+    gain = value[:, None] * -effects - cost[None, :]  # the models' view, as `churnmodel plan` values it
+    orders = {"highest churn risk": np.argsort(-risk, kind="stable"), "highest revenue at risk": np.argsort(-(risk * value), kind="stable"),
+              "random": np.random.default_rng(0).permutation(len(pool))}
     print(f"{args.partners:,} partners x 36 months, campaigns from month 6; held-out snapshots {sorted(str(s.date()) for s in held)}; "
-          f"{len(pool):,} partners in the pool, budget {budget:,.0f} (what the team spent there); {time.perf_counter() - started:.0f} s")
-    base = retained(policies["highest churn risk"])
-    for name, choice in policies.items():
-        value_kept = retained(choice)
-        print(f"  {name:>24}: value retained net of cost {value_kept:14,.0f} ({value_kept / base:5.2f}x risk targeting), "
-              f"{int((choice >= 0).sum()):,} actions, cost {float(sum(cost[a] for a in choice if a >= 0)):,.0f}")
+          f"{len(pool):,} partners in the pool; the team spent {spent_total:,.0f} there; {time.perf_counter() - started:.0f} s")
+    print("value retained net of cost (x the highest churn risk first, at the same budget); ranking policies give every "
+          "partner the action with the best mean gain in the models' view (planning.ranked_policy)")
+    shares = [float(x) for x in args.shares.split(",")]
+    table = {}
+    for share in shares:
+        budget = share * spent_total
+        policies = {"planner (uplift)": allocate(gain, cost, budget=budget),
+                    **{name: ranked_policy(order, gain, cost, budget=budget) for name, order in orders.items()},
+                    "oracle (true effects)": allocate(value[:, None] * -truth - cost[None, :], cost, budget=budget)}
+        kept = {name: retained(choice) for name, choice in policies.items()}
+        for name, v in kept.items():
+            table.setdefault(name, []).append(f"{v / 1e6:8.2f}M ({v / kept['highest churn risk']:5.2f}x)")
+    print(f"  {'budget (share of the spend)':>27}: " + " ".join(f"{s:>18.0%}" for s in shares))
+    for name, cells in table.items():
+        print(f"  {name:>27}: " + " ".join(f"{c:>18}" for c in cells))
     print("uplift models on the held-out randomised campaigns (" + "; ".join(uses) + "):")
     print("\n".join(print_rows))
 
