@@ -3,6 +3,7 @@
 Keeping the source here makes notebook diffs reviewable; tests/test_notebooks.py executes the result.
 """
 
+import hashlib
 from pathlib import Path
 
 import nbformat
@@ -177,11 +178,14 @@ curve[["budget", "spent", "funded", "value_plan", "value_risk", "value_revenue_a
     ],}
 
 
-def build() -> None:
+def build(out: Path = HERE) -> None:
+    """Write every notebook into ``out``; a cell's id is its position's hash, so a rebuild changes only the cells that changed."""
     for name, cells in NOTEBOOKS.items():
-        nb = new_notebook(cells=[new_markdown_cell(src) if kind == "md" else new_code_cell(src) for kind, src in cells])
+        ids = [hashlib.sha256(f"{name}:{i}".encode()).hexdigest()[:8] for i in range(len(cells))]
+        nb = new_notebook(cells=[new_markdown_cell(src, id=i) if kind == "md" else new_code_cell(src, id=i)
+                                 for (kind, src), i in zip(cells, ids, strict=True)])
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        nbformat.write(nb, HERE / name)
+        nbformat.write(nb, out / name)
 
 
 if __name__ == "__main__":
