@@ -249,8 +249,9 @@ def fit_action(rows: pd.DataFrame, X: pd.DataFrame, p: np.ndarray, *, action: st
     what its regression adds to the average: the randomised rows' inverse-probability pseudo-outcomes (their
     known treated share) regressed on it. The model shipped is fitted on every campaign; it keeps the
     regression's differences between partners (shrunk by their cross-fitted slope) only when the held-out
-    slope is above zero at 95% (``heterogeneity`` 1), else each partner's effect is the action's average
-    log-odds shift scaled to their risk (``heterogeneity`` 0; so too without a held-out check). Why: on the
+    slope is above zero at 95% and the cross-fitted one above zero (``heterogeneity`` 1), else each
+    partner's effect is the action's average log-odds shift scaled to their risk (``heterogeneity`` 0; so
+    too without a held-out check). Why: on the
     simulator, differences the held-out campaigns did not bear out cost value retained against plain risk
     targeting (0.67x and 0.94x on two seeds of three), while the risk-scaled average never fell below it."""
     t = rows["treated"].to_numpy(dtype=bool)
@@ -274,6 +275,7 @@ def fit_action(rows: pd.DataFrame, X: pd.DataFrame, p: np.ndarray, *, action: st
     final = fit_uplift(rows, X, action=action, random_state=random_state)
     ate, se = final.average()
     shift, slope, center, slope_se = final.projection
+    trusted = trusted and slope > 0  # a slope at or below zero keeps nothing of the differences (combined_effect)
     if not trusted:
         final = dataclasses.replace(final, projection=(shift, 0.0, center, slope_se))
     fitted |= {"ate": ate, "ate_se": se, "rows": float(len(rows)), "treated": float(t.sum()), "log_odds_shift": shift,
