@@ -251,9 +251,9 @@ def fit_action(rows: pd.DataFrame, X: pd.DataFrame, p: np.ndarray, *, action: st
     regression's differences between partners (shrunk by their cross-fitted slope) only when the held-out
     slope is above zero at 95% and the cross-fitted one above zero (``heterogeneity`` 1), else each
     partner's effect is the action's average log-odds shift scaled to their risk (``heterogeneity`` 0; so
-    too without a held-out check). Why: on the
-    simulator, differences the held-out campaigns did not bear out cost value retained against plain risk
-    targeting (0.67x and 0.94x on two seeds of three), while the risk-scaled average never fell below it."""
+    too without a held-out check). Why: on the simulator, differences the held-out campaigns did not bear
+    out cost value retained against plain risk targeting (0.67x and 0.94x on two seeds of three), while the
+    risk-scaled average never fell below it."""
     t = rows["treated"].to_numpy(dtype=bool)
     y = rows["label"].to_numpy(dtype=np.float64)
     dates = np.sort(rows["snapshot"].unique())
@@ -263,11 +263,12 @@ def fit_action(rows: pd.DataFrame, X: pd.DataFrame, p: np.ndarray, *, action: st
         test = held & rows["randomised"].to_numpy(dtype=bool)
         if test.any() and t[test].any() and (~t[test]).any():
             early = fit_uplift(rows.loc[~held], X.loc[~held], action=action, random_state=random_state)
-            evaluation = UpliftEvaluation(action, y[test], t[test], early.effect(X.loc[test], p[test]))
+            raw = early.booster.predict(X.loc[test, list(early.features)])  # what the regression says, before shrinkage
+            evaluation = UpliftEvaluation(action, y[test], t[test], combined_effect(raw, p[test], early.projection[:3]))
             base = risk_scaled(p[test], early.projection[0])
             e = _design_propensity(rows)[test]
             psi = np.where(t[test], y[test] / e, -y[test] / (1 - e))  # unbiased for the effect where assignment was random
-            _, slope, _, slope_se = best_linear_projection(psi - base, early.booster.predict(X.loc[test, list(early.features)]) - base)
+            _, slope, _, slope_se = best_linear_projection(psi - base, raw - base)
             trusted = bool(slope - 1.96 * slope_se > 0)
             fitted |= {"qini": evaluation.qini()[1], "observed_effect": y[test][t[test]].mean() - y[test][~t[test]].mean(),
                        "predicted_effect": float(evaluation.effect.mean()), "heldout_rows": float(test.sum()),
