@@ -4,10 +4,12 @@ Simulates partners (default 6,000 x 36 months) and runs what ``churnmodel train`
 application layer, without MLflow): the training frame, the single-horizon model, then the survival
 stage (out-of-time fit, partner folds with a Cox baseline each, final fit), each stage timed through
 the pipeline's status hook; then scores every active partner. With several ``--strides``
-(``train.hazard_evaluation_stride``) the whole is repeated per stride in one run, side by side.
-Nothing is asserted.
+(``train.hazard_evaluation_stride``) or ``--shares`` (``train.hazard_negative_share``) the whole is
+repeated per combination in one run, side by side. ``--sample``: the committed sample's config instead
+of the simulator. Nothing is asserted.
 
-    .venv/bin/python benchmarks/bench_survival.py [--partners 6000] [--months 36] [--folds 3] [--seed 3] [--strides 1,3]
+    .venv/bin/python benchmarks/bench_survival.py [--partners 6000] [--months 36] [--folds 3] [--seed 3]
+        [--strides 3] [--shares 1,0.25] [--sample]
 """
 
 from __future__ import annotations
@@ -32,23 +34,30 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=36)
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=3, help="the simulator's random_state")
-    parser.add_argument("--strides", default="1,3", help="train.hazard_evaluation_stride values, compared in one run")
+    parser.add_argument("--strides", default="3", help="train.hazard_evaluation_stride values, compared in one run")
+    parser.add_argument("--shares", default="1,0.25", help="train.hazard_negative_share values, compared in one run")
+    parser.add_argument("--sample", action="store_true", help="the committed sample (configs/partner_churn.yaml)")
     args = parser.parse_args()
     tune_allocator()
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        pipeline.simulate(partners=args.partners, months=args.months, random_state=args.seed, out=root / "sim")
-        (root / "c.yaml").write_text(
-            "data:\n  partners: sim/partners.csv\n  events: sim/events.parquet\n  contracts: sim/contracts.csv\n"
-            f"random_state: 7\nlabel:\n  horizons: [30, 90, 180, 365]\ntrain:\n  bootstrap: 0\n  hazard_folds: {args.folds}\n")
-        tables = pipeline.validate(root / "c.yaml").tables
+        if args.sample:
+            config = Path(__file__).resolve().parents[1] / "configs" / "partner_churn.yaml"
+        else:
+            pipeline.simulate(partners=args.partners, months=args.months, random_state=args.seed, out=root / "sim")
+            config = root / "c.yaml"
+            config.write_text(
+                "data:\n  partners: sim/partners.csv\n  events: sim/events.parquet\n  contracts: sim/contracts.csv\n"
+                f"random_state: 7\nlabel:\n  horizons: [30, 90, 180, 365]\ntrain:\n  bootstrap: 0\n  hazard_folds: {args.folds}\n")
+        tables = pipeline.validate(config).tables
         for stride in (int(s) for s in args.strides.split(",")):
-            print(f"\n--- train.hazard_evaluation_stride = {stride}")
-            run(root / "c.yaml", tables, args, stride)
+            for share in (float(s) for s in args.shares.split(",")):
+                print(f"\n--- train.hazard_evaluation_stride = {stride}, train.hazard_negative_share = {share}")
+                run(config, tables, args, [f"train.hazard_evaluation_stride={stride}", f"train.hazard_negative_share={share}"])
 
 
-def run(config: Path, tables, args, stride: int) -> None:
+def run(config: Path, tables, args, overrides: list[str]) -> None:
     stages: dict[str, float] = {}
 
     @contextlib.contextmanager
@@ -57,14 +66,15 @@ def run(config: Path, tables, args, stride: int) -> None:
         yield
         stages[stage.split(":")[0]] = time.perf_counter() - start
 
-    result = pipeline.fit(config, [f"train.hazard_evaluation_stride={stride}"], tables=tables, track=False, status=timed)
+    result = pipeline.fit(config, overrides, tables=tables, track=False, status=timed)
     as_of = pd.Timestamp(tables.events["timestamp"].max()).ceil("D")
     start = time.perf_counter()
     scores = pipeline.score(config, as_of=as_of, model=result.model, tables=tables).scores
     t_score = time.perf_counter() - start
     plan, t_single, t_survival = result.model.plan, stages["training"], stages["survival"]
     m = result.metrics
-    print(f"{args.partners:,} partners x {args.months} months (simulator seed {args.seed}): {len(plan.columns)} features; "
+    source = "the committed sample" if args.sample else f"{args.partners:,} partners x {args.months} months (simulator seed {args.seed})"
+    print(f"{source}: {len(plan.columns)} features; "
           f"features {stages['building features']:.1f} s")
     print(f"single-horizon model {t_single:.1f} s; survival stage ({args.folds} folds + out of time + final) {t_survival:.1f} s "
           f"= {t_survival / t_single:.1f}x; scoring {len(scores):,} partners with curves {t_score:.1f} s; peak RSS "

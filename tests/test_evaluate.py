@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
 from churnmodel.config import CampaignConfig
@@ -8,6 +10,7 @@ from churnmodel.evaluate import (
     binary_metrics,
     bootstrap_auc,
     campaign_threshold,
+    concordance_index,
     expected_calibration_error,
     expected_maximum_profit,
 )
@@ -67,3 +70,28 @@ def test_reference_statistics_have_shares_that_add_up():
     assert sum(a["shares"]) + a["missing"] == pytest.approx(1.0) and a["missing"] == 0.25
     assert ref["features"]["c"]["categories"] == {"x": 0.5, "y": 0.25, "(missing)": 0.25}
     assert sum(ref["score"]["shares"]) == pytest.approx(1.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 4), st.booleans()), min_size=1, max_size=60))
+def test_concordance_index_is_lifelines_count_with_tied_times_scores_and_censoring(rows):
+    """Whole-day times and coarse scores: ties everywhere; no comparable pair is an error in both."""
+    from lifelines.utils import concordance_index as lifelines_concordance
+
+    time, score, event = (np.array(column, dtype=float) for column in zip(*rows, strict=True))
+    try:
+        expected = lifelines_concordance(time, score, event)
+    except ZeroDivisionError:
+        with pytest.raises(ValueError, match="no comparable pairs"):
+            concordance_index(time, score, event.astype(bool))
+        return
+    assert concordance_index(time, score, event.astype(bool)) == pytest.approx(expected, abs=1e-12)
+
+
+def test_concordance_index_on_many_rows_is_lifelines_too():
+    rng = np.random.default_rng(3)
+    time, score, event = rng.integers(0, 366, 30_000).astype(float), rng.normal(size=30_000), rng.random(30_000) < 0.2
+    score[::7] = 0.0  # a block of tied scores
+    from lifelines.utils import concordance_index as lifelines_concordance
+
+    assert concordance_index(time, score, event) == pytest.approx(lifelines_concordance(time, score, event), abs=1e-12)

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from churnmodel.linear import CoxBaseline, LinearScore, efron, linear_preprocessor
-from churnmodel.survival import expand_intervals, fit_linear_hazard
+from churnmodel.person_period import expand_intervals
+from churnmodel.survival import fit_linear_hazard
 
 
 def _frame(n: int, seed: int) -> pd.DataFrame:
@@ -102,7 +103,12 @@ def test_cox_baseline_is_lifelines_model_with_ties_and_a_category():
     X = X.assign(tier=pd.Categorical(np.where(X["noise"] > 0.5, "gold", "silver")))
     X.loc[3, "noise"] = np.nan
     cox = CoxBaseline(random_state=0).fit(X, time, event, cut=365)
-    Z = cox._dense(X)[:, cox.keep]
+    full = np.asarray(cox.prep.transform(X), dtype=np.float64)
+    Z = full[:, cox.keep]
+    # the survival stage's folds share one fitted preprocessing and its output: the same model
+    shared = CoxBaseline(random_state=0).fit(X, time, event, cut=365, inputs=(linear_preprocessor(X).fit(X), full))
+    np.testing.assert_array_equal(shared.beta, cox.beta)
+    np.testing.assert_array_equal(shared.curve(X, [30, 365], Z=full), cox.curve(X, [30, 365]))
     data = pd.DataFrame(Z, columns=[f"x{i}" for i in range(Z.shape[1])])
     data["T"], data["E"] = np.minimum(time, 365), (event & (time <= 365)).astype(int)
     with warnings.catch_warnings():

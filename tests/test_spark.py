@@ -108,7 +108,8 @@ def test_spark_scoring_carries_the_survival_curves(sample_training, sample_table
 
     from churnmodel.hazard import horizon_columns
     from churnmodel.labels import data_end
-    from churnmodel.survival import fit_hazard, observed_times, partner_folds
+    from churnmodel.person_period import observed_times, partner_folds
+    from churnmodel.survival import fit_hazard
 
     frame, _, result, cfg = sample_training
     model = copy.copy(result.model)  # a quick hazard model (50 rounds): the engines must agree, whatever its quality

@@ -20,6 +20,7 @@ __all__ = [
     "binary_metrics",
     "bootstrap_auc",
     "campaign_threshold",
+    "concordance_index",
     "expected_calibration_error",
     "expected_maximum_profit",
     "population_stability",
@@ -156,6 +157,44 @@ def _censoring_survival(time: np.ndarray, event: np.ndarray):
     return G
 
 
+def concordance_index(time: np.ndarray, score: np.ndarray, event: np.ndarray) -> float:
+    """Harrell's concordance index of ``score`` (a predicted time: higher = longer) with censored ``time``,
+    exactly as ``lifelines.utils.concordance_index`` counts it: a pair is comparable when the earlier time
+    is a churn (a censored time tied with a churn counts as later; two tied churns are not compared),
+    concordant when the churner's score is lower, one half when the scores tie.
+
+    Why not lifelines' own: it walks the rows in Python (about 1 s per 100,000 rows, and survival_metrics
+    takes it at every horizon of two models). Here every row asks "how many of the churns before me (in time
+    order) score lower", answered for all rows at once by a merge-sort tree over the churns' scores: per
+    power of two, the churns sorted within blocks of that size, and a prefix is at most one block per level.
+    O((rows + churns) log^2 churns), vectorised. ``tests/test_evaluate.py`` checks it against lifelines.
+
+    >>> concordance_index(np.array([1.0, 2.0, 3.0]), np.array([1.0, 3.0, 2.0]), np.array([True, True, False]))
+    0.6666666666666666
+    """
+    time, score, event = np.asarray(time, dtype=np.float64), np.asarray(score, dtype=np.float64), np.asarray(event, dtype=bool)
+    order = np.argsort(time[event], kind="stable")
+    churn_time = time[event][order]
+    levels = np.unique(score[event])  # the churns' distinct scores: a score's rank is how many are below it
+    rank = np.searchsorted(levels, score[event][order])
+    # per row, the churns it is compared with are the first `before` in time order (a churn: strictly
+    # earlier; a censored row: up to its own time), and it is concordant with those scoring lower
+    before = np.where(event, np.searchsorted(churn_time, time, side="left"), np.searchsorted(churn_time, time, side="right"))
+    lower, upto = np.searchsorted(levels, score, side="left"), np.searchsorted(levels, score, side="right")
+    below, at_most = np.zeros(len(time), dtype=np.int64), np.zeros(len(time), dtype=np.int64)
+    position, width = np.arange(len(rank)), len(levels) + 1
+    for bit in range(max(len(rank).bit_length(), 1)):
+        keys = np.sort((position >> bit) * width + rank)  # sorted within blocks of 2**bit churns
+        asked = np.flatnonzero((before >> bit) & 1)  # this block is part of the row's prefix
+        block = (before[asked] >> (bit + 1)) << 1
+        below[asked] += np.searchsorted(keys, block * width + lower[asked]) - (block << bit)
+        at_most[asked] += np.searchsorted(keys, block * width + upto[asked]) - (block << bit)
+    pairs = before.sum()
+    if pairs == 0:
+        raise ValueError("no comparable pairs: a concordance index needs a churn before another time")
+    return float((below.sum() + 0.5 * (at_most - below).sum()) / pairs)
+
+
 def survival_metrics(time: np.ndarray, event: np.ndarray, curve: np.ndarray, horizons, *, name: str) -> dict[str, float]:
     """Per horizon: ROC AUC and Brier score with inverse-probability-of-censoring weights (Graf et al.
     1999; a partner censored before ``h`` has no status at ``h`` and weight 0); the integrated Brier score
@@ -163,7 +202,6 @@ def survival_metrics(time: np.ndarray, event: np.ndarray, curve: np.ndarray, hor
     expected time active, truncated at each horizon (``c_index_<h>d``) and at the last (``c_index``).
 
     ``curve``: P(churn within each horizon), (rows, horizons). Keys are ``{name}_auc_{h}d`` etc."""
-    from lifelines.utils import concordance_index
     from sklearn.metrics import roc_auc_score
 
     time, event = np.asarray(time, dtype=np.float64), np.asarray(event, dtype=bool)
@@ -185,7 +223,7 @@ def survival_metrics(time: np.ndarray, event: np.ndarray, curve: np.ndarray, hor
     out[f"{name}_ibs"] = float(np.trapezoid(briers, h) / (h[-1] - h[0])) if len(h) > 1 else briers[0]
     for j, cut in enumerate(horizons):  # truncated at each horizon: the expected time active up to it
         expected, _ = months_to_churn(curve[:, : j + 1], horizons[: j + 1])
-        out[f"{name}_c_index_{cut}d"] = float(concordance_index(np.minimum(time, cut), expected, event & (time <= cut)))
+        out[f"{name}_c_index_{cut}d"] = concordance_index(np.minimum(time, cut), expected, event & (time <= cut))
     out[f"{name}_c_index"] = out[f"{name}_c_index_{horizons[-1]}d"]
     return out
 

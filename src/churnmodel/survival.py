@@ -17,10 +17,7 @@ the simulator: the stack beat the trees alone at every horizon). The survival cu
 ``S(t_k) = prod_{j <= k} (1 - h_j(x))``, so the churn probabilities ``1 - S(t_k)`` never decrease
 with the horizon, by construction.
 
-Censoring: a row is observed until the data end (less the contracts' grace period, when a churn
-is only confirmed then). An interval counts if the partner churned in it before that moment, or the
-whole interval was observed; an interval the data end cuts through is left out, so a snapshot whose
-later horizons run past the data end still contributes the intervals it saw.
+Censoring and the person-period rows: :mod:`churnmodel.person_period`.
 
 Evaluation (:func:`fit_survival`): out of time on the single-horizon model's own blocks, each
 block's outcomes censored where the next block starts, at the horizons the test block can show (it
@@ -34,7 +31,6 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
@@ -47,85 +43,26 @@ from threadpoolctl import threadpool_limits
 from churnmodel.booster import train_booster
 from churnmodel.errors import DataError
 from churnmodel.evaluate import expected_calibration_error, survival_metrics
-from churnmodel.hazard import COUNTDOWN_FEATURES, HazardModel, anchor_curve, interval_columns
+from churnmodel.hazard import COUNTDOWN_FEATURES, HazardModel, anchor_curve
 from churnmodel.linear import CoxBaseline, LinearScore, linear_preprocessor
-from churnmodel.times import DAY, utc, utc_series
+from churnmodel.person_period import (
+    PersonPeriod,
+    observed_times,
+    partner_folds,
+    strided_snapshots,
+)
+from churnmodel.times import utc
 
 __all__ = [
     "MIN_STACK_CHURNERS",
     "LinearInputs",
-    "PersonPeriod",
     "SurvivalResult",
     "add_survival",
-    "expand_intervals",
     "fit_hazard",
     "fit_linear_hazard",
     "fit_survival",
-    "observed_times",
-    "partner_folds",
     "stack_weights",
-    "strided_snapshots",
 ]
-
-_DAY_US = DAY * 1_000_000
-
-
-def observed_times(frame: pd.DataFrame, *, observed_until) -> tuple[np.ndarray, np.ndarray]:
-    """(time in days from the snapshot to churn or to the end of observation, churn observed) per row.
-
-    ``observed_until``: one UTC timestamp, or one per row."""
-    snap = frame["snapshot"].to_numpy("datetime64[us]").view(np.int64)
-    churn = frame["churn_date"]
-    churn_us = churn.to_numpy("datetime64[us]").view(np.int64)
-    until = utc_series(observed_until).dt.tz_localize(None).to_numpy("datetime64[us]").view(np.int64)
-    until = until[0] if np.ndim(observed_until) == 0 else until
-    event = churn.notna().to_numpy() & (churn_us <= until)
-    time_us = np.where(event, churn_us, until) - snap
-    time_us = np.maximum(time_us, 0)  # a snapshot at the end of observation has seen nothing yet
-    return time_us / _DAY_US, event
-
-
-def expand_intervals(time: np.ndarray, event: np.ndarray, horizons) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Person-period rows: (source row, interval index, churned in it), only intervals at risk and observed.
-
-    >>> rows, k, y = expand_intervals(np.array([20.0, 50.0, 40.0]), np.array([True, False, False]), [30, 90])
-    >>> rows.tolist(), k.tolist(), y.tolist()
-    ([0, 1, 2], [0, 0, 0], [1, 0, 0])
-    """
-    bounds = np.asarray([0, *horizons], dtype=np.float64)
-    rows, ks, ys = [], [], []
-    for k in range(len(horizons)):
-        a, b = bounds[k], bounds[k + 1]
-        at_risk = time > a  # active at the interval's start, and still observed then
-        churned_in = event & (time <= b)
-        keep = at_risk & (churned_in | (time >= b))  # the churn is seen, or the whole interval is
-        idx = np.flatnonzero(keep)
-        rows.append(idx)
-        ks.append(np.full(len(idx), k, dtype=np.int8))
-        ys.append(churned_in[idx].astype(np.int8))
-    return np.concatenate(rows), np.concatenate(ks), np.concatenate(ys)
-
-
-def partner_folds(partner_ids: np.ndarray, *, folds: int, random_state: int) -> np.ndarray:
-    """A fold number per row: a seeded shuffle of the partners dealt into ``folds`` (a partner's rows stay together)."""
-    unique, inverse = np.unique(partner_ids.astype(str), return_inverse=True)
-    fold_of = np.empty(len(unique), dtype=np.int16)
-    fold_of[np.random.default_rng(random_state).permutation(len(unique))] = np.arange(len(unique)) % folds
-    return fold_of[inverse]
-
-
-def strided_snapshots(snapshot: pd.Series, *, stride: int) -> np.ndarray:
-    """Per row, whether its snapshot date is one of every ``stride``-th date counted back from the latest.
-
-    A partner's consecutive monthly snapshots share most of their feature windows and all but a month of
-    their outcomes; learning from every third loses little (measured in ``train.hazard_evaluation_stride``).
-
-    >>> dates = pd.Series(pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01", "2024-04-01"]))
-    >>> strided_snapshots(dates, stride=3).tolist()
-    [True, False, False, True, True]
-    """
-    dates, inverse = np.unique(snapshot.to_numpy(), return_inverse=True)
-    return ((len(dates) - 1 - inverse) % stride) == 0
 
 
 # --------------------------------------------------------------------------- fitting
@@ -139,12 +76,6 @@ class SurvivalResult:
     test: pd.DataFrame | None = None  # the test block: partner_id, snapshot, out-of-time p_churn_{h}d per horizon
 
 
-def _design(X: pd.DataFrame, rows: np.ndarray, k: np.ndarray, horizons: Sequence[int], countdowns: Sequence[str]) -> pd.DataFrame:
-    out = X.iloc[rows].reset_index(drop=True)
-    bounds = np.asarray([0, *horizons], dtype=np.float64)
-    return pd.concat([out, pd.DataFrame(interval_columns(out, start=bounds[k], end=bounds[k + 1], countdowns=countdowns))], axis=1)
-
-
 @dataclass(frozen=True)
 class LinearInputs:
     """The :func:`~churnmodel.linear.linear_preprocessor`, fitted once on every snapshot row of ``X``, and
@@ -156,22 +87,25 @@ class LinearInputs:
 
     @classmethod
     def fit(cls, X: pd.DataFrame) -> LinearInputs:
-        prep = linear_preprocessor(X).fit(X)
-        Z = prep.transform(X)
+        prep = linear_preprocessor(X)
+        Z = prep.fit_transform(X)  # one pass: fit, then transform, would take the signed log of every value twice
         return cls(prep, np.asarray(Z.todense() if hasattr(Z, "todense") else Z, dtype=np.float64))
 
 
 def fit_linear_hazard(X: pd.DataFrame, rows: np.ndarray, k: np.ndarray, y: np.ndarray, *, intervals: int,
-                      random_state: int, max_rows: int = 100_000, inputs: LinearInputs | None = None) -> LinearScore:
+                      random_state: int, max_rows: int = 100_000, inputs: LinearInputs | None = None,
+                      weight: np.ndarray | None = None) -> LinearScore:
     """The textbook discrete-time hazard model (a logistic regression on person-period rows: one
     log-odds per interval plus a linear score shared by all, Singer & Willett 2003) on the
     :func:`~churnmodel.linear.linear_preprocessor` features (``inputs``: fitted on all of ``X`` and
     shared; else fitted on the rows used); ridge penalty 0.01 per row (the interval terms practically
-    unpenalised). At most ``max_rows`` person-period rows, a seeded sample: a model with a few hundred
+    unpenalised). ``weight``: per row (a sampled row stands for several; the penalty counts what they stand
+    for). At most ``max_rows`` person-period rows, a seeded sample: a model with a few hundred
     weights needs no more, and each row costs its features twice in memory."""
+    weight = np.ones(len(rows)) if weight is None else np.asarray(weight, dtype=np.float64)
     if len(rows) > max_rows:
         keep = np.sort(np.random.default_rng(random_state).choice(len(rows), max_rows, replace=False))
-        rows, k, y = rows[keep], k[keep], y[keep]
+        rows, k, y, weight = rows[keep], k[keep], y[keep], weight[keep]
     unique, inverse = np.unique(rows, return_inverse=True)
     snapshots = X.iloc[unique]  # each snapshot once: the preprocessing is fitted and applied per snapshot
     if inputs is None:
@@ -182,7 +116,7 @@ def fit_linear_hazard(X: pd.DataFrame, rows: np.ndarray, k: np.ndarray, y: np.nd
     design[:, :intervals] = 10.0 * np.eye(intervals)[k]  # x10: the interval terms' penalty is 100 times smaller
     design[:, intervals:] = Z[inverse]
     del Z
-    glm = LogisticRegression(C=100.0 / len(rows), fit_intercept=False, max_iter=5000).fit(design, y)
+    glm = LogisticRegression(C=100.0 / weight.sum(), fit_intercept=False, max_iter=5000).fit(design, y, sample_weight=weight)
     return LinearScore.from_fitted(prep, glm.coef_[0, intervals:], snapshots)
 
 
@@ -190,65 +124,26 @@ def fit_linear_hazard(X: pd.DataFrame, rows: np.ndarray, k: np.ndarray, y: np.nd
 MIN_STACK_CHURNERS = 30
 
 
-def stack_weights(trees: np.ndarray, linear: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+def stack_weights(trees: np.ndarray, linear: np.ndarray, y: np.ndarray, *,
+                  weight: np.ndarray | None = None) -> tuple[float, float, float]:
     """(intercept, tree weight, linear weight): a logistic regression of one interval's outcomes on the
     two scores with the weights bounded at zero (Breiman's stacking constraint: a score counts as it
-    was fitted or not at all; a negative weight is noise from two collinear scores). Fewer than
-    :data:`MIN_STACK_CHURNERS` churners: the booster's weight only; one class: the booster as it is."""
+    was fitted or not at all; a negative weight is noise from two collinear scores). ``weight``: per row
+    (sampled rows). Fewer than :data:`MIN_STACK_CHURNERS` churners: the booster's weight only; one class:
+    the booster as it is."""
     if len(y) == 0 or y.min() == y.max():
         return (0.0, 1.0, 0.0)
     y = np.asarray(y, dtype=np.float64)
+    share = np.full(len(y), 1.0 / len(y)) if weight is None else np.asarray(weight, dtype=np.float64) / np.sum(weight)
     S = np.column_stack([np.ones(len(y)), trees, linear if y.sum() >= MIN_STACK_CHURNERS else np.zeros(len(y))])
 
     def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
         z = S @ w
-        return float(np.mean(np.logaddexp(0.0, z) - y * z)), S.T @ (expit(z) - y) / len(y)
+        return float(share @ (np.logaddexp(0.0, z) - y * z)), S.T @ (share * (expit(z) - y))
 
     fit = minimize(loss, np.array([0.0, 1.0, 0.0]), jac=True, method="L-BFGS-B",  # from the booster as it is
                    bounds=[(None, None), (0.0, None), (0.0, None)])
     return (float(fit.x[0]), float(fit.x[1]), float(fit.x[2]))
-
-
-class PersonPeriod:
-    """Every snapshot row's person-period rows at the data end (:func:`expand_intervals` of ``time``,
-    ``event``), their design (the churn model's features and the interval's columns) and one LightGBM
-    dataset binned from it (features only, never an outcome). The fits of a survival stage learn from
-    subsets of it (:meth:`lightgbm.Dataset.subset`): a fit on other partners takes fewer rows, and one
-    whose outcomes are censored earlier (the out-of-time blocks) takes a subset with the same outcomes,
-    since a row cut off earlier can only lose intervals. So the design is built and binned once.
-
-    >>> X = pd.DataFrame({"x": [1.0, 2.0, 3.0]})
-    >>> pp = PersonPeriod(X, np.array([20.0, 100.0, 40.0]), np.array([True, False, False]), horizons=[30, 90],
-    ...                   countdowns=(), params={"verbosity": -1})
-    >>> pp.rows.tolist(), pp.k.tolist(), pp.y.tolist()
-    ([0, 1, 2, 1], [0, 0, 0, 1], [1, 0, 0, 0])
-    >>> pp.select(np.array([20.0, 40.0, 0.0]), np.array([True, False, False])).tolist()  # censored at day 40
-    [0, 1]
-    """
-
-    def __init__(self, X: pd.DataFrame, time: np.ndarray, event: np.ndarray, *, horizons: Sequence[int],
-                 countdowns: Sequence[str], params: dict) -> None:
-        self.X, self.horizons, self.countdowns = X, tuple(int(h) for h in horizons), tuple(countdowns)
-        self.rows, self.k, self.y = expand_intervals(time, event, self.horizons)
-        self.design = _design(X, self.rows, self.k, self.horizons, self.countdowns)
-        self.dataset = (lgb.Dataset(self.design, self.y, categorical_feature="auto", params=params).construct()
-                        if len(self.rows) else None)  # no row at risk: no fit (fit_hazard says why)
-        self._position = np.full((len(self.horizons), len(X)), -1, dtype=np.int64)
-        self._position[self.k, self.rows] = np.arange(len(self.rows))
-
-    def select(self, time: np.ndarray, event: np.ndarray) -> np.ndarray:
-        """The positions of :func:`expand_intervals` ``(time, event)``'s rows among these person-period rows."""
-        rows, k, y = expand_intervals(time, event, self.horizons)
-        at = self._position[k, rows]
-        if (at < 0).any() or (self.y[at] != y).any():
-            raise ValueError("these outcomes are not the person-period rows' own, censored earlier")
-        return at
-
-    def subset(self, at: np.ndarray, offset: np.ndarray) -> lgb.Dataset:
-        """The binned rows ``at``, each starting from the log-odds ``offset`` (one per row)."""
-        part = self.dataset.subset(at).construct()
-        part.set_init_score(offset)
-        return part
 
 
 def fit_hazard(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: np.ndarray, *, horizons: Sequence[int],
@@ -261,7 +156,7 @@ def fit_hazard(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: np.nd
     ``(time, event)`` are the same or censored earlier."""
     pp = person_period or PersonPeriod(X, time, event, horizons=horizons, countdowns=countdowns, params=params)
     at = pp.select(time, event)
-    rows, k, y = pp.rows[at], pp.k[at], pp.y[at]
+    rows, k, y, w = pp.rows[at], pp.k[at], pp.y[at], pp.weight[at]
     fit, val = role[rows] == 0, role[rows] == 1
     for name, sel in (("training", fit), ("validation", val)):
         if y[sel].min(initial=1) == y[sel].max(initial=0):
@@ -269,15 +164,18 @@ def fit_hazard(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: np.nd
                             "more history or more partners are needed for label.horizons")
     # each interval starts from its baseline hazard (log-odds of the training rate): the trees then
     # model how partners differ from it, not the different lengths of the intervals
-    rate = np.array([y[fit][k[fit] == j].mean() if (k[fit] == j).any() else np.nan for j in range(len(horizons))])
+    rate = np.array([np.average(y[fit][k[fit] == j], weights=w[fit][k[fit] == j]) if (k[fit] == j).any() else np.nan
+                     for j in range(len(horizons))])
     rate = np.clip(np.where(np.isnan(rate), np.nanmean(rate), rate), 1e-4, 1 - 1e-4)
     offset = np.log(rate / (1 - rate))
     booster, _ = train_booster(params, pp.subset(at[fit], offset[k[fit]]), pp.subset(at[val], offset[k[val]]),
                                rounds=rounds, patience=patience)
-    linear = fit_linear_hazard(X, rows[fit], k[fit], y[fit], intervals=len(horizons), random_state=random_state, inputs=linear_inputs)
+    linear = fit_linear_hazard(X, rows[fit], k[fit], y[fit], intervals=len(horizons), random_state=random_state,
+                               inputs=linear_inputs, weight=w[fit])
     trees = booster.predict(pp.design.iloc[at[val]], raw_score=True) + offset[k[val]]
     scores = linear(X.iloc[rows[val]])
-    stack = tuple(stack_weights(trees[k[val] == j], scores[k[val] == j], y[val][k[val] == j]) for j in range(len(horizons)))
+    stack = tuple(stack_weights(trees[k[val] == j], scores[k[val] == j], y[val][k[val] == j], weight=w[val][k[val] == j])
+                  for j in range(len(horizons)))
     return HazardModel(booster, tuple(int(h) for h in horizons), tuple(map(float, offset)), stack, linear, tuple(countdowns))
 
 
@@ -288,9 +186,10 @@ def _hazard_out_of_fold(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, ro
 
 def _cox_out_of_fold(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, out: np.ndarray, settings: dict) -> np.ndarray:
     """One fold's Cox curve for the rows ``out``, fitted on the others."""
-    fitting = np.flatnonzero(~out)
-    cox = CoxBaseline(random_state=settings["random_state"]).fit(X.iloc[fitting], time[fitting], event[fitting], cut=settings["horizons"][-1])
-    return cox.curve(X.iloc[np.flatnonzero(out)], settings["horizons"])
+    fitting, scored, inputs = np.flatnonzero(~out), np.flatnonzero(out), settings["linear_inputs"]
+    cox = CoxBaseline(random_state=settings["random_state"]).fit(X.iloc[fitting], time[fitting], event[fitting], cut=settings["horizons"][-1],
+                                                                 inputs=(inputs.prep, inputs.Z[fitting]))
+    return cox.curve(X.iloc[scored], settings["horizons"], Z=inputs.Z[scored])
 
 
 def _time_split(frame: pd.DataFrame, split_dates: dict, end: pd.Timestamp):
@@ -356,7 +255,8 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
     # every hazard fit learns from a subset of one person-period design, binned once (in all threads);
     # the fits share it, so they run in threads (LightGBM and the numpy work release the GIL)
     settings["person_period"] = PersonPeriod(X, time, event, horizons=horizons, countdowns=settings["countdowns"],
-                                             params={**params, "num_threads": config.train.n_jobs})
+                                             params={**params, "num_threads": config.train.n_jobs},
+                                             negative_share=config.train.hazard_negative_share, random_state=config.random_state)
     ids = frame["partner_id"].to_numpy()
     fold = partner_folds(ids, folds=folds, random_state=config.random_state)
     val = partner_folds(ids, folds=5, random_state=config.random_state + 1) == 0  # a fifth of the fitting partners
@@ -392,14 +292,14 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
             if h == config.label.horizon_days:
                 metrics[f"single_oot_auc_{h}d"] = float(roc_auc_score(y, p_single[known]))
                 metrics[f"single_oot_ece_{h}d"] = expected_calibration_error(y.astype(int), p_single[known])
-    test_curves = pd.DataFrame({"partner_id": frame["partner_id"].to_numpy()[test], "snapshot": frame["snapshot"].to_numpy()[test],
+    test_curves = pd.DataFrame({"partner_id": frame["partner_id"].to_numpy()[test], "snapshot": frame["snapshot"].array[test],
                                 **{f"p_churn_{h}d": oot_curve[:, j] for j, h in enumerate(horizons)}})
     curve, cox_curve = np.empty((len(frame), len(horizons))), np.empty((len(frame), len(horizons)))
     for f in range(folds):
         curve[fold == f], cox_curve[fold == f] = fitted[2 + f], fitted[2 + folds + f]
     metrics.update(survival_metrics(time, event, curve, horizons, name="hazard"))
     metrics.update(survival_metrics(time, event, cox_curve, horizons, name="cox"))
-    curves = pd.DataFrame({"partner_id": ids, "snapshot": frame["snapshot"].to_numpy(), "time": time, "event": event})
+    curves = pd.DataFrame({"partner_id": ids, "snapshot": frame["snapshot"].array, "time": time, "event": event})
     for j, hz in enumerate(horizons):
         curves[f"p_churn_{hz}d"], curves[f"cox_{hz}d"] = curve[:, j], cox_curve[:, j]
     return SurvivalResult(final, metrics, curves, test_curves)

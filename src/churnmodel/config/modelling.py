@@ -68,6 +68,10 @@ class TrainConfig(Strict):
         "final model learns from every one. A partner's monthly snapshots share most of their windows and outcomes: on "
         "the simulator (2,000 and 6,000 partners) 3 cut the stage's time 1.4-1.7x, its metrics 0.002-0.006 lower than the "
         "final model's, a conservative estimate; 1 = every snapshot.")
+    hazard_negative_share: float = Field(
+        default=0.25, gt=0, le=1, description="label.horizons: the share of person-period rows without churn that the "
+        "hazard fits learn from (every churn row kept; the sampled ones weighted 1 / share, so rates and likelihoods stay "
+        "unbiased). Churn rows are a few percent of them; 1 = every row.")
     calibration: Literal["auto", "sigmoid", "beta", "isotonic", "none"] = Field(
         default="auto", description="The churn model's, fitted on the validation block; every method is strictly increasing "
         "(no ties, no AUC lost) and never gives exactly 0 or 1. auto = sigmoid (Platt): the lowest mean test ECE and log "
