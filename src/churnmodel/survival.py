@@ -29,6 +29,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -179,8 +180,8 @@ def fit_hazard(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: np.nd
     return HazardModel(booster, tuple(int(h) for h in horizons), tuple(map(float, offset)), stack, linear, tuple(countdowns))
 
 
-def _hazard_out_of_fold(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: np.ndarray, settings: dict) -> np.ndarray:
-    """One fold's hazard curve for the rows with ``role == 2``, fitted on the others."""
+def _held_out_curve(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: np.ndarray, settings: dict) -> np.ndarray:
+    """The hazard curve of the rows with ``role == 2`` (a fold, the test block), fitted on the others."""
     return fit_hazard(X, time, event, role, **settings).curve(X.iloc[np.flatnonzero(role == 2)])
 
 
@@ -245,7 +246,7 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
     # whatever the thread count, and Cox and the linear score run in Python, one core each
     settings = {"horizons": horizons, "params": {**params, "num_threads": 1}, "rounds": lgbm.n_estimators,
                 "patience": config.train.hazard_early_stopping_rounds, "random_state": config.random_state,
-                "countdowns": [c for c in COUNTDOWN_FEATURES if c in model.features], "linear_inputs": LinearInputs.fit(X)}
+                "countdowns": [c for c in COUNTDOWN_FEATURES if c in model.features]}
     # out of time: the single-horizon model's blocks; out of fold: partner folds over every snapshot
     role, until = _time_split(frame, split_dates, observed_until)
     used = np.flatnonzero(role < 3)
@@ -254,9 +255,12 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
     time, event = observed_times(frame, observed_until=observed_until)
     # every hazard fit learns from a subset of one person-period design, binned once (in all threads);
     # the fits share it, so they run in threads (LightGBM and the numpy work release the GIL)
-    settings["person_period"] = PersonPeriod(X, time, event, horizons=horizons, countdowns=settings["countdowns"],
-                                             params={**params, "num_threads": config.train.n_jobs},
-                                             negative_share=config.train.hazard_negative_share, random_state=config.random_state)
+    with ThreadPoolExecutor(max_workers=1) as side:  # the linear preprocessing meanwhile, in a thread of its own
+        linear_inputs = side.submit(LinearInputs.fit, X)
+        settings["person_period"] = PersonPeriod(X, time, event, horizons=horizons, countdowns=settings["countdowns"],
+                                                 params={**params, "num_threads": config.train.n_jobs},
+                                                 negative_share=config.train.hazard_negative_share, random_state=config.random_state)
+        settings["linear_inputs"] = linear_inputs.result()
     ids = frame["partner_id"].to_numpy()
     fold = partner_folds(ids, folds=folds, random_state=config.random_state)
     val = partner_folds(ids, folds=5, random_state=config.random_state + 1) == 0  # a fifth of the fitting partners
@@ -268,15 +272,14 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
     # the longest fits first, so that two workers finish together: the final model (every partner, every
     # snapshot), the out-of-time model, each fold's hazard model, then each fold's Cox baseline
     jobs = [delayed(fit_hazard)(X, time, event, np.where(val, 1, 0), **settings),
-            delayed(fit_hazard)(X, t_oot, e_oot, fitting(role), **settings),
-            *(delayed(_hazard_out_of_fold)(X, time, event, fitting(np.where(fold == f, 2, np.where(val, 1, 0))), settings)
+            delayed(_held_out_curve)(X, t_oot, e_oot, fitting(role), settings),
+            *(delayed(_held_out_curve)(X, time, event, fitting(np.where(fold == f, 2, np.where(val, 1, 0))), settings)
               for f in range(folds)),
             *(delayed(_cox_out_of_fold)(X, time, event, fold == f, settings) for f in range(folds))]
     fitted = _run(jobs, n_jobs=config.train.n_jobs, progress=tick)
-    final, oot_model = fitted[0], fitted[1]
+    final, oot_curve = fitted[0], fitted[1]  # the out-of-time curve is the test block's (role 2)
     metrics: dict[str, float] = {}
     test = np.flatnonzero(role == 2)
-    oot_curve = oot_model.curve(X.iloc[test])
     p_single = model.probabilities(X.iloc[test])
     # the curve as the model shows it: anchored on the churn model at the headline horizon (one of the horizons)
     anchored = anchor_curve(oot_curve, p_single, horizons.index(config.label.horizon_days))
