@@ -193,6 +193,25 @@ def _cox_out_of_fold(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, out: 
     return cox.curve(X.iloc[scored], settings["horizons"], Z=inputs.Z[scored])
 
 
+def _shared_inputs(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, countdowns: list[str], params: dict,
+                   config) -> tuple[PersonPeriod, LinearInputs]:
+    """What every fit shares: the person-period rows binned once and the linear preprocessing, the latter
+    fitted in a thread of its own meanwhile."""
+    with ThreadPoolExecutor(max_workers=1) as side:
+        linear_inputs = side.submit(LinearInputs.fit, X)
+        person_period = PersonPeriod(X, time, event, horizons=config.label.horizons, countdowns=countdowns,
+                                     params={**params, "num_threads": config.train.n_jobs},
+                                     negative_share=config.train.hazard_negative_share, random_state=config.random_state)
+        return person_period, linear_inputs.result()
+
+
+def _out_of_fold_metrics(time: np.ndarray, event: np.ndarray, curves: dict[str, np.ndarray], horizons) -> dict[str, float]:
+    """:func:`~churnmodel.evaluate.survival_metrics` of each model's curves, side by side (sorting releases the GIL)."""
+    with ThreadPoolExecutor(max_workers=len(curves)) as side:
+        found = side.map(lambda name: survival_metrics(time, event, curves[name], horizons, name=name), list(curves))
+        return {key: value for part in found for key, value in part.items()}
+
+
 def _time_split(frame: pd.DataFrame, split_dates: dict, end: pd.Timestamp):
     """Roles (0 train, 1 valid, 2 test, 3 unused) of the single-horizon model's blocks, with each block's
     outcomes censored where the next block starts: nothing a later block knows reaches an earlier one."""
@@ -255,12 +274,7 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
     time, event = observed_times(frame, observed_until=observed_until)
     # every hazard fit learns from a subset of one person-period design, binned once (in all threads);
     # the fits share it, so they run in threads (LightGBM and the numpy work release the GIL)
-    with ThreadPoolExecutor(max_workers=1) as side:  # the linear preprocessing meanwhile, in a thread of its own
-        linear_inputs = side.submit(LinearInputs.fit, X)
-        settings["person_period"] = PersonPeriod(X, time, event, horizons=horizons, countdowns=settings["countdowns"],
-                                                 params={**params, "num_threads": config.train.n_jobs},
-                                                 negative_share=config.train.hazard_negative_share, random_state=config.random_state)
-        settings["linear_inputs"] = linear_inputs.result()
+    settings["person_period"], settings["linear_inputs"] = _shared_inputs(X, time, event, settings["countdowns"], params, config)
     ids = frame["partner_id"].to_numpy()
     fold = partner_folds(ids, folds=folds, random_state=config.random_state)
     val = partner_folds(ids, folds=5, random_state=config.random_state + 1) == 0  # a fifth of the fitting partners
@@ -300,10 +314,7 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
     curve, cox_curve = np.empty((len(frame), len(horizons))), np.empty((len(frame), len(horizons)))
     for f in range(folds):
         curve[fold == f], cox_curve[fold == f] = fitted[2 + f], fitted[2 + folds + f]
-    with ThreadPoolExecutor(max_workers=2) as side:  # the two models' metrics side by side (sorting releases the GIL)
-        for found in list(side.map(lambda c, name: survival_metrics(time, event, c, horizons, name=name),
-                                   (curve, cox_curve), ("hazard", "cox"))):
-            metrics.update(found)
+    metrics.update(_out_of_fold_metrics(time, event, {"hazard": curve, "cox": cox_curve}, horizons))
     curves = pd.DataFrame({"partner_id": ids, "snapshot": frame["snapshot"].array, "time": time, "event": event})
     for j, hz in enumerate(horizons):
         curves[f"p_churn_{hz}d"], curves[f"cox_{hz}d"] = curve[:, j], cox_curve[:, j]
