@@ -19,11 +19,14 @@ from conftest import tiny_events, write_project
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 AS_OF = pd.Timestamp("2026-01-01", tz="UTC")
 SNAPSHOTS = "snapshots:\n  start: 2024-02-01\n  end: 2024-04-01\n  freq: MS\n"
+#: The JVM's quick compiler only, and the serial collector: on the tests' small frames a local JVM spent 62 s of CPU
+#: with HotSpot's defaults and 36 s with these on the sample's training frame (the same results: JIT flags only)
+QUICK_JVM = {"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}
 
 
 @pytest.fixture(scope="module")
 def spark():
-    session = engine.session(SparkConfig(master="local[2]", partitions=4))
+    session = engine.session(SparkConfig(master="local[2]", partitions=4, conf=QUICK_JVM))
     yield session
     session.stop()
 
@@ -198,6 +201,7 @@ def test_cli_runs_spark_in_a_real_process_and_bad_input_exits_2(spark, tmp_path)
     """A real process (which starts its own JVM) on a good project; the same command on a project whose event log
     has a bad timestamp, in this process (on the session the module's tests share: one JVM fewer to start)."""
     yaml = SNAPSHOTS + "features:\n  windows: [30]\n  trends: []\n  segments: {revenue_window_days: 30}\nengine: spark\nspark:\n  master: local[2]\n"
+    yaml += "".join(f"  conf: {{{key}: '{value}'}}\n" for key, value in QUICK_JVM.items())
     for folder in ("good", "bad"):
         (tmp_path / folder).mkdir()
     config = write_project(tmp_path / "good", extra_yaml=yaml)

@@ -224,8 +224,7 @@ def _seasons(model: ChurnModel, frame: pd.DataFrame, until: pd.Timestamp) -> dic
         rows = frame.loc[(frame["snapshot"] == day).to_numpy()]
         if len(rows) >= 200:
             X = model.prepare(rows)
-            out[str(month)] = reference_statistics(X, model.probabilities(X), typical_rows=np.zeros(len(X), dtype=bool))
-            out[str(month)].pop("typical")
+            out[str(month)] = reference_statistics(X, model.probabilities(X), typical_rows=None)
     return out
 
 
