@@ -49,7 +49,7 @@ demo: $(STAMP_RUN)
 test: $(STAMP) browser
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/lint-imports
-	CHURNMODEL_BROWSER=required $(BIN)/python -m pytest -n 2 --dist worksteal -q --durations=15
+	CHURNMODEL_BROWSER=required $(BIN)/python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder -q --durations=15
 
 # The inner loop: everything but the slow and heavy tests (about a minute and a half on 2 cores).
 test-fast: $(STAMP)

@@ -419,7 +419,7 @@ CRM_NAMES = ["Region/Zone", 'Tier "A"', "Owner: team", "City, country", "Рег�
 
 
 @pytest.mark.slow
-def test_any_partner_column_name_trains_a_model_that_loads_and_scores(tmp_path):
+def test_any_partner_column_name_trains_a_model_that_loads_and_scores(tmp_path, fresh_store):
     from churnmodel.simulate import simulate, write_simulation
 
     write_simulation(simulate(300, 36, random_state=1), tmp_path / "sim")
@@ -431,7 +431,7 @@ def test_any_partner_column_name_trains_a_model_that_loads_and_scores(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("data:\n  partners: sim/partners.csv\n  events: sim/events.parquet\n  contracts: sim/contracts.csv\n"
                       "label:\n  horizons: null\ntrain:\n  bootstrap: 0\n  baseline: false\n"
-                      f"tracking:\n  uri: sqlite:///{tmp_path / 'store.db'}\n")
+                      f"tracking:\n  uri: {fresh_store(tmp_path / 'store.db')}\n")
     trained = runner.invoke(app, ["train", "--config", str(config)])
     assert trained.exit_code == 0, trained.output
     assert "(champion)" in trained.output

@@ -20,9 +20,10 @@ AS_OF = "2025-07-01"
 
 
 @pytest.fixture(scope="module")
-def small_project(tmp_path_factory):
+def small_project(tmp_path_factory, fresh_store):
     """A small simulated network with a config that also fits the hazard model (two horizons)."""
     root = tmp_path_factory.mktemp("project")
+    fresh_store(root / "mlflow.db")  # where the config's default store is: the project folder
     pipeline.simulate(partners=250, months=30, random_state=5, start="2023-01-01", out=root / "data")
     config = root / "configs" / "churn.yaml"
     config.parent.mkdir()

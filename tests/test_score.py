@@ -106,14 +106,14 @@ def test_drift_warns_and_strict_stops_without_output(model_dir, tmp_path):
     assert result.exit_code == 2 and "exceeds score.drift_fail" in result.output and not out.exists()
 
 
-def test_bad_inputs_exit_2_and_write_nothing(model_dir, tmp_path):
+def test_bad_inputs_exit_2_and_write_nothing(model_dir, tmp_path, fresh_store):
     out = tmp_path / "s.csv"
     result = run_score(model_dir, tmp_path / "missing" / "s.csv")
     assert result.exit_code == 2 and "output folder does not exist" in result.output
     result = runner.invoke(app, ["score", "--config", "configs/partner_churn.yaml", "--model", str(model_dir), "--as-of", "2025-06-01", "--out", str(out)])
     assert result.exit_code == 2 and "event(s) are dated after --as-of 2025-06-01" in result.output
     result = runner.invoke(app, ["score", "--config", "configs/partner_churn.yaml", "--model", "models:/nope@champion",
-                                 "--set", f"tracking.uri=sqlite:///{tmp_path / 'm.db'}", "--as-of", AS_OF, "--out", str(out)])
+                                 "--set", f"tracking.uri={fresh_store(tmp_path / 'm.db')}", "--as-of", AS_OF, "--out", str(out)])
     assert result.exit_code == 2 and "model models:/nope@champion cannot be loaded" in result.output
     assert not out.exists()
 
@@ -181,14 +181,14 @@ def test_precomputed_feature_table_scores_the_same(model_dir, tmp_path, sample_t
 
 
 @pytest.mark.slow
-def test_scores_equal_mlflow_pyfunc_on_the_feature_frame(sample_training, sample_tables, sample_config, tmp_path):
+def test_scores_equal_mlflow_pyfunc_on_the_feature_frame(sample_training, sample_tables, sample_config, tmp_path, fresh_store):
     import mlflow
 
     from churnmodel.features import build_features
     from churnmodel.tracking import log_training
 
     _, _, result, cfg = sample_training
-    cfg = cfg.model_copy(update={"tracking": cfg.tracking.model_copy(update={"uri": f"sqlite:///{tmp_path / 'mlflow.db'}"})})
+    cfg = cfg.model_copy(update={"tracking": cfg.tracking.model_copy(update={"uri": fresh_store(tmp_path / "mlflow.db")})})
     info = log_training(result, config=cfg, tables=sample_tables)
     out = tmp_path / "s.parquet"
     done = runner.invoke(app, ["score", "--config", "configs/partner_churn.yaml", "--set", f"tracking.uri={cfg.tracking.uri}",

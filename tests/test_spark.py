@@ -129,14 +129,15 @@ def test_spark_scoring_carries_the_survival_curves(sample_training, sample_table
     np.testing.assert_allclose(right.to_numpy(), left.to_numpy(), rtol=0, atol=1e-12)  # NaN medians in the same places
 
 
-def test_registered_pyfunc_as_spark_udf_gives_the_same_probabilities(sample_training, sample_tables, spark_inputs, sample_config, tmp_path):
+def test_registered_pyfunc_as_spark_udf_gives_the_same_probabilities(sample_training, sample_tables, spark_inputs, sample_config, tmp_path,
+                                                                    fresh_store):
     import mlflow
     from pyspark.sql import functions as F
 
     from churnmodel.tracking import log_training
 
     _, _, result, cfg = sample_training
-    cfg = cfg.model_copy(update={"tracking": cfg.tracking.model_copy(update={"uri": f"sqlite:///{tmp_path / 'mlflow.db'}"})})
+    cfg = cfg.model_copy(update={"tracking": cfg.tracking.model_copy(update={"uri": fresh_store(tmp_path / "mlflow.db")})})
     info = log_training(result, config=cfg, tables=sample_tables)
     mlflow.set_tracking_uri(cfg.tracking.uri)
     model = result.model

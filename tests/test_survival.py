@@ -259,7 +259,7 @@ def test_stacking_weights_stay_non_negative():
     assert stack_weights(risk, risk, np.zeros(4000, dtype=int)) == (0.0, 1.0, 0.0)  # one class: the booster as it is
 
 
-def test_mlflow_pyfunc_gives_the_scored_lists_survival_columns(survival_model, sample_tables, tmp_path):
+def test_mlflow_pyfunc_gives_the_scored_lists_survival_columns(survival_model, sample_tables, tmp_path, fresh_store):
     import mlflow
 
     from churnmodel.features import build_features
@@ -267,7 +267,7 @@ def test_mlflow_pyfunc_gives_the_scored_lists_survival_columns(survival_model, s
     from churnmodel.tracking import log_training
 
     result, cfg = survival_model
-    cfg = cfg.model_copy(update={"tracking": cfg.tracking.model_copy(update={"uri": f"sqlite:///{tmp_path / 'mlflow.db'}"})})
+    cfg = cfg.model_copy(update={"tracking": cfg.tracking.model_copy(update={"uri": fresh_store(tmp_path / "mlflow.db")})})
     info = log_training(result, config=cfg, tables=sample_tables)
     features = build_features(sample_tables, active_rows(sample_tables, cfg, AS_OF), result.model.plan)
     mlflow.set_tracking_uri(cfg.tracking.uri)

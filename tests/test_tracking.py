@@ -25,10 +25,10 @@ def _with(cfg, **tracking):
 
 
 @pytest.fixture(scope="module")
-def logged(sample_training, sample_tables, tmp_path_factory):
+def logged(sample_training, sample_tables, tmp_path_factory, fresh_store):
     _, _, result, cfg = sample_training
     project = tmp_path_factory.mktemp("project")
-    cfg = _with(cfg, uri=f"sqlite:///{project / 'mlflow.db'}")
+    cfg = _with(cfg, uri=fresh_store(project / "mlflow.db"))
     summary = log_training(result, config=cfg, tables=sample_tables)
     return summary, cfg, project, result
 
@@ -194,13 +194,13 @@ def test_unreachable_tracking_server_fails_fast():
 
 
 @pytest.mark.slow
-def test_a_real_tracking_server_receives_the_run_and_the_model(sample_training, sample_tables, tmp_path):
+def test_a_real_tracking_server_receives_the_run_and_the_model(sample_training, sample_tables, tmp_path, fresh_store):
     import mlflow
 
     _, _, result, cfg = sample_training
     port = _free_port()
     server = subprocess.Popen(
-        [MLFLOW, "server", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}", "--artifacts-destination",
+        [MLFLOW, "server", "--backend-store-uri", fresh_store(tmp_path / "server.db"), "--artifacts-destination",
          str(tmp_path / "artifacts"), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     uri = f"http://127.0.0.1:{port}"
