@@ -347,8 +347,6 @@ def _log_explanations(mlflow, result, tmp: Path) -> None:
         j = result.model.features.index(feature)
         name = f"dependence_{rank}_{safe_name(feature)}.png"  # a name, never a path
         figures[name] = plots.plot_dependence(X[feature], contrib[:, j], title=per_feature["label_en"].iloc[rank - 1])
-    if result.uplift:
-        figures["uplift.png"] = plots.plot_uplift(result.uplift)
     for name, fig in figures.items():
         fig.savefig(tmp / name, dpi=100)
         plt.close(fig)
