@@ -51,10 +51,11 @@ test: $(STAMP) browser
 	$(BIN)/lint-imports
 	CHURNMODEL_BROWSER=required $(BIN)/python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder -q --durations=15
 
-# The inner loop: everything but the slow and heavy tests (about a minute and a half on 2 cores).
+# The inner loop: everything but the slow and heavy tests, the fuzzers with 60 examples instead of 300
+# (about a minute and a half on 2 cores).
 test-fast: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest -n 2 -q -m "not slow and not heavy" --durations=5
+	CHURNMODEL_FUZZ_EXAMPLES=60 $(BIN)/python -m pytest -n 2 -q -m "not slow and not heavy" --durations=5
 
 # The report is looked at in a real browser by the tests: Debian's chromium, installed when missing (as root).
 browser:

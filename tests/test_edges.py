@@ -333,6 +333,7 @@ def test_a_stale_temporary_file_of_a_killed_run_is_removed_by_the_next_write(mod
     assert not stale.exists() and not reused.exists() and foreign.exists() and fresh.exists()
 
 
+@pytest.mark.slow
 def test_sigkill_mid_write_leaves_a_temporary_that_the_next_run_removes(tmp_path):
     """A real kill: the simulator writes its biggest file last-but-one; SIGKILL it while it writes."""
     out = tmp_path / "sim"

@@ -204,6 +204,7 @@ def test_scores_equal_mlflow_pyfunc_on_the_feature_frame(sample_training, sample
     np.testing.assert_allclose(scores["churn_probability"], expected.reindex(scores.index), atol=1e-12)
 
 
+@pytest.mark.slow
 def test_what_depends_on_training_comes_from_the_model(sample_training, sample_tables, sample_config, tmp_path):
     """A champion trained with other bands and another horizon is scored and described as it was trained,
     whatever the config used to score says."""

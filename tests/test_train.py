@@ -93,6 +93,7 @@ def test_sample_model_beats_the_baseline_and_is_calibrated(sample_training):
     assert result.model.metadata["calibration"] == "sigmoid"  # auto: Platt scaling (benchmarks/bench_calibration.py)
 
 
+@pytest.mark.slow
 def test_same_config_twice_gives_identical_predictions(sample_training):
     frame, plan, first, cfg = sample_training
     again = train(frame, plan, cfg)
