@@ -1,5 +1,6 @@
 """Spark engine on a real local Spark (local[2], Java 17): same features, labels and scores as the local engine."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -202,7 +203,7 @@ def test_cli_runs_spark_in_a_real_process_and_bad_input_exits_2(spark, tmp_path)
     """A real process (which starts its own JVM) on a good project; the same command on a project whose event log
     has a bad timestamp, in this process (on the session the module's tests share: one JVM fewer to start)."""
     yaml = SNAPSHOTS + "features:\n  windows: [30]\n  trends: []\n  segments: {revenue_window_days: 30}\nengine: spark\nspark:\n  master: local[2]\n"
-    yaml += "".join(f"  conf: {{{key}: '{value}'}}\n" for key, value in QUICK_JVM.items())
+    yaml += f"  conf: {json.dumps(QUICK_JVM)}\n"  # JSON is YAML
     for folder in ("good", "bad"):
         (tmp_path / folder).mkdir()
     config = write_project(tmp_path / "good", extra_yaml=yaml)

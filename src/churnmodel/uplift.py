@@ -274,7 +274,7 @@ def _start_action(rows: pd.DataFrame, X: pd.DataFrame, p: np.ndarray, *, action:
         if test.any() and t[test].any() and (~t[test]).any():
             early = submit(fit_uplift, rows.loc[~held], X.loc[~held], action=action, random_state=random_state, threads=threads)
     final = submit(fit_uplift, rows, X, action=action, random_state=random_state, threads=threads)
-    return lambda: _judged(rows, X, p, test, early, final)
+    return lambda: _judged(rows, X, p, test, early, final, action=action)
 
 
 def _now(fn, *args, **kwargs) -> Future:
@@ -284,14 +284,13 @@ def _now(fn, *args, **kwargs) -> Future:
 
 
 def _judged(rows: pd.DataFrame, X: pd.DataFrame, p: np.ndarray, test: np.ndarray | None, early: Future | None,
-            final: Future) -> ActionFit:
+            final: Future, *, action: str) -> ActionFit:
     """:func:`fit_action`'s result from its fits: the earlier campaigns' model judged on the held-out rows ``test``."""
     t = rows["treated"].to_numpy(dtype=bool)
     y = rows["label"].to_numpy(dtype=np.float64)
     fitted, evaluation, trusted = {}, None, False
     if early is not None:
         early = early.result()
-        action = early.action
         raw = early.booster.predict(X.loc[test, list(early.features)])  # what the regression says, before shrinkage
         evaluation = UpliftEvaluation(action, y[test], t[test], combined_effect(raw, p[test], early.projection[:3]))
         base = risk_scaled(p[test], early.projection[0])
