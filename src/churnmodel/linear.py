@@ -88,9 +88,10 @@ class LinearScore:
         return [*self.numeric, *self.categorical]
 
     @classmethod
-    def from_fitted(cls, prep, beta: np.ndarray, X: pd.DataFrame) -> LinearScore:
+    def from_fitted(cls, prep, beta: np.ndarray, X: pd.DataFrame, *, Z: np.ndarray | None = None) -> LinearScore:
         """Fold a fitted :func:`linear_preprocessor` and coefficients on its output into weights;
-        ``X``: the rows to centre the contributions on (the fitting rows)."""
+        ``X``: the rows to centre the contributions on (the fitting rows); ``Z``: the preprocessing's
+        output for them, when already known (it is not computed again)."""
         beta = np.asarray(beta, dtype=np.float64).ravel()
         numeric_names = list(prep.transformers_[0][2])
         categorical_names = list(prep.transformers_[1][2])
@@ -115,7 +116,7 @@ class LinearScore:
             categorical = dict(sorted(categorical.items()))
         raw = cls(0.0, numeric, categorical, dict.fromkeys([*numeric, *categorical], 0.0))
         parts = raw.contributions(X)
-        constant = float(np.mean(np.asarray(prep.transform(X) @ beta).ravel() - parts.sum(axis=1)))
+        constant = float(np.mean(np.asarray((prep.transform(X) if Z is None else Z) @ beta).ravel() - parts.sum(axis=1)))
         centre = dict(zip(raw.features, map(float, parts.mean(axis=0)), strict=True))
         return cls(constant + sum(centre.values()), numeric, categorical, centre)
 

@@ -116,9 +116,8 @@ def fit_linear_hazard(X: pd.DataFrame, rows: np.ndarray, k: np.ndarray, y: np.nd
     design = np.empty((len(rows), intervals + Z.shape[1]))
     design[:, :intervals] = 10.0 * np.eye(intervals)[k]  # x10: the interval terms' penalty is 100 times smaller
     design[:, intervals:] = Z[inverse]
-    del Z
     glm = LogisticRegression(C=100.0 / weight.sum(), fit_intercept=False, max_iter=5000).fit(design, y, sample_weight=weight)
-    return LinearScore.from_fitted(prep, glm.coef_[0, intervals:], snapshots)
+    return LinearScore.from_fitted(prep, glm.coef_[0, intervals:], snapshots, Z=Z)
 
 
 #: Fewer validation churners than this in an interval: Platt scaling of the booster alone there.
