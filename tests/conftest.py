@@ -202,6 +202,9 @@ HEAVY_FIXTURES = {"survival_model", "logged", "campaigns"}
 #: Test files whose module fixtures take tens of seconds (a Spark session and the sample read into it; a model
 #: logged to MLflow): each runs on one worker as one unit in ``make test``, so the fixture is built once.
 GROUPED_FILES = ("tests/test_spark.py", "tests/test_tracking.py")
+#: Session fixtures holding a model trained once per run (:func:`once_per_run`: a worker that asks while the other
+#: builds it waits)
+SHARED_MODELS = {"sample_training", "campaigns"}
 
 
 def pytest_xdist_make_scheduler(config, log):
@@ -222,14 +225,16 @@ def pytest_xdist_make_scheduler(config, log):
 
 def _run_order(item) -> int:
     """Where a test goes in the run (``make test``: its units in this order, each worker taking the next when
-    nearly done): the Spark tests first on one worker while the other builds the campaign model and runs its
-    tests, then the tests that take a minute, then the rest, so that both workers finish together."""
+    nearly done): the Spark tests first on one worker while the other builds the sample's model and the
+    campaign model and runs their tests, then the tests that take a minute, then the rest, so that both
+    workers finish together. The Spark tests that need neither model go first: the JVM starts and they run
+    while the other worker builds the models, instead of waiting for them (they took 20-30 s to build)."""
     names = set(getattr(item, "fixturenames", ()))
     if "spark" in names:
-        return 0
+        return 1 if names & SHARED_MODELS else 0
     if "campaigns" in names:
-        return 1
-    return 2 if item.get_closest_marker("slow") else 3
+        return 2
+    return 3 if item.get_closest_marker("slow") else 4
 
 
 def pytest_collection_modifyitems(config, items):

@@ -194,3 +194,68 @@ def test_an_effect_never_takes_a_probability_out_of_0_1_and_without_slope_is_the
         np.testing.assert_allclose(effect, np.clip(risk_scaled(p, shift), -p, 1 - p), atol=1e-12)
     if abs(shift) > 1e-6:  # a lower odds of leaving lowers every probability strictly inside (0, 1), and a higher raises it
         assert (np.sign(risk_scaled(p[(p > 0.01) & (p < 0.99)], shift)) == np.sign(shift)).all()
+
+
+def test_fits_side_by_side_pin_lightgbms_thread_count(tmp_path, monkeypatch):
+    """LightGBM keeps its thread count in one process-wide variable that every call with parameters sets: while
+    the survival stage and the uplift stage run fits in threads, every such call (binning, subsets, training,
+    prediction) passes the same ``num_threads``, else one thread's call can make another's parallel loop outgrow
+    its buffers (a general protection fault in lib_lightgbm.so, seen once in a notebook run). Every call LightGBM's
+    C library receives in those stages is recorded, with its parameters."""
+    import ctypes
+    import threading
+
+    import lightgbm.basic
+
+    from churnmodel import pipeline, survival, uplift
+    from churnmodel.booster import SIDE_BY_SIDE
+    from churnmodel.simulate.campaigns import ACTIONS
+
+    real, side_by_side, seen = lightgbm.basic._LIB, threading.Event(), []
+    sets_threads = ("LGBM_BoosterPredictFor", "LGBM_DatasetCreateFrom", "LGBM_DatasetGetSubset", "LGBM_BoosterCreate",
+                    "LGBM_BoosterResetParameter")  # the C functions that set the thread count from their parameters
+
+    class Recorder:
+        def __getattr__(self, name):
+            fn = getattr(real, name)
+            if not name.startswith(sets_threads) or name == "LGBM_BoosterCreateFromModelfile":
+                return fn
+
+            def call(*args):
+                if side_by_side.is_set():
+                    seen.append((name, [a.value.decode() for a in args if isinstance(a, ctypes.c_char_p) and a.value is not None]))
+                return fn(*args)
+            return call
+
+    def flagged(run):
+        def wrapper(*args, **kwargs):
+            side_by_side.set()
+            try:
+                return run(*args, **kwargs)
+            finally:
+                side_by_side.clear()
+        return wrapper
+
+    class Pool(uplift.ThreadPoolExecutor):  # side by side from the first fit submitted until every one is done
+        def submit(self, fn, *args, **kwargs):
+            side_by_side.set()
+            return super().submit(fn, *args, **kwargs)
+
+        def shutdown(self, *args, **kwargs):
+            super().shutdown(*args, **kwargs)
+            side_by_side.clear()
+
+    pipeline.simulate(partners=250, months=30, random_state=5, out=tmp_path, campaigns=True)
+    types = "".join(f"      {a}: {{lever: communication}}\n" for a in ACTIONS)
+    (tmp_path / "c.yaml").write_text("data:\n  partners: partners.csv\n  events: events.parquet\n  contracts: contracts.csv\n"
+                                     f"  actions:\n    types:\n{types}label:\n  horizons: [90, 365]\n"
+                                     "train:\n  bootstrap: 0\n  baseline: false\n  hazard_folds: 2\n")
+    monkeypatch.setattr(lightgbm.basic, "_LIB", Recorder())
+    monkeypatch.setattr(survival, "_run", flagged(survival._run))
+    monkeypatch.setattr(uplift, "ThreadPoolExecutor", Pool)
+    fitted = pipeline.fit(tmp_path / "c.yaml", track=False)
+    assert fitted.model.hazard is not None and len(fitted.model.uplift) >= 2  # both stages ran their fits side by side
+    kinds = {name for name, _ in seen}
+    assert {"LGBM_BoosterCreate", "LGBM_DatasetGetSubset", "LGBM_BoosterPredictForMat"} <= kinds, kinds
+    loose = [(name, texts) for name, texts in seen if not any(f"num_threads={SIDE_BY_SIDE}" in t.split() for t in texts)]
+    assert not loose, loose[:5]

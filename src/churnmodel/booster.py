@@ -16,7 +16,15 @@ import numpy as np
 from churnmodel.config import Config
 from churnmodel.errors import DataError
 
-__all__ = ["checked_booster", "fit_booster", "lgb_params", "train_booster"]
+__all__ = ["SIDE_BY_SIDE", "checked_booster", "fit_booster", "lgb_params", "train_booster"]
+
+#: LightGBM's ``num_threads`` in every call (dataset, training, prediction) of fits that run side by side in
+#: threads: the survival stage's and the uplift stage's. LightGBM keeps its thread count in one process-wide
+#: variable that each call with parameters sets (``num_threads`` unset: OpenMP's default, every core), and sizes
+#: per-thread buffers from it before a parallel loop: a call in one thread that changes it while another
+#: thread trains can make that thread's loop run more threads than it has buffers for. Seen once in ~6 suite
+#: runs: a general protection fault in lib_lightgbm.so during the uplift stage, whose predictions left it unset.
+SIDE_BY_SIDE = 1
 
 
 def lgb_params(config: Config, overrides: dict | None = None) -> dict:

@@ -122,11 +122,12 @@ class HazardModel:
         cols = interval_columns(X, start=float(self.starts[k]), end=float(self.horizons[k]), countdowns=self.countdowns)
         return pd.concat([X, pd.DataFrame(cols, index=X.index)], axis=1)  # not assign: X may be fragmented
 
-    def tree_scores(self, X: pd.DataFrame) -> np.ndarray:
-        """The booster's hazard log-odds with each interval's offset, (rows, intervals)."""
+    def tree_scores(self, X: pd.DataFrame, *, threads: int = 0) -> np.ndarray:
+        """The booster's hazard log-odds with each interval's offset, (rows, intervals). ``threads``: LightGBM's
+        ``num_threads`` for the predictions (0: its default; see :data:`~churnmodel.booster.SIDE_BY_SIDE`)."""
         if not len(X):
             return np.empty((0, len(self.horizons)))
-        return np.column_stack([self.booster.predict(self.expanded(X, k), raw_score=True) + self.offsets[k]
+        return np.column_stack([self.booster.predict(self.expanded(X, k), raw_score=True, num_threads=threads) + self.offsets[k]
                                 for k in range(len(self.horizons))])
 
     def combine(self, trees: np.ndarray, linear: np.ndarray) -> np.ndarray:
@@ -136,12 +137,13 @@ class HazardModel:
         c, a, b = (np.array(v) for v in zip(*self.stack, strict=True))
         return expit(c + a * trees + b * np.asarray(linear)[:, None])
 
-    def hazards(self, X: pd.DataFrame) -> np.ndarray:
-        return self.combine(self.tree_scores(X), self.linear(X)) if len(X) else np.empty((0, len(self.horizons)))
+    def hazards(self, X: pd.DataFrame, *, threads: int = 0) -> np.ndarray:
+        return self.combine(self.tree_scores(X, threads=threads), self.linear(X)) if len(X) else np.empty((0, len(self.horizons)))
 
-    def curve(self, X: pd.DataFrame) -> np.ndarray:
-        """P(churn within each horizon), (rows, horizons), non-decreasing along each row."""
-        return curve_from_hazards(self.hazards(X))
+    def curve(self, X: pd.DataFrame, *, threads: int = 0) -> np.ndarray:
+        """P(churn within each horizon), (rows, horizons), non-decreasing along each row (``threads``: as in
+        :meth:`tree_scores`)."""
+        return curve_from_hazards(self.hazards(X, threads=threads))
 
     # ------------------------------------------------------------------ files (part of the churn model's)
 

@@ -136,8 +136,11 @@ class PersonPeriod:
             raise ValueError("these outcomes are not the person-period rows' own, censored earlier")
         return at[sampled]
 
-    def subset(self, at: np.ndarray, offset: np.ndarray) -> lgb.Dataset:
-        """The binned rows ``at`` (with their weights), each starting from the log-odds ``offset`` (one per row)."""
-        part = self.dataset.subset(at).construct()
+    def subset(self, at: np.ndarray, offset: np.ndarray, *, threads: int | None = None) -> lgb.Dataset:
+        """The binned rows ``at`` (with their weights), each starting from the log-odds ``offset`` (one per row);
+        ``threads``: LightGBM's ``num_threads`` while it is cut out (None: the binning's; see
+        :data:`~churnmodel.booster.SIDE_BY_SIDE`)."""
+        params = None if threads is None else {**self.dataset.params, "num_threads": threads}
+        part = self.dataset.subset(at, params=params).construct()
         part.set_init_score(offset)
         return part

@@ -41,7 +41,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
 
-from churnmodel.booster import train_booster
+from churnmodel.booster import SIDE_BY_SIDE, train_booster
 from churnmodel.errors import DataError
 from churnmodel.evaluate import expected_calibration_error, survival_metrics
 from churnmodel.hazard import COUNTDOWN_FEATURES, HazardModel, anchor_curve
@@ -168,11 +168,12 @@ def fit_hazard(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: np.nd
                      for j in range(len(horizons))])
     rate = np.clip(np.where(np.isnan(rate), np.nanmean(rate), rate), 1e-4, 1 - 1e-4)
     offset = np.log(rate / (1 - rate))
-    booster, _ = train_booster(params, pp.subset(at[fit], offset[k[fit]]), pp.subset(at[val], offset[k[val]]),
-                               rounds=rounds, patience=patience)
+    threads = params.get("num_threads", 0)  # the same in every LightGBM call of a fit that may run beside others
+    booster, _ = train_booster(params, pp.subset(at[fit], offset[k[fit]], threads=threads),
+                               pp.subset(at[val], offset[k[val]], threads=threads), rounds=rounds, patience=patience)
     linear = fit_linear_hazard(X, rows[fit], k[fit], y[fit], intervals=len(horizons), random_state=random_state,
                                inputs=linear_inputs, weight=w[fit])
-    trees = booster.predict(pp.design.iloc[at[val]], raw_score=True) + offset[k[val]]
+    trees = booster.predict(pp.design.iloc[at[val]], raw_score=True, num_threads=threads) + offset[k[val]]
     scores = linear(X.iloc[rows[val]])
     stack = tuple(stack_weights(trees[k[val] == j], scores[k[val] == j], y[val][k[val] == j], weight=w[val][k[val] == j])
                   for j in range(len(horizons)))
@@ -181,7 +182,7 @@ def fit_hazard(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: np.nd
 
 def _held_out_curve(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: np.ndarray, settings: dict) -> np.ndarray:
     """The hazard curve of the rows with ``role == 2`` (a fold, the test block), fitted on the others."""
-    return fit_hazard(X, time, event, role, **settings).curve(X.iloc[np.flatnonzero(role == 2)])
+    return fit_hazard(X, time, event, role, **settings).curve(X.iloc[np.flatnonzero(role == 2)], threads=settings["params"]["num_threads"])
 
 
 def _cox_out_of_fold(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, out: np.ndarray, settings: dict) -> np.ndarray:
@@ -262,7 +263,7 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
     # trees used before cost 0.004-0.005 concordance on 1,800-2,000 partners and gained nothing on 6,000.
     # One thread per fit, the fits side by side: LightGBM's column-wise histograms give the same trees
     # whatever the thread count, and Cox and the linear score run in Python, one core each
-    settings = {"horizons": horizons, "params": {**params, "num_threads": 1}, "rounds": lgbm.n_estimators,
+    settings = {"horizons": horizons, "params": {**params, "num_threads": SIDE_BY_SIDE}, "rounds": lgbm.n_estimators,
                 "patience": config.train.hazard_early_stopping_rounds, "random_state": config.random_state,
                 "countdowns": [c for c in COUNTDOWN_FEATURES if c in model.features]}
     # out of time: the single-horizon model's blocks; out of fold: partner folds over every snapshot

@@ -32,6 +32,7 @@ import pandas as pd
 from scipy import optimize
 
 from churnmodel.actions import CONTROL
+from churnmodel.booster import SIDE_BY_SIDE
 from churnmodel.config import Config
 from churnmodel.effects import ActionEffect, combined_effect, risk_scaled
 from churnmodel.errors import DataError
@@ -113,15 +114,16 @@ def fit_uplift(rows: pd.DataFrame, X: pd.DataFrame, *, action: str, random_state
         fit, out = fold != k, fold == k
         for arm, target in ((False, mu0), (True, mu1)):
             sel = fit & (t == arm)
-            target[out] = _classifier(params, X[sel], y[sel], rounds).predict(X[out])
-        e[out] = _classifier(params, X[fit], t[fit].astype(float), rounds).predict(X[out])
+            target[out] = _classifier(params, X[sel], y[sel], rounds).predict(X[out], num_threads=threads)
+        e[out] = _classifier(params, X[fit], t[fit].astype(float), rounds).predict(X[out], num_threads=threads)
     e = np.where(np.isnan(known), np.clip(e, CLIP, 1 - CLIP), known)
     psi = mu1 - mu0 + t * (y - mu1) / e - (~t) * (y - mu0) / (1 - e)
     regression = {**params, "objective": "regression"}
     tau = np.zeros(len(y))  # the effect regression cross-fitted too: its out-of-fold predictions are judged below
     for k in range(folds):
         fit, out = fold != k, fold == k
-        tau[out] = lgb.train(regression, lgb.Dataset(X[fit], psi[fit], free_raw_data=True), num_boost_round=rounds // 2).predict(X[out])
+        tau[out] = lgb.train(regression, lgb.Dataset(X[fit], psi[fit], free_raw_data=True),
+                             num_boost_round=rounds // 2).predict(X[out], num_threads=threads)
     booster = lgb.train(regression, lgb.Dataset(X, psi, free_raw_data=True), num_boost_round=rounds // 2)
     # the action's average effect as one shift of the log-odds of leaving (its size then scales with each
     # partner's risk), and how much of what the regression adds to that the pseudo-outcomes bear out
@@ -274,7 +276,7 @@ def _start_action(rows: pd.DataFrame, X: pd.DataFrame, p: np.ndarray, *, action:
         if test.any() and t[test].any() and (~t[test]).any():
             early = submit(fit_uplift, rows.loc[~held], X.loc[~held], action=action, random_state=random_state, threads=threads)
     final = submit(fit_uplift, rows, X, action=action, random_state=random_state, threads=threads)
-    return lambda: _judged(rows, X, p, test, early, final, action=action)
+    return lambda: _judged(rows, X, p, test, early, final, action=action, threads=threads)
 
 
 def _now(fn, *args, **kwargs) -> Future:
@@ -284,14 +286,15 @@ def _now(fn, *args, **kwargs) -> Future:
 
 
 def _judged(rows: pd.DataFrame, X: pd.DataFrame, p: np.ndarray, test: np.ndarray | None, early: Future | None,
-            final: Future, *, action: str) -> ActionFit:
-    """:func:`fit_action`'s result from its fits: the earlier campaigns' model judged on the held-out rows ``test``."""
+            final: Future, *, action: str, threads: int) -> ActionFit:
+    """:func:`fit_action`'s result from its fits: the earlier campaigns' model judged on the held-out rows ``test``
+    (``threads``: the fits', also while other actions' fits run; see :data:`~churnmodel.booster.SIDE_BY_SIDE`)."""
     t = rows["treated"].to_numpy(dtype=bool)
     y = rows["label"].to_numpy(dtype=np.float64)
     fitted, evaluation, trusted = {}, None, False
     if early is not None:
         early = early.result()
-        raw = early.booster.predict(X.loc[test, list(early.features)])  # what the regression says, before shrinkage
+        raw = early.booster.predict(X.loc[test, list(early.features)], num_threads=threads)  # the regression's, before shrinkage
         evaluation = UpliftEvaluation(action, y[test], t[test], combined_effect(raw, p[test], early.projection[:3]))
         base = risk_scaled(p[test], early.projection[0])
         e = _design_propensity(rows)[test]
@@ -345,7 +348,7 @@ def add_uplift(result, frame: pd.DataFrame, events: pd.DataFrame, config: Config
     # every action's two fits side by side, one LightGBM thread each (the same trees; on 1,200 simulated
     # partners the stage took 19.5 s with the fits in turn on two threads each)
     with ThreadPoolExecutor(max_workers=config.train.n_jobs) as pool:
-        pending = {a: _start_action(*inputs[a], action=a, random_state=config.random_state, threads=1, submit=pool.submit) for a in inputs}
+        pending = {a: _start_action(*inputs[a], action=a, random_state=config.random_state, threads=SIDE_BY_SIDE, submit=pool.submit) for a in inputs}
         fits = {a: judge() for a, judge in pending.items()}
     for action, fit in fits.items():
         spec = config.data.actions.types[action]
