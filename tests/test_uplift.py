@@ -196,14 +196,14 @@ def test_an_effect_never_takes_a_probability_out_of_0_1_and_without_slope_is_the
         assert (np.sign(risk_scaled(p[(p > 0.01) & (p < 0.99)], shift)) == np.sign(shift)).all()
 
 
+@pytest.mark.slow
 def test_fits_side_by_side_pin_lightgbms_thread_count(tmp_path, monkeypatch):
     """LightGBM keeps its thread count in one process-wide variable that every call with parameters sets: while
     the survival stage and the uplift stage run fits in threads, every such call (binning, subsets, training,
     prediction) passes the same ``num_threads``, else one thread's call can make another's parallel loop outgrow
-    its buffers (a general protection fault in lib_lightgbm.so, seen once in a notebook run). Every call LightGBM's
-    C library receives in those stages is recorded, with its parameters."""
+    its buffers (a general protection fault in lib_lightgbm.so, seen once in notebook 04's training). Every call
+    LightGBM's C library receives in those stages is recorded, with its parameters and its stage."""
     import ctypes
-    import threading
 
     import lightgbm.basic
 
@@ -211,9 +211,9 @@ def test_fits_side_by_side_pin_lightgbms_thread_count(tmp_path, monkeypatch):
     from churnmodel.booster import SIDE_BY_SIDE
     from churnmodel.simulate.campaigns import ACTIONS
 
-    real, side_by_side, seen = lightgbm.basic._LIB, threading.Event(), []
-    sets_threads = ("LGBM_BoosterPredictFor", "LGBM_DatasetCreateFrom", "LGBM_DatasetGetSubset", "LGBM_BoosterCreate",
-                    "LGBM_BoosterResetParameter")  # the C functions that set the thread count from their parameters
+    real, stage, seen = lightgbm.basic._LIB, [None], []
+    sets_threads = ("LGBM_BoosterPredictFor", "LGBM_BoosterPredictSparseOutput", "LGBM_DatasetCreateFrom",
+                    "LGBM_DatasetGetSubset", "LGBM_BoosterCreate", "LGBM_BoosterResetParameter")  # LightGBM 4.7's C API
 
     class Recorder:
         def __getattr__(self, name):
@@ -222,40 +222,40 @@ def test_fits_side_by_side_pin_lightgbms_thread_count(tmp_path, monkeypatch):
                 return fn
 
             def call(*args):
-                if side_by_side.is_set():
-                    seen.append((name, [a.value.decode() for a in args if isinstance(a, ctypes.c_char_p) and a.value is not None]))
+                if stage[0] is not None:
+                    seen.append((stage[0], name, [a.value.decode() for a in args if isinstance(a, ctypes.c_char_p) and a.value is not None]))
                 return fn(*args)
             return call
 
-    def flagged(run):
-        def wrapper(*args, **kwargs):
-            side_by_side.set()
-            try:
-                return run(*args, **kwargs)
-            finally:
-                side_by_side.clear()
-        return wrapper
+    def survival_fits(*args, **kwargs):
+        stage[0] = "survival"
+        try:
+            return run(*args, **kwargs)
+        finally:
+            stage[0] = None
 
-    class Pool(uplift.ThreadPoolExecutor):  # side by side from the first fit submitted until every one is done
+    class Pool(uplift.ThreadPoolExecutor):  # uplift: from the first fit submitted until every one is done
         def submit(self, fn, *args, **kwargs):
-            side_by_side.set()
+            stage[0] = "uplift"
             return super().submit(fn, *args, **kwargs)
 
         def shutdown(self, *args, **kwargs):
             super().shutdown(*args, **kwargs)
-            side_by_side.clear()
+            stage[0] = None
 
     pipeline.simulate(partners=250, months=30, random_state=5, out=tmp_path, campaigns=True)
     types = "".join(f"      {a}: {{lever: communication}}\n" for a in ACTIONS)
     (tmp_path / "c.yaml").write_text("data:\n  partners: partners.csv\n  events: events.parquet\n  contracts: contracts.csv\n"
                                      f"  actions:\n    types:\n{types}label:\n  horizons: [90, 365]\n"
                                      "train:\n  bootstrap: 0\n  baseline: false\n  hazard_folds: 2\n")
+    run = survival._run
     monkeypatch.setattr(lightgbm.basic, "_LIB", Recorder())
-    monkeypatch.setattr(survival, "_run", flagged(survival._run))
+    monkeypatch.setattr(survival, "_run", survival_fits)
     monkeypatch.setattr(uplift, "ThreadPoolExecutor", Pool)
     fitted = pipeline.fit(tmp_path / "c.yaml", track=False)
     assert fitted.model.hazard is not None and len(fitted.model.uplift) >= 2  # both stages ran their fits side by side
-    kinds = {name for name, _ in seen}
-    assert {"LGBM_BoosterCreate", "LGBM_DatasetGetSubset", "LGBM_BoosterPredictForMat"} <= kinds, kinds
-    loose = [(name, texts) for name, texts in seen if not any(f"num_threads={SIDE_BY_SIDE}" in t.split() for t in texts)]
+    kinds = {(where, name) for where, name, _ in seen}
+    assert {("survival", "LGBM_BoosterCreate"), ("survival", "LGBM_DatasetGetSubset"), ("survival", "LGBM_BoosterPredictForMat"),
+            ("uplift", "LGBM_DatasetCreateFromMat"), ("uplift", "LGBM_BoosterCreate"), ("uplift", "LGBM_BoosterPredictForMat")} <= kinds, kinds
+    loose = [call for call in seen if not any(f"num_threads={SIDE_BY_SIDE}" in t.split() for t in call[2])]
     assert not loose, loose[:5]

@@ -22,8 +22,9 @@ __all__ = ["SIDE_BY_SIDE", "checked_booster", "fit_booster", "lgb_params", "trai
 #: threads: the survival stage's and the uplift stage's. LightGBM keeps its thread count in one process-wide
 #: variable that each call with parameters sets (``num_threads`` unset: OpenMP's default, every core), and sizes
 #: per-thread buffers from it before a parallel loop: a call in one thread that changes it while another
-#: thread trains can make that thread's loop run more threads than it has buffers for. Seen once in ~6 suite
-#: runs: a general protection fault in lib_lightgbm.so during the uplift stage, whose predictions left it unset.
+#: thread trains can make that thread's loop run more threads than it has buffers for. Seen once in about six
+#: suite runs: a general protection fault in lib_lightgbm.so in notebook 04's training, during the uplift stage,
+#: whose predictions left it unset.
 SIDE_BY_SIDE = 1
 
 

@@ -255,6 +255,6 @@ def efron(X: np.ndarray, T: np.ndarray, E: np.ndarray, beta: np.ndarray, penaliz
     c = np.where(last >= 0, np.cumsum(a)[np.maximum(last, 0)], 0.0)
     c[E] -= b[g]
     grad = X[E].sum(axis=0) - Q.sum(axis=0) - n * penalizer * beta
-    Xc = X * np.sqrt(np.maximum(r * c, 0.0))[:, None]  # c >= 0: X' diag(rc) X as a product of one matrix with itself,
+    Xc = X * np.sqrt(r * c)[:, None]  # c > 0 (a sign error would show as NaN): X' diag(rc) X as one matrix times itself,
     hess = Q.T @ Q - Xc.T @ Xc - n * penalizer * np.eye(p)  # which BLAS computes as one triangle (syrk): 4x quicker
     return float(loglik), grad, hess

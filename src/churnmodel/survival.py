@@ -182,7 +182,8 @@ def fit_hazard(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: np.nd
 
 def _held_out_curve(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: np.ndarray, settings: dict) -> np.ndarray:
     """The hazard curve of the rows with ``role == 2`` (a fold, the test block), fitted on the others."""
-    return fit_hazard(X, time, event, role, **settings).curve(X.iloc[np.flatnonzero(role == 2)], threads=settings["params"]["num_threads"])
+    threads = settings["params"].get("num_threads", 0)  # as in the fit (see fit_hazard)
+    return fit_hazard(X, time, event, role, **settings).curve(X.iloc[np.flatnonzero(role == 2)], threads=threads)
 
 
 def _cox_out_of_fold(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, out: np.ndarray, settings: dict) -> np.ndarray:
