@@ -14,13 +14,16 @@ install: $(STAMP)
 
 # The pinned set, installed by uv (from PyPI into .venv: ~50 s for everything on 2 cores, against ~95 s
 # for pip); pip installs the same pins when uv cannot (no network to its index, another certificate set).
-# Compiled to bytecode as pip does: without it every process imported MLflow & co. in 7.3 s instead of
-# 2.8 s (site-packages got no __pycache__), which made the suite two minutes slower.
+# uv tries its cache alone first (--offline), then the index: an index that answers "modified" for pyspark's
+# 430 MB source archive made every install download and build it again (37 s in all, against 16 s from the
+# cache). Compiled to bytecode as pip does: without it every process imported MLflow & co. in 7.3 s instead
+# of 2.8 s (site-packages got no __pycache__), which made the suite two minutes slower.
 EVERYTHING := -e '.[dev,spark]'
 PIP_INSTALL = $(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS)
+UV_INSTALL = $(BIN)/uv pip install --python $(BIN)/python --system-certs --compile-bytecode --quiet -c $(CONSTRAINTS)
 define pinned
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check 'uv==0.13.9' \
-	  && $(BIN)/uv pip install --python $(BIN)/python --native-tls --compile-bytecode --quiet -c $(CONSTRAINTS) $(1) \
+	  && { $(UV_INSTALL) --offline $(1) 2>/dev/null || $(UV_INSTALL) $(1); } \
 	  || (echo "uv could not install; pip installs the same pins" && $(PIP_INSTALL) $(1))
 endef
 
