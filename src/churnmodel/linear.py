@@ -232,9 +232,11 @@ def efron(X: np.ndarray, T: np.ndarray, E: np.ndarray, beta: np.ndarray, penaliz
     eta = X @ beta
     r = np.exp(eta)
     times, d = np.unique(T[E], return_counts=True)
-    at_risk = n - np.searchsorted(np.sort(T), times, side="left")  # rows with T >= t_j: the first ones by descending T
-    order = np.argsort(-T, kind="stable")
-    S0 = np.cumsum(r[order])[at_risk - 1]
+    # the risk set of event time t_j: the rows whose latest event time at risk is t_j or later, so its sums S0
+    # and S1 are reverse running sums over these groups of rows (-1: censored before the first event time)
+    last = np.searchsorted(times, T, side="right") - 1
+    seen = last >= 0
+    S0 = np.cumsum(np.bincount(last[seen], r[seen], minlength=len(times))[::-1])[::-1]
     g = np.searchsorted(times, T[E])  # each death's event time
     D0 = np.bincount(g, r[E], minlength=len(times))
     j = np.repeat(np.arange(len(times)), d)
@@ -243,16 +245,14 @@ def efron(X: np.ndarray, T: np.ndarray, E: np.ndarray, beta: np.ndarray, penaliz
     loglik = eta[E].sum() - np.log(phi).sum() - n * penalizer * 0.5 * beta @ beta
     if not derivatives:
         return float(loglik), None, None
-    last = np.searchsorted(times, T, side="right") - 1  # the latest event time each row is at risk at
-    # S1 and D1 as sums of r * x over groups of rows (a sparse indicator of each row's group times X: one pass
-    # over X, where a running sum over the rows in time order wrote a copy of X three times: 33 ms of 59)
-    seen = last >= 0  # a row censored before the first event time is in no risk set
+    # S1 and D1: the groups' sums of r * x as a sparse indicator of each row's group times X (one pass over X,
+    # where a running sum over the rows in time order wrote a copy of X three times: 33 ms of 59)
     by_last = sparse.csr_array((r[seen], (last[seen], np.flatnonzero(seen))), shape=(len(times), n)) @ X
-    S1 = np.cumsum(by_last[::-1], axis=0)[::-1]  # rows with T >= t_j: those whose latest event time is t_j or later
+    S1 = np.cumsum(by_last[::-1], axis=0)[::-1]
     D1 = sparse.csr_array((r[E], (g, np.flatnonzero(E))), shape=(len(times), n)) @ X
     Q = (S1[j] - frac[:, None] * D1[j]) / phi[:, None]
     a, b = np.bincount(j, 1.0 / phi, minlength=len(times)), np.bincount(j, frac / phi, minlength=len(times))
-    c = np.where(last >= 0, np.cumsum(a)[np.maximum(last, 0)], 0.0)
+    c = np.where(seen, np.cumsum(a)[np.maximum(last, 0)], 0.0)
     c[E] -= b[g]
     grad = X[E].sum(axis=0) - Q.sum(axis=0) - n * penalizer * beta
     Xc = X * np.sqrt(r * c)[:, None]  # c > 0 (a sign error would show as NaN): X' diag(rc) X as one matrix times itself,
