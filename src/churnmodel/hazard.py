@@ -137,13 +137,16 @@ class HazardModel:
         c, a, b = (np.array(v) for v in zip(*self.stack, strict=True))
         return expit(c + a * trees + b * np.asarray(linear)[:, None])
 
-    def hazards(self, X: pd.DataFrame, *, threads: int = 0) -> np.ndarray:
-        return self.combine(self.tree_scores(X, threads=threads), self.linear(X)) if len(X) else np.empty((0, len(self.horizons)))
+    def hazards(self, X: pd.DataFrame, *, threads: int = 0, linear: np.ndarray | None = None) -> np.ndarray:
+        """Each interval's hazard, (rows, intervals); ``linear``: the linear score of ``X``'s rows, when known."""
+        if not len(X):
+            return np.empty((0, len(self.horizons)))
+        return self.combine(self.tree_scores(X, threads=threads), self.linear(X) if linear is None else linear)
 
-    def curve(self, X: pd.DataFrame, *, threads: int = 0) -> np.ndarray:
+    def curve(self, X: pd.DataFrame, *, threads: int = 0, linear: np.ndarray | None = None) -> np.ndarray:
         """P(churn within each horizon), (rows, horizons), non-decreasing along each row (``threads``: as in
-        :meth:`tree_scores`)."""
-        return curve_from_hazards(self.hazards(X, threads=threads))
+        :meth:`tree_scores`; ``linear``: as in :meth:`hazards`)."""
+        return curve_from_hazards(self.hazards(X, threads=threads, linear=linear))
 
     # ------------------------------------------------------------------ files (part of the churn model's)
 

@@ -92,34 +92,42 @@ class LinearScore:
     def from_fitted(cls, prep, beta: np.ndarray, X: pd.DataFrame, *, Z: np.ndarray | None = None) -> LinearScore:
         """Fold a fitted :func:`linear_preprocessor` and coefficients on its output into weights;
         ``X``: the rows to centre the contributions on (the fitting rows); ``Z``: the preprocessing's
-        output for them, when already known (it is not computed again)."""
+        output for them, when already known (it is not computed again).
+
+        The centres come from ``Z``'s column means (each output column is a weight times the feature's
+        signed log, its missing indicator or a level's indicator, shifted and scaled), so the score is
+        exactly ``Z @ beta`` and the contributions' means on ``X`` are zero, without applying the
+        score to ``X`` a column at a time."""
         beta = np.asarray(beta, dtype=np.float64).ravel()
+        zbar = np.asarray((_dense(prep.transform(X)) if Z is None else Z).mean(axis=0)).ravel()
         numeric_names = list(prep.transformers_[0][2])
         categorical_names = list(prep.transformers_[1][2])
         width = [prep.named_transformers_[n].transform(X.iloc[:1][cols]).shape[1] if cols else 0
                  for n, cols in (("num", numeric_names), ("cat", categorical_names))]
         b_num, b_cat = beta[: width[0]], beta[width[0]: width[0] + width[1]]
-        numeric = {}
+        numeric, centre = {}, {}
         if numeric_names:
             _, imputer, scaler = (step for _, step in prep.named_transformers_["num"].steps)
             step = b_num / scaler.scale_[: len(b_num)]  # per transformed column, after scaling
-            missing = np.zeros(len(numeric_names))
+            mean_part = step * (zbar[: width[0]] * scaler.scale_ + scaler.mean_)  # each column's mean before scaling, weighted
+            missing, mean_missing = np.zeros(len(numeric_names)), np.zeros(len(numeric_names))
             if imputer.indicator_ is not None:
                 missing[imputer.indicator_.features_] = step[len(numeric_names):]
+                mean_missing[imputer.indicator_.features_] = mean_part[len(numeric_names):]
             fills = np.nan_to_num(imputer.statistics_, nan=0.0)  # an all-empty column is imputed with 0
-            numeric = {n: (float(fills[i]), float(step[i]), float(missing[i])) for i, n in sorted(enumerate(numeric_names), key=lambda x: x[1])}
+            for i, n in sorted(enumerate(numeric_names), key=lambda x: x[1]):
+                numeric[n] = (float(fills[i]), float(step[i]), float(missing[i]))
+                centre[n] = float(mean_part[i] + mean_missing[i])
         categorical, at = {}, 0
         if categorical_names:
             encoder = prep.named_transformers_["cat"].steps[-1][1]
             for n, levels in zip(categorical_names, encoder.categories_, strict=True):
                 categorical[n] = {str(level): float(b_cat[at + j]) for j, level in enumerate(levels)}
+                centre[n] = float(b_cat[at: at + len(levels)] @ zbar[width[0] + at: width[0] + at + len(levels)])
                 at += len(levels)
             categorical = dict(sorted(categorical.items()))
-        raw = cls(0.0, numeric, categorical, dict.fromkeys([*numeric, *categorical], 0.0))
-        parts = raw.contributions(X)
-        constant = float(np.mean(np.asarray((prep.transform(X) if Z is None else Z) @ beta).ravel() - parts.sum(axis=1)))
-        centre = dict(zip(raw.features, map(float, parts.mean(axis=0)), strict=True))
-        return cls(constant + sum(centre.values()), numeric, categorical, centre)
+        # the score is Z @ beta: its mean on X (the contributions' sum is centred there)
+        return cls(float(zbar @ beta), numeric, categorical, {n: centre[n] for n in [*numeric, *categorical]})
 
     def contributions(self, X: pd.DataFrame) -> np.ndarray:
         """(rows, features) in :attr:`features` order; they add up to ``score - intercept``."""

@@ -103,6 +103,13 @@ def fit_linear_hazard(X: pd.DataFrame, rows: np.ndarray, k: np.ndarray, y: np.nd
     unpenalised). ``weight``: per row (a sampled row stands for several; the penalty counts what they stand
     for). At most ``max_rows`` person-period rows, a seeded sample: a model with a few hundred
     weights needs no more, and each row costs its features twice in memory."""
+    return _linear_hazard(X, rows, k, y, intervals=intervals, random_state=random_state, max_rows=max_rows,
+                          inputs=inputs, weight=weight)[0]
+
+
+def _linear_hazard(X: pd.DataFrame, rows: np.ndarray, k: np.ndarray, y: np.ndarray, *, intervals: int, random_state: int,
+                   max_rows: int, inputs: LinearInputs | None, weight: np.ndarray | None) -> tuple[LinearScore, np.ndarray]:
+    """:func:`fit_linear_hazard` and its coefficients on the preprocessing's output (the score is ``Z @ beta``)."""
     weight = np.ones(len(rows)) if weight is None else np.asarray(weight, dtype=np.float64)
     if len(rows) > max_rows:
         keep = np.sort(np.random.default_rng(random_state).choice(len(rows), max_rows, replace=False))
@@ -117,7 +124,8 @@ def fit_linear_hazard(X: pd.DataFrame, rows: np.ndarray, k: np.ndarray, y: np.nd
     design[:, :intervals] = 10.0 * np.eye(intervals)[k]  # x10: the interval terms' penalty is 100 times smaller
     design[:, intervals:] = Z[inverse]
     glm = LogisticRegression(C=100.0 / weight.sum(), fit_intercept=False, max_iter=5000).fit(design, y, sample_weight=weight)
-    return LinearScore.from_fitted(prep, glm.coef_[0, intervals:], snapshots, Z=Z)
+    beta = glm.coef_[0, intervals:]
+    return LinearScore.from_fitted(prep, beta, snapshots, Z=Z), beta
 
 
 #: Fewer validation churners than this in an interval: Platt scaling of the booster alone there.
@@ -154,6 +162,14 @@ def fit_hazard(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: np.nd
     ``linear_inputs``: the linear score's preprocessing, fitted once on all of ``X`` (see :class:`LinearInputs`);
     ``person_period``: the person-period rows of ``X`` binned once (see :class:`PersonPeriod`), of which
     ``(time, event)`` are the same or censored earlier."""
+    return _hazard(X, time, event, role, horizons=horizons, params=params, rounds=rounds, patience=patience, countdowns=countdowns,
+                   random_state=random_state, linear_inputs=linear_inputs, person_period=person_period)[0]
+
+
+def _hazard(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: np.ndarray, *, horizons: Sequence[int], params: dict,
+            rounds: int, patience: int, countdowns: Sequence[str], random_state: int, linear_inputs: LinearInputs | None,
+            person_period: PersonPeriod | None) -> tuple[HazardModel, np.ndarray]:
+    """:func:`fit_hazard` and its linear score's coefficients on ``linear_inputs``' output (see :func:`_linear_scores`)."""
     pp = person_period or PersonPeriod(X, time, event, horizons=horizons, countdowns=countdowns, params=params)
     at = pp.select(time, event)
     rows, k, y, w = pp.rows[at], pp.k[at], pp.y[at], pp.weight[at]
@@ -171,19 +187,27 @@ def fit_hazard(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: np.nd
     threads = params.get("num_threads", 0)  # the same in every LightGBM call of a fit that may run beside others
     booster, _ = train_booster(params, pp.subset(at[fit], offset[k[fit]], threads=threads),
                                pp.subset(at[val], offset[k[val]], threads=threads), rounds=rounds, patience=patience)
-    linear = fit_linear_hazard(X, rows[fit], k[fit], y[fit], intervals=len(horizons), random_state=random_state,
-                               inputs=linear_inputs, weight=w[fit])
+    linear, beta = _linear_hazard(X, rows[fit], k[fit], y[fit], intervals=len(horizons), random_state=random_state,
+                                  max_rows=100_000, inputs=linear_inputs, weight=w[fit])
     trees = booster.predict(pp.design.iloc[at[val]], raw_score=True, num_threads=threads) + offset[k[val]]
-    scores = linear(X.iloc[rows[val]])
+    scores = _linear_scores(X, rows[val], linear, beta, linear_inputs)
     stack = tuple(stack_weights(trees[k[val] == j], scores[k[val] == j], y[val][k[val] == j], weight=w[val][k[val] == j])
                   for j in range(len(horizons)))
-    return HazardModel(booster, tuple(int(h) for h in horizons), tuple(map(float, offset)), stack, linear, tuple(countdowns))
+    return HazardModel(booster, tuple(int(h) for h in horizons), tuple(map(float, offset)), stack, linear, tuple(countdowns)), beta
+
+
+def _linear_scores(X: pd.DataFrame, rows: np.ndarray, linear: LinearScore, beta: np.ndarray, inputs: LinearInputs | None) -> np.ndarray:
+    """The linear score of ``X``'s rows ``rows``: ``Z @ beta`` from the shared preprocessing's output, which it
+    equals (:meth:`~churnmodel.linear.LinearScore.from_fitted`) without taking the signed log of every value
+    again; without shared inputs, the score itself."""
+    return linear(X.iloc[rows]) if inputs is None else inputs.Z[rows] @ beta
 
 
 def _held_out_curve(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: np.ndarray, settings: dict) -> np.ndarray:
     """The hazard curve of the rows with ``role == 2`` (a fold, the test block), fitted on the others."""
-    threads = settings["params"].get("num_threads", 0)  # as in the fit (see fit_hazard)
-    return fit_hazard(X, time, event, role, **settings).curve(X.iloc[np.flatnonzero(role == 2)], threads=threads)
+    threads, out = settings["params"].get("num_threads", 0), np.flatnonzero(role == 2)  # threads: as in the fit (see fit_hazard)
+    hazard, beta = _hazard(X, time, event, role, **settings)
+    return hazard.curve(X.iloc[out], threads=threads, linear=_linear_scores(X, out, hazard.linear, beta, settings["linear_inputs"]))
 
 
 def _cox_out_of_fold(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, out: np.ndarray, settings: dict) -> np.ndarray:
