@@ -295,6 +295,29 @@ def test_the_hazard_booster_gets_exact_tables_too(survival_model, sample_trainin
     np.testing.assert_allclose(tables.contributions(X), hazard.booster.predict(X, pred_contrib=True), rtol=0, atol=1e-9)
 
 
+def test_the_hazard_curves_pattern_look_ups_are_lightgbms_own_numbers(survival_model, sample_training):
+    """The intervals' tree scores by pattern look-ups (categories, missing values, the contract-end columns)
+    equal LightGBM's predictions bit for bit; trees too deep for them fall back to LightGBM."""
+    import lightgbm as lgb
+
+    result, _ = survival_model
+    hazard = result.model.hazard
+    X = result.model.prepare(sample_training[0].iloc[::7])
+    assert hazard.patterns() is not None and X.isna().any().any() and hazard.countdowns
+    lightgbm = np.column_stack([hazard.booster.predict(hazard.expanded(X, k), raw_score=True) + hazard.offsets[k]
+                                for k in range(len(hazard.horizons))])
+    np.testing.assert_array_equal(hazard.tree_scores(X), lightgbm)
+    design = pd.concat([hazard.expanded(X.iloc[:40], k) for k in range(len(hazard.horizons))], ignore_index=True)
+    np.testing.assert_array_equal(hazard.design_scores(design), hazard.booster.predict(design, raw_score=True))
+    wide = X.select_dtypes("number")
+    deep = lgb.train({"objective": "binary", "num_leaves": 64, "max_depth": -1, "min_child_samples": 2, "verbosity": -1},
+                     lgb.Dataset(wide.assign(interval_start_days=0.0), np.arange(len(X)) % 3 == 0), num_boost_round=3)
+    deep_model = dataclasses.replace(hazard, booster=deep, countdowns=())
+    assert deep_model.patterns() is None
+    np.testing.assert_array_equal(deep_model.tree_scores(wide)[:, 1],
+                                  deep.predict(deep_model.expanded(wide, 1), raw_score=True) + hazard.offsets[1])
+
+
 @pytest.mark.slow
 def test_the_evaluation_stride_thins_only_the_evaluation_fits(tmp_path):
     """The final hazard model learns from every snapshot whatever ``train.hazard_evaluation_stride``;

@@ -28,6 +28,7 @@ import pandas as pd
 from churnmodel.booster import checked_booster
 from churnmodel.errors import DataError
 from churnmodel.linear import LinearScore
+from churnmodel.shapley import PatternTrees
 
 __all__ = [
     "COUNTDOWN_FEATURES",
@@ -122,13 +123,35 @@ class HazardModel:
         cols = interval_columns(X, start=float(self.starts[k]), end=float(self.horizons[k]), countdowns=self.countdowns)
         return pd.concat([X, pd.DataFrame(cols, index=X.index)], axis=1)  # not assign: X may be fragmented
 
+    def patterns(self) -> PatternTrees | None:
+        """The booster's trees as pattern look-ups (built once per model object), or None when they are too deep."""
+        cached = getattr(self, "_patterns", None)
+        if cached is None or cached[0] is not self.booster:
+            self._patterns = cached = (self.booster, PatternTrees.of(self.booster))
+        return cached[1]
+
+    def design_scores(self, design: pd.DataFrame, *, threads: int = 0) -> np.ndarray:
+        """The booster's raw scores (without the offsets) of rows of its own inputs: features and design columns
+        (``threads``: as in :meth:`tree_scores`)."""
+        patterns = self.patterns()
+        if patterns is None:
+            return self.booster.predict(design, raw_score=True, num_threads=threads)
+        return patterns.raw_scores(design)[0]
+
     def tree_scores(self, X: pd.DataFrame, *, threads: int = 0) -> np.ndarray:
         """The booster's hazard log-odds with each interval's offset, (rows, intervals). ``threads``: LightGBM's
-        ``num_threads`` for the predictions (0: its default; see :data:`~churnmodel.booster.SIDE_BY_SIDE`)."""
+        ``num_threads`` for the predictions (0: its default; see :data:`~churnmodel.booster.SIDE_BY_SIDE`) when
+        the trees are too deep for :class:`~churnmodel.shapley.PatternTrees` (which score the intervals' rows in
+        one pass, each tree that never splits on an interval's columns once for all of them: the same numbers)."""
         if not len(X):
             return np.empty((0, len(self.horizons)))
-        return np.column_stack([self.booster.predict(self.expanded(X, k), raw_score=True, num_threads=threads) + self.offsets[k]
-                                for k in range(len(self.horizons))])
+        patterns = self.patterns()
+        if patterns is None:
+            return np.column_stack([self.booster.predict(self.expanded(X, k), raw_score=True, num_threads=threads) + self.offsets[k]
+                                    for k in range(len(self.horizons))])
+        variants = [interval_columns(X, start=float(self.starts[k]), end=float(self.horizons[k]), countdowns=self.countdowns)
+                    for k in range(len(self.horizons))]
+        return (patterns.raw_scores(X, variants) + np.asarray(self.offsets)[:, None]).T
 
     def combine(self, trees: np.ndarray, linear: np.ndarray) -> np.ndarray:
         """Hazards from tree log-odds (rows, intervals) and linear scores (rows,)."""

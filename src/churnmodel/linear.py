@@ -183,18 +183,22 @@ class CoxBaseline:
     def __init__(self, *, penalizer: float = 0.1, max_rows: int = 10_000, random_state: int = 0) -> None:
         self.penalizer, self.max_rows, self.random_state = penalizer, max_rows, random_state
 
-    def fit(self, X: pd.DataFrame, time: np.ndarray, event: np.ndarray, *, cut: float, inputs=None) -> CoxBaseline:
+    def fit(self, X: pd.DataFrame | None, time: np.ndarray, event: np.ndarray, *, cut: float, inputs=None,
+            rows: np.ndarray | None = None) -> CoxBaseline:
         """``inputs``: ``(prep, Z)``, a :func:`linear_preprocessor` already fitted (it never sees an outcome)
-        and its dense output for the rows of ``X``, so that several fits on the same rows share it."""
-        keep = np.arange(len(X))
-        if len(X) > self.max_rows:
-            keep = np.sort(np.random.default_rng(self.random_state).choice(len(X), self.max_rows, replace=False))
+        and its dense output for the rows of ``X``, so that several fits on the same rows share it (``X`` is
+        then not needed: None); ``rows``: the rows of that ``Z`` that are ``X``'s (default: all; only those
+        sampled are copied)."""
+        n = len(X) if inputs is None else len(inputs[1]) if rows is None else len(rows)
+        keep = np.arange(n)
+        if n > self.max_rows:
+            keep = np.sort(np.random.default_rng(self.random_state).choice(n, self.max_rows, replace=False))
         time, event = time[keep], event[keep]
         if inputs is None:
             self.prep = linear_preprocessor(X)
             Z = _dense(self.prep.fit_transform(X.iloc[keep]))
         else:
-            self.prep, Z = inputs[0], inputs[1][keep]
+            self.prep, Z = inputs[0], inputs[1][keep if rows is None else rows[keep]]
         self.keep = Z.std(axis=0) > 1e-9
         Z = Z[:, self.keep]
         T, E = np.minimum(time, cut).astype(np.float64), np.asarray(event & (time <= cut), dtype=bool)
@@ -218,8 +222,9 @@ class CoxBaseline:
         self.cumulative_hazard = np.cumsum(np.bincount(at, E.astype(np.float64)) / risk)
         return self
 
-    def curve(self, X: pd.DataFrame, horizons, *, Z: np.ndarray | None = None) -> np.ndarray:
-        """P(churn within each horizon), (rows, horizons). ``Z``: the preprocessing's output for ``X``, when known."""
+    def curve(self, X: pd.DataFrame | None, horizons, *, Z: np.ndarray | None = None) -> np.ndarray:
+        """P(churn within each horizon), (rows, horizons). ``Z``: the preprocessing's output for ``X``, when known
+        (``X`` is then not needed: None)."""
         Z = _dense(self.prep.transform(X)) if Z is None else Z
         hazard = np.exp((Z[:, self.keep] - self.mean) @ self.beta)
         baseline = np.interp(np.asarray(horizons, dtype=np.float64), self.times, self.cumulative_hazard)

@@ -19,13 +19,14 @@ at full precision. Trees with more than ``max_splits`` splits are not tabled (th
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from math import factorial
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["PatternShap"]
+__all__ = ["PatternShap", "PatternTrees"]
 
 _ZERO = 1e-35  # LightGBM's kZeroThreshold
 
@@ -73,6 +74,22 @@ def _shapley_weights(m: int) -> np.ndarray:
     return W
 
 
+def _splits(tree: dict) -> list[_Split]:
+    """A parsed tree's internal nodes, in node order."""
+    threshold = [float(v) for v in tree["threshold"]]
+    decision = [int(v) for v in tree["decision_type"]]
+    bounds = [int(v) for v in tree.get("cat_boundaries", [])]
+    words = [int(v) for v in tree.get("cat_threshold", [])]
+    splits = []
+    for j, feature in enumerate(int(v) for v in tree["split_feature"]):
+        cats: frozenset[int] = frozenset()
+        if decision[j] & 1:
+            k = int(threshold[j])
+            cats = frozenset(32 * w + b for w, word in enumerate(words[bounds[k]:bounds[k + 1]]) for b in range(32) if word >> b & 1)
+        splits.append(_Split(feature, threshold[j], bool(decision[j] & 1), cats, bool(decision[j] & 2), (decision[j] >> 2) & 3))
+    return splits
+
+
 def _table(tree: dict, max_splits: int) -> _Table | None:
     n = int(tree["num_leaves"][0]) - 1
     leaf_value = [float(v) for v in tree["leaf_value"]]
@@ -81,20 +98,10 @@ def _table(tree: dict, max_splits: int) -> _Table | None:
     if n > max_splits:
         return None
     feature = [int(v) for v in tree["split_feature"]]
-    threshold = [float(v) for v in tree["threshold"]]
-    decision = [int(v) for v in tree["decision_type"]]
     left, right = [int(v) for v in tree["left_child"]], [int(v) for v in tree["right_child"]]
     leaf_count = [float(v) for v in tree["leaf_count"]]
     internal_count = [float(v) for v in tree["internal_count"]]
-    bounds = [int(v) for v in tree.get("cat_boundaries", [])]
-    words = [int(v) for v in tree.get("cat_threshold", [])]
-    splits = []
-    for j in range(n):
-        cats: frozenset[int] = frozenset()
-        if decision[j] & 1:
-            k = int(threshold[j])
-            cats = frozenset(32 * w + b for w, word in enumerate(words[bounds[k]:bounds[k + 1]]) for b in range(32) if word >> b & 1)
-        splits.append(_Split(feature[j], threshold[j], bool(decision[j] & 1), cats, bool(decision[j] & 2), (decision[j] >> 2) & 3))
+    splits = _splits(tree)
     distinct = sorted(set(feature))
     m, patterns = len(distinct), 1 << n
     slot = {f: i for i, f in enumerate(distinct)}
@@ -139,48 +146,139 @@ class PatternShap:
         base = sum(t.expected for t in tables)  # the base value: the sum of the trees' expected values
         return cls(tables, base, booster.num_feature(), getattr(booster, "pandas_categorical", None))
 
-    def _columns(self, X: pd.DataFrame, used: set[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """The columns the trees split on, as LightGBM reads them (numbers as float64, categories as their
-        training codes), each as (value with missing read as 0, missing)."""
-        out, c = {}, 0
-        for i, name in enumerate(X.columns):
-            col = X[name]
-            categorical = isinstance(col.dtype, pd.CategoricalDtype)
-            if i in used:
-                if categorical:
-                    known = self.categories[c] if self.categories is not None and c < len(self.categories) else list(col.cat.categories)
-                    values = pd.Categorical(col, categories=known).codes.astype(np.float64)
-                    values[values < 0] = np.nan
-                else:
-                    values = col.to_numpy(dtype=np.float64, na_value=np.nan)
-                missing = np.isnan(values)
-                out[i] = (np.where(missing, 0.0, values), missing)
-            c += categorical
-        return out
-
     def contributions(self, X: pd.DataFrame) -> np.ndarray:
         """(rows, features + 1): SHAP values in raw score, the last column the expected value."""
         if X.shape[1] != self.n_features:
             raise ValueError(f"expected {self.n_features} feature columns, got {X.shape[1]}")
-        columns = self._columns(X, {s.feature for t in self.tables for s in t.splits})
+        columns = _columns(X, {s.feature for t in self.tables for s in t.splits}, self.categories)
         out = np.zeros((self.n_features + 1, len(X)))
         for table in self.tables:
             if not len(table.splits):
                 continue
             pattern = np.zeros(len(X), dtype=np.int64)
             for j, s in enumerate(table.splits):
-                pattern |= self._left(s, *columns[s.feature]).astype(np.int64) << j
+                pattern |= _left(s, *columns[s.feature]).astype(np.int64) << j
             out[table.features] += table.values.T[:, pattern]
         out[-1] = self.base
         return out.T
 
-    @staticmethod
-    def _left(s: _Split, filled: np.ndarray, missing: np.ndarray) -> np.ndarray:
-        if s.categorical:
-            codes = np.where(missing | (filled < 0), -1, np.floor(filled)).astype(np.int64)
-            return np.isin(codes, list(s.categories)) & (codes >= 0)
-        if s.missing == 2:  # NaN: missing values go the default way
-            return np.where(missing, s.default_left, filled <= s.threshold)
-        if s.missing == 1:  # Zero: missing is read as 0, and 0 goes the default way
-            return np.where(np.abs(filled) <= _ZERO, s.default_left, filled <= s.threshold)
-        return filled <= s.threshold  # None: missing is read as 0
+
+class PatternTrees:
+    """The raw scores of a shallow LightGBM booster by the same per-tree patterns as :class:`PatternShap`,
+    each pattern's leaf value looked up: exactly ``booster.predict(X, raw_score=True)`` (the same decisions,
+    the trees summed in the same order). LightGBM's own prediction copies every feature of a row into a
+    buffer before it walks the trees (60,000 rows x 175 features: 0.17 s); here each tree reads only the
+    columns it splits on, a column at a time.
+
+    :meth:`raw_scores` scores variants of the same rows that differ only in a few numeric columns (the
+    hazard model's intervals): a tree that splits on none of them is evaluated once for all variants.
+
+    >>> import lightgbm as lgb
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"a": rng.normal(size=300), "b": np.where(rng.random(300) < 0.2, np.nan, rng.normal(size=300))})
+    >>> booster = lgb.train({"objective": "binary", "max_depth": 2, "num_leaves": 4, "verbosity": -1},
+    ...                     lgb.Dataset(X, (X["a"] + X["b"].fillna(0) > 0).astype(int)), num_boost_round=5)
+    >>> trees = PatternTrees.of(booster)
+    >>> bool((trees.raw_scores(X)[0] == booster.predict(X, raw_score=True)).all())
+    True
+    >>> shifted = trees.raw_scores(X, [{}, {"a": X["a"].to_numpy() + 1}])
+    >>> bool((shifted[1] == booster.predict(X.assign(a=X["a"] + 1), raw_score=True)).all())
+    True
+    """
+
+    def __init__(self, trees: list[tuple[tuple[_Split, ...], np.ndarray]], feature_names: list[str], categories: list[list] | None) -> None:
+        self.trees, self.feature_names, self.categories = trees, feature_names, categories
+
+    @classmethod
+    def of(cls, booster, *, max_splits: int = 8) -> PatternTrees | None:
+        """The patterns of ``booster``'s trees, or None when a tree has more than ``max_splits`` (at most 8) splits."""
+        if max_splits > 8:
+            raise ValueError(f"max_splits: at most 8 (a pattern is one byte), got {max_splits}")
+        trees = []
+        for tree in _parse_trees(booster.model_to_string()):
+            leaf_value = np.array([float(v) for v in tree["leaf_value"]])
+            n = int(tree["num_leaves"][0]) - 1
+            if n > max_splits:
+                return None
+            left, right = [int(v) for v in tree.get("left_child", [])], [int(v) for v in tree.get("right_child", [])]
+            leaf = np.empty(1 << n)
+            for pattern in range(1 << n):  # bit j: the row goes left at node j
+                node = 0 if n else -1
+                while node >= 0:
+                    node = left[node] if pattern >> node & 1 else right[node]
+                leaf[pattern] = leaf_value[~node]
+            trees.append((tuple(_splits(tree)) if n else (), leaf))
+        return cls(trees, booster.feature_name(), getattr(booster, "pandas_categorical", None))
+
+    def raw_scores(self, X: pd.DataFrame, variants: Sequence[Mapping[str, np.ndarray]] = ({},)) -> np.ndarray:
+        """(variants, rows): the raw score of ``X`` with each variant's columns (numbers) in place of ``X``'s;
+        ``X`` may leave out the columns every variant gives."""
+        given = set.intersection(*(set(variant) for variant in variants))
+        expected = [name for name in self.feature_names if name not in given]
+        if list(X.columns) != expected and list(X.columns) != self.feature_names:
+            raise ValueError(f"expected the booster's {len(self.feature_names)} feature columns in its order (those every variant "
+                             f"gives may be left out), got {X.shape[1]} columns")
+        index = {name: i for i, name in enumerate(self.feature_names)}
+        varied = {index[name] for variant in variants for name in variant}
+        used = {s.feature for splits, _ in self.trees for s in splits}
+        columns = _columns(X, used, self.categories, positions=[index[name] for name in X.columns])
+        per_variant = []
+        for variant in variants:
+            own = dict(columns)
+            for name, values in variant.items():
+                values = np.asarray(values, dtype=np.float64)
+                missing = np.isnan(values)
+                own[index[name]] = (np.where(missing, 0.0, values), missing) if missing.any() else (values, None)
+            per_variant.append(own)
+        out = np.zeros((len(variants), len(X)))
+        for splits, leaf in self.trees:
+            if not splits:
+                out += leaf[0]
+            elif varied.isdisjoint(s.feature for s in splits):
+                out += leaf[_pattern(splits, columns)]
+            else:
+                for v, own in enumerate(per_variant):
+                    out[v] += leaf[_pattern(splits, own)]
+        return out
+
+
+def _pattern(splits: Sequence[_Split], columns: dict) -> np.ndarray:
+    """Per row, its pattern in a tree of at most 8 splits: bit j set when it goes left at split j."""
+    pattern = _left(splits[0], *columns[splits[0].feature]).view(np.uint8).copy()
+    for j, s in enumerate(splits[1:], start=1):
+        pattern |= _left(s, *columns[s.feature]).view(np.uint8) << j
+    return pattern
+
+
+def _columns(X: pd.DataFrame, used: set[int], categories: list[list] | None, *,
+             positions: list[int] | None = None) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
+    """The columns the trees split on, as LightGBM reads them (numbers as float64, categories as their
+    training codes, ``categories``: the booster's ``pandas_categorical``), each as (value with missing read
+    as 0, missing; None when no value is), by feature number (``positions``: each column's; default its place)."""
+    out, c = {}, 0
+    for i, name in zip(range(X.shape[1]) if positions is None else positions, X.columns, strict=True):
+        col = X[name]
+        categorical = isinstance(col.dtype, pd.CategoricalDtype)
+        if i in used:
+            if categorical:
+                known = categories[c] if categories is not None and c < len(categories) else list(col.cat.categories)
+                values = pd.Categorical(col, categories=known).codes.astype(np.float64)
+                values[values < 0] = np.nan
+            else:
+                values = col.to_numpy(dtype=np.float64, na_value=np.nan)
+            missing = np.isnan(values)
+            out[i] = (np.where(missing, 0.0, values), missing) if missing.any() else (values, None)
+        c += categorical
+    return out
+
+
+def _left(s: _Split, filled: np.ndarray, missing: np.ndarray | None) -> np.ndarray:
+    """Per row, whether it goes left at split ``s`` (LightGBM's decision); ``missing`` None: nothing is."""
+    if s.categorical:
+        codes = np.where((filled < 0) if missing is None else missing | (filled < 0), -1, np.floor(filled)).astype(np.int64)
+        return np.isin(codes, list(s.categories)) & (codes >= 0)
+    if s.missing == 2:  # NaN: missing values go the default way
+        return filled <= s.threshold if missing is None else np.where(missing, s.default_left, filled <= s.threshold)
+    if s.missing == 1:  # Zero: missing is read as 0, and 0 goes the default way
+        return np.where(np.abs(filled) <= _ZERO, s.default_left, filled <= s.threshold)
+    return filled <= s.threshold  # None: missing is read as 0

@@ -189,11 +189,12 @@ def _hazard(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: np.ndarr
                                pp.subset(at[val], offset[k[val]], threads=threads), rounds=rounds, patience=patience)
     linear, beta = _linear_hazard(X, rows[fit], k[fit], y[fit], intervals=len(horizons), random_state=random_state,
                                   max_rows=100_000, inputs=linear_inputs, weight=w[fit])
-    trees = booster.predict(pp.design.iloc[at[val]], raw_score=True, num_threads=threads) + offset[k[val]]
+    model = HazardModel(booster, tuple(int(h) for h in horizons), tuple(map(float, offset)), (), linear, tuple(countdowns))
+    trees = model.design_scores(pp.design.iloc[at[val]], threads=threads) + offset[k[val]]
     scores = _linear_scores(X, rows[val], linear, beta, linear_inputs)
-    stack = tuple(stack_weights(trees[k[val] == j], scores[k[val] == j], y[val][k[val] == j], weight=w[val][k[val] == j])
-                  for j in range(len(horizons)))
-    return HazardModel(booster, tuple(int(h) for h in horizons), tuple(map(float, offset)), stack, linear, tuple(countdowns)), beta
+    model.stack = tuple(stack_weights(trees[k[val] == j], scores[k[val] == j], y[val][k[val] == j], weight=w[val][k[val] == j])
+                        for j in range(len(horizons)))  # once the held-back rows' scores are known
+    return model, beta
 
 
 def _linear_scores(X: pd.DataFrame, rows: np.ndarray, linear: LinearScore, beta: np.ndarray, inputs: LinearInputs | None) -> np.ndarray:
@@ -213,9 +214,9 @@ def _held_out_curve(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: 
 def _cox_out_of_fold(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, out: np.ndarray, settings: dict) -> np.ndarray:
     """One fold's Cox curve for the rows ``out``, fitted on the others."""
     fitting, scored, inputs = np.flatnonzero(~out), np.flatnonzero(out), settings["linear_inputs"]
-    cox = CoxBaseline(random_state=settings["random_state"]).fit(X.iloc[fitting], time[fitting], event[fitting], cut=settings["horizons"][-1],
-                                                                 inputs=(inputs.prep, inputs.Z[fitting]))
-    return cox.curve(X.iloc[scored], settings["horizons"], Z=inputs.Z[scored])
+    cox = CoxBaseline(random_state=settings["random_state"]).fit(None, time[fitting], event[fitting], cut=settings["horizons"][-1],
+                                                                 inputs=(inputs.prep, inputs.Z), rows=fitting)
+    return cox.curve(None, settings["horizons"], Z=inputs.Z[scored])  # the preprocessing's output is all they read
 
 
 def _shared_inputs(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, countdowns: list[str], params: dict,
