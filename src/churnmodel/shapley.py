@@ -232,21 +232,21 @@ class PatternTrees:
             per_variant.append(own)
         out = np.zeros((len(variants), len(X)))
         for splits, leaf in self.trees:
-            if not splits:
-                out += leaf[0]
-            elif varied.isdisjoint(s.feature for s in splits):
-                out += leaf[_pattern(splits, columns)]
-            else:
+            moving = [j for j, s in enumerate(splits) if s.feature in varied]
+            fixed = _pattern(splits, [j for j in range(len(splits)) if j not in moving], columns, len(X))
+            if not moving:
+                out += leaf[fixed]
+            else:  # the bits of the splits on other columns are the same in every variant
                 for v, own in enumerate(per_variant):
-                    out[v] += leaf[_pattern(splits, own)]
+                    out[v] += leaf[fixed | _pattern(splits, moving, own, len(X))]
         return out
 
 
-def _pattern(splits: Sequence[_Split], columns: dict) -> np.ndarray:
-    """Per row, its pattern in a tree of at most 8 splits: bit j set when it goes left at split j."""
-    pattern = _left(splits[0], *columns[splits[0].feature]).view(np.uint8).copy()
-    for j, s in enumerate(splits[1:], start=1):
-        pattern |= _left(s, *columns[s.feature]).view(np.uint8) << j
+def _pattern(splits: Sequence[_Split], which: Sequence[int], columns: dict, rows: int) -> np.ndarray:
+    """Per row, the bits of the splits ``which`` of a tree of at most 8 splits: bit j set when it goes left at split j."""
+    pattern = np.zeros(rows, dtype=np.uint8)
+    for j in which:
+        pattern |= _left(splits[j], *columns[splits[j].feature]).view(np.uint8) << j
     return pattern
 
 

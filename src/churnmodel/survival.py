@@ -120,11 +120,13 @@ def _linear_hazard(X: pd.DataFrame, rows: np.ndarray, k: np.ndarray, y: np.ndarr
         prep, Z = (fitted := LinearInputs.fit(snapshots)).prep, fitted.Z
     else:  # fitted on every row of X
         prep, Z = inputs.prep, inputs.Z[unique]
-    design = np.empty((len(rows), intervals + Z.shape[1]))
+    # single precision: each lbfgs step's two passes over the rows read half the bytes (the fit stops at a gradient
+    # tolerance of 1e-4 either way; the survival metrics were the same to 4 digits on the sample and 6,000 partners)
+    design = np.empty((len(rows), intervals + Z.shape[1]), dtype=np.float32)
     design[:, :intervals] = 10.0 * np.eye(intervals)[k]  # x10: the interval terms' penalty is 100 times smaller
     design[:, intervals:] = Z[inverse]
     glm = LogisticRegression(C=100.0 / weight.sum(), fit_intercept=False, max_iter=5000).fit(design, y, sample_weight=weight)
-    beta = glm.coef_[0, intervals:]
+    beta = np.asarray(glm.coef_[0, intervals:], dtype=np.float64)
     return LinearScore.from_fitted(prep, beta, snapshots, Z=Z), beta
 
 
