@@ -226,7 +226,9 @@ class CoxBaseline:
         """P(churn within each horizon), (rows, horizons). ``Z``: the preprocessing's output for ``X``, when known
         (``X`` is then not needed: None)."""
         Z = _dense(self.prep.transform(X)) if Z is None else Z
-        hazard = np.exp((Z[:, self.keep] - self.mean) @ self.beta)
+        beta = np.zeros(Z.shape[1])
+        beta[self.keep] = self.beta  # the constant columns left out weigh nothing: no copy of Z without them
+        hazard = np.exp(Z @ beta - self.mean @ self.beta)
         baseline = np.interp(np.asarray(horizons, dtype=np.float64), self.times, self.cumulative_hazard)
         return 1.0 - np.exp(-np.outer(hazard, baseline))
 

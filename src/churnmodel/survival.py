@@ -29,12 +29,12 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from scipy.optimize import minimize
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
@@ -124,7 +124,8 @@ def _linear_hazard(X: pd.DataFrame, rows: np.ndarray, k: np.ndarray, y: np.ndarr
     # tolerance of 1e-4 either way; the survival metrics were the same to 4 digits on the sample and 6,000 partners)
     design = np.empty((len(rows), intervals + Z.shape[1]), dtype=np.float32)
     design[:, :intervals] = 10.0 * np.eye(intervals)[k]  # x10: the interval terms' penalty is 100 times smaller
-    design[:, intervals:] = Z[inverse]
+    for start in range(0, len(rows), 4096):  # in blocks: a gather of every row at once is a temporary of twice the design's size
+        design[start: start + 4096, intervals:] = Z[inverse[start: start + 4096]]
     glm = LogisticRegression(C=100.0 / weight.sum(), fit_intercept=False, max_iter=5000).fit(design, y, sample_weight=weight)
     beta = np.asarray(glm.coef_[0, intervals:], dtype=np.float64)
     return LinearScore.from_fitted(prep, beta, snapshots, Z=Z), beta
@@ -189,6 +190,7 @@ def _hazard(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: np.ndarr
     threads = params.get("num_threads", 0)  # the same in every LightGBM call of a fit that may run beside others
     booster, _ = train_booster(params, pp.subset(at[fit], offset[k[fit]], threads=threads),
                                pp.subset(at[val], offset[k[val]], threads=threads), rounds=rounds, patience=patience)
+    linear_inputs = _ready(linear_inputs)  # (a job of its own beside this booster, when shared)
     linear, beta = _linear_hazard(X, rows[fit], k[fit], y[fit], intervals=len(horizons), random_state=random_state,
                                   max_rows=100_000, inputs=linear_inputs, weight=w[fit])
     model = HazardModel(booster, tuple(int(h) for h in horizons), tuple(map(float, offset)), (), linear, tuple(countdowns))
@@ -203,41 +205,35 @@ def _linear_scores(X: pd.DataFrame, rows: np.ndarray, linear: LinearScore, beta:
     """The linear score of ``X``'s rows ``rows``: ``Z @ beta`` from the shared preprocessing's output, which it
     equals (:meth:`~churnmodel.linear.LinearScore.from_fitted`) without taking the signed log of every value
     again; without shared inputs, the score itself."""
-    return linear(X.iloc[rows]) if inputs is None else inputs.Z[rows] @ beta
+    return linear(X.iloc[rows]) if inputs is None else (inputs.Z @ beta)[rows]  # every row's: no copy of Z's rows
 
 
 def _held_out_curve(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: np.ndarray, settings: dict) -> np.ndarray:
     """The hazard curve of the rows with ``role == 2`` (a fold, the test block), fitted on the others."""
     threads, out = settings["params"].get("num_threads", 0), np.flatnonzero(role == 2)  # threads: as in the fit (see fit_hazard)
     hazard, beta = _hazard(X, time, event, role, **settings)
-    return hazard.curve(X.iloc[out], threads=threads, linear=_linear_scores(X, out, hazard.linear, beta, settings["linear_inputs"]))
+    return hazard.curve(X.iloc[out], threads=threads, linear=_linear_scores(X, out, hazard.linear, beta, _ready(settings["linear_inputs"])))
 
 
 def _cox_out_of_fold(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, out: np.ndarray, settings: dict) -> np.ndarray:
     """One fold's Cox curve for the rows ``out``, fitted on the others."""
-    fitting, scored, inputs = np.flatnonzero(~out), np.flatnonzero(out), settings["linear_inputs"]
+    fitting, scored, inputs = np.flatnonzero(~out), np.flatnonzero(out), _ready(settings["linear_inputs"])
     cox = CoxBaseline(random_state=settings["random_state"]).fit(None, time[fitting], event[fitting], cut=settings["horizons"][-1],
                                                                  inputs=(inputs.prep, inputs.Z), rows=fitting)
     return cox.curve(None, settings["horizons"], Z=inputs.Z[scored])  # the preprocessing's output is all they read
 
 
-def _shared_inputs(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, countdowns: list[str], params: dict,
-                   config) -> tuple[PersonPeriod, LinearInputs]:
-    """What every fit shares: the person-period rows binned once and the linear preprocessing, the latter
-    fitted in a thread of its own meanwhile."""
-    with ThreadPoolExecutor(max_workers=1) as side:
-        linear_inputs = side.submit(LinearInputs.fit, X)
-        person_period = PersonPeriod(X, time, event, horizons=config.label.horizons, countdowns=countdowns,
-                                     params={**params, "num_threads": config.train.n_jobs},
-                                     negative_share=config.train.hazard_negative_share, random_state=config.random_state)
-        return person_period, linear_inputs.result()
+def _ready(inputs: LinearInputs | Future | None) -> LinearInputs | None:
+    """The shared preprocessing, waited for when it is still being fitted (a :class:`~concurrent.futures.Future`)."""
+    return inputs.result() if isinstance(inputs, Future) else inputs
 
 
-def _out_of_fold_metrics(time: np.ndarray, event: np.ndarray, curves: dict[str, np.ndarray], horizons) -> dict[str, float]:
-    """:func:`~churnmodel.evaluate.survival_metrics` of each model's curves, side by side (sorting releases the GIL)."""
-    with ThreadPoolExecutor(max_workers=len(curves)) as side:
-        found = side.map(lambda name: survival_metrics(time, event, curves[name], horizons, name=name), list(curves))
-        return {key: value for part in found for key, value in part.items()}
+def _out_of_fold(time: np.ndarray, event: np.ndarray, fold: np.ndarray, parts: list[Future], horizons, name: str):
+    """(curve, :func:`~churnmodel.evaluate.survival_metrics`) of one model's fold curves, once they are fitted."""
+    curve = np.empty((len(time), len(horizons)))
+    for f, part in enumerate(parts):
+        curve[fold == f] = part.result()
+    return curve, survival_metrics(time, event, curve, horizons, name=name)
 
 
 def _time_split(frame: pd.DataFrame, split_dates: dict, end: pd.Timestamp):
@@ -254,16 +250,17 @@ def _time_split(frame: pd.DataFrame, split_dates: dict, end: pd.Timestamp):
     return role, until
 
 
-def _run(jobs: list, *, n_jobs: int, progress) -> list:
-    """The jobs' results in order, ``n_jobs`` threads side by side (they share the binned person-period
-    rows; LightGBM and numpy release the GIL), ``progress(done, total)`` as each finishes."""
-    fitted = []
-    with threadpool_limits(1):  # one core per fit: BLAS must not start threads of its own in each
-        for done, result in enumerate(Parallel(n_jobs=min(n_jobs, len(jobs)), backend="threading",
-                                               return_as="generator")(jobs), start=1):
-            fitted.append(result)
-            progress(done, len(jobs))
-    return fitted
+def _follow(started: list[Future], *, progress, pending: list[Future]) -> None:
+    """``progress(done, total)`` as each of the ``started`` fits finishes. At the first that fails, every job
+    not yet running (of ``pending`` too) is cancelled and its error raised."""
+    try:
+        for done, future in enumerate(as_completed(started), start=1):
+            future.result()
+            progress(done, len(started))
+    except BaseException:
+        for future in [*started, *pending]:
+            future.cancel()
+        raise
 
 
 def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, observed_until: pd.Timestamp,
@@ -302,7 +299,9 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
     time, event = observed_times(frame, observed_until=observed_until)
     # every hazard fit learns from a subset of one person-period design, binned once (in all threads);
     # the fits share it, so they run in threads (LightGBM and the numpy work release the GIL)
-    settings["person_period"], settings["linear_inputs"] = _shared_inputs(X, time, event, settings["countdowns"], params, config)
+    settings["person_period"] = PersonPeriod(X, time, event, horizons=horizons, countdowns=settings["countdowns"],
+                                             params={**params, "num_threads": config.train.n_jobs},
+                                             negative_share=config.train.hazard_negative_share, random_state=config.random_state)
     ids = frame["partner_id"].to_numpy()
     fold = partner_folds(ids, folds=folds, random_state=config.random_state)
     val = partner_folds(ids, folds=5, random_state=config.random_state + 1) == 0  # a fifth of the fitting partners
@@ -311,15 +310,20 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
     def fitting(roles: np.ndarray) -> np.ndarray:  # the rows an evaluation fit learns from (role 0): every stride-th snapshot
         return np.where((roles == 0) & ~learn, 3, roles)
 
-    # the longest fits first, so that two workers finish together: the final model (every partner, every
-    # snapshot), the out-of-time model, each fold's hazard model, then each fold's Cox baseline
-    jobs = [delayed(fit_hazard)(X, time, event, np.where(val, 1, 0), **settings),
-            delayed(_held_out_curve)(X, t_oot, e_oot, fitting(role), settings),
-            *(delayed(_held_out_curve)(X, time, event, fitting(np.where(fold == f, 2, np.where(val, 1, 0))), settings)
-              for f in range(folds)),
-            *(delayed(_cox_out_of_fold)(X, time, event, fold == f, settings) for f in range(folds))]
-    fitted = _run(jobs, n_jobs=config.train.n_jobs, progress=tick)
-    final, oot_curve = fitted[0], fitted[1]  # the out-of-time curve is the test block's (role 2)
+    # one core per job, BLAS included. First the linear preprocessing every fit shares (a fit waits for it only
+    # once its booster is trained); then the longest fits first: the final model (every partner, every snapshot),
+    # the out-of-time model, each fold's hazard model and Cox baseline; last each model's out-of-fold metrics
+    with threadpool_limits(1), ThreadPoolExecutor(max_workers=max(1, config.train.n_jobs)) as pool:
+        settings["linear_inputs"] = pool.submit(LinearInputs.fit, X)
+        fits = [partial(fit_hazard, X, time, event, np.where(val, 1, 0), **settings), partial(_held_out_curve, X, t_oot, e_oot, fitting(role), settings),
+                *(partial(_held_out_curve, X, time, event, fitting(np.where(fold == f, 2, np.where(val, 1, 0))), settings) for f in range(folds)),
+                *(partial(_cox_out_of_fold, X, time, event, fold == f, settings) for f in range(folds))]
+        started = [pool.submit(fit) for fit in fits]
+        out_of_fold = {name: pool.submit(_out_of_fold, time, event, fold, started[first: first + folds], horizons, name)
+                       for name, first in (("hazard", 2), ("cox", 2 + folds))}
+        _follow(started, progress=tick, pending=list(out_of_fold.values()))
+        final, oot_curve = started[0].result(), started[1].result()  # the out-of-time curve is the test block's (role 2)
+        (curve, hazard_metrics), (cox_curve, cox_metrics) = out_of_fold["hazard"].result(), out_of_fold["cox"].result()
     metrics: dict[str, float] = {}
     test = np.flatnonzero(role == 2)
     p_single = model.probabilities(X.iloc[test])
@@ -339,10 +343,7 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
                 metrics[f"single_oot_ece_{h}d"] = expected_calibration_error(y.astype(int), p_single[known])
     test_curves = pd.DataFrame({"partner_id": frame["partner_id"].to_numpy()[test], "snapshot": frame["snapshot"].array[test],
                                 **{f"p_churn_{h}d": oot_curve[:, j] for j, h in enumerate(horizons)}})
-    curve, cox_curve = np.empty((len(frame), len(horizons))), np.empty((len(frame), len(horizons)))
-    for f in range(folds):
-        curve[fold == f], cox_curve[fold == f] = fitted[2 + f], fitted[2 + folds + f]
-    metrics.update(_out_of_fold_metrics(time, event, {"hazard": curve, "cox": cox_curve}, horizons))
+    metrics.update({**hazard_metrics, **cox_metrics})
     curves = pd.DataFrame({"partner_id": ids, "snapshot": frame["snapshot"].array, "time": time, "event": event})
     for j, hz in enumerate(horizons):
         curves[f"p_churn_{hz}d"], curves[f"cox_{hz}d"] = curve[:, j], cox_curve[:, j]
