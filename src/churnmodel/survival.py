@@ -250,6 +250,28 @@ def _time_split(frame: pd.DataFrame, split_dates: dict, end: pd.Timestamp):
     return role, until
 
 
+def _out_of_time_metrics(curve: np.ndarray, p_single: np.ndarray, time: np.ndarray, event: np.ndarray, horizons: list[int],
+                         headline: int) -> dict[str, float]:
+    """The test block's metrics at the horizons every test row's status is known at: the hazard curve's, the
+    curve as the model shows it (anchored on the churn model's ``p_single`` at the ``headline`` horizon) and,
+    at the headline horizon, the churn model's own."""
+    metrics: dict[str, float] = {}
+    anchored = anchor_curve(curve, p_single, horizons.index(headline))
+    for j, h in enumerate(horizons):
+        known = event | (time >= h)
+        y = event[known] & (time[known] <= h)
+        if known.all() and y.min() != y.max():  # every test row's status at h is known
+            metrics[f"hazard_oot_auc_{h}d"] = float(roc_auc_score(y, curve[known, j]))
+            metrics[f"hazard_oot_brier_{h}d"] = float(np.mean((y - curve[known, j]) ** 2))
+            metrics[f"hazard_oot_ece_{h}d"] = expected_calibration_error(y.astype(int), curve[known, j])
+            metrics[f"anchored_oot_auc_{h}d"] = float(roc_auc_score(y, anchored[known, j]))
+            metrics[f"anchored_oot_ece_{h}d"] = expected_calibration_error(y.astype(int), anchored[known, j])
+            if h == headline:
+                metrics[f"single_oot_auc_{h}d"] = float(roc_auc_score(y, p_single[known]))
+                metrics[f"single_oot_ece_{h}d"] = expected_calibration_error(y.astype(int), p_single[known])
+    return metrics
+
+
 def _follow(started: list[Future], *, progress, pending: list[Future]) -> None:
     """``progress(done, total)`` as each of the ``started`` fits finishes. At the first that fails, every job
     not yet running (of ``pending`` too) is cancelled and its error raised."""
@@ -325,23 +347,9 @@ def fit_survival(frame: pd.DataFrame, model, split_dates: dict, config, *, obser
         _follow(started, progress=tick, pending=list(out_of_fold.values()))
         final, oot_curve = started[0].result(), started[1].result()  # the out-of-time curve is the test block's (role 2)
         (curve, hazard_metrics), (cox_curve, cox_metrics) = out_of_fold["hazard"].result(), out_of_fold["cox"].result()
-    metrics: dict[str, float] = {}
     test = np.flatnonzero(role == 2)
-    p_single = model.probabilities(X.iloc[test])
-    # the curve as the model shows it: anchored on the churn model at the headline horizon (one of the horizons)
-    anchored = anchor_curve(oot_curve, p_single, horizons.index(config.label.horizon_days))
-    for j, h in enumerate(horizons):
-        known = e_oot[test] | (t_oot[test] >= h)
-        y = e_oot[test][known] & (t_oot[test][known] <= h)
-        if known.all() and y.min() != y.max():  # every test row's status at h is known
-            metrics[f"hazard_oot_auc_{h}d"] = float(roc_auc_score(y, oot_curve[known, j]))
-            metrics[f"hazard_oot_brier_{h}d"] = float(np.mean((y - oot_curve[known, j]) ** 2))
-            metrics[f"hazard_oot_ece_{h}d"] = expected_calibration_error(y.astype(int), oot_curve[known, j])
-            metrics[f"anchored_oot_auc_{h}d"] = float(roc_auc_score(y, anchored[known, j]))
-            metrics[f"anchored_oot_ece_{h}d"] = expected_calibration_error(y.astype(int), anchored[known, j])
-            if h == config.label.horizon_days:
-                metrics[f"single_oot_auc_{h}d"] = float(roc_auc_score(y, p_single[known]))
-                metrics[f"single_oot_ece_{h}d"] = expected_calibration_error(y.astype(int), p_single[known])
+    metrics = _out_of_time_metrics(oot_curve, model.probabilities(X.iloc[test]), t_oot[test], e_oot[test], horizons,
+                                   config.label.horizon_days)
     test_curves = pd.DataFrame({"partner_id": frame["partner_id"].to_numpy()[test], "snapshot": frame["snapshot"].array[test],
                                 **{f"p_churn_{h}d": oot_curve[:, j] for j, h in enumerate(horizons)}})
     metrics.update({**hazard_metrics, **cox_metrics})
