@@ -238,6 +238,29 @@ def test_a_training_block_unlike_todays_partners_is_warned_about(sample_training
     assert "tenure (days): median" in shift[0] and "Fix: start the grid later (snapshots.start)" in shift[0]
 
 
+def test_a_feature_plan_of_ones_own_without_tenure_or_counts_trains():
+    """The Python API takes any feature plan: one without ``tenure_days`` or event counts (the population-shift
+    check's measures) trains; before, the check asked for ``tenure_days`` and training raised a KeyError."""
+    from churnmodel.config import Config
+    from churnmodel.features import FeatureInfo, FeaturePlan
+
+    rng = np.random.default_rng(0)
+    partners, dates = 300, pd.date_range("2024-01-01", periods=10, freq="MS", tz="UTC").as_unit("us")
+    X = rng.normal(size=(partners * len(dates), 3))
+    y = rng.random(len(X)) < 1 / (1 + np.exp(-(-2.0 + 1.5 * X[:, 0])))
+    frame = pd.DataFrame(X, columns=["a", "b", "c"]).assign(
+        partner_id=np.tile([f"P{i}" for i in range(partners)], len(dates)), snapshot=np.repeat(dates, partners), censored=False,
+        label=pd.array(y.astype("int8"), dtype="Int8"))
+    plan = FeaturePlan(event_types=(), amount_types=(), additive_types=(), windows=(30,), aggregations=("count",), recency=False,
+                       lifetime_rate=False, trends=(), ratios=(), balances=(), scores=(), segments=None, contracts=False, attributes=(),
+                       history_start="2023-01-01T00:00:00+00:00", levers={}, units={}, labels={},
+                       features=tuple(FeatureInfo(n, "own", "profile", "value", n, n) for n in ("a", "b", "c")))
+    config = Config.model_validate({"data": {"partners": "p", "events": "e"}, "label": {"horizon_days": 30},
+                                    "train": {"test_snapshots": 2, "valid_snapshots": 2, "bootstrap": 0, "baseline": False}})
+    result = train(frame, plan, config)
+    assert not [w for w in result.warnings if w.startswith("population shift")] and result.metrics["auc"] > 0.7
+
+
 def test_bands_and_campaign_stay_meaningful_at_a_high_churn_rate():
     """At a 40% base rate fixed thresholds (25% / 10%) would put nearly everyone in the high band: auto
     bands take the riskiest 10% / next 20% of the validation block; the campaign threshold is capped."""

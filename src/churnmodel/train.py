@@ -77,7 +77,8 @@ def population_shift(frame: pd.DataFrame, plan: FeaturePlan, train_rows: pd.Data
     latest = frame.loc[frame["snapshot"] == frame["snapshot"].max()]
     w = max(plan.windows)
     counts = [f.name for f in plan.features if f.kind == "count" and f.name.endswith(f"__count_{w}d")]
-    measures = {"tenure (days)": ["tenure_days"], f"events in the last {w} days": counts}
+    tenure = [f.name for f in plan.features if f.name == "tenure_days"]  # a plan of one's own may have none
+    measures = {"tenure (days)": tenure, f"events in the last {w} days": counts}
     found = []
     for label, columns in measures.items():
         if not columns or len(latest) == 0:
