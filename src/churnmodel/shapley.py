@@ -136,6 +136,7 @@ class PatternShap:
 
     def __init__(self, tables: list[_Table], base: float, n_features: int, categories: list[list] | None) -> None:
         self.tables, self.base, self.n_features, self.categories = tables, base, n_features, categories
+        self._by_feature = [np.ascontiguousarray(t.values.T) for t in tables]  # (features, patterns): rows gathered by pattern
 
     @classmethod
     def of(cls, booster, *, max_splits: int = 8) -> PatternShap | None:
@@ -152,13 +153,12 @@ class PatternShap:
             raise ValueError(f"expected {self.n_features} feature columns, got {X.shape[1]}")
         columns = _columns(X, {s.feature for t in self.tables for s in t.splits}, self.categories)
         out = np.zeros((self.n_features + 1, len(X)))
-        for table in self.tables:
+        for table, by_feature in zip(self.tables, self._by_feature, strict=True):
             if not len(table.splits):
                 continue
-            pattern = np.zeros(len(X), dtype=np.int64)
-            for j, s in enumerate(table.splits):
-                pattern |= _left(s, *columns[s.feature]).astype(np.int64) << j
-            out[table.features] += table.values.T[:, pattern]
+            gathered = by_feature[:, _pattern(table.splits, range(len(table.splits)), columns, len(X))]
+            for i, f in enumerate(table.features):  # a feature's row at a time: no gather and scatter of ``out``'s rows
+                out[f] += gathered[i]
         out[-1] = self.base
         return out.T
 
@@ -228,7 +228,7 @@ class PatternTrees:
             for name, values in variant.items():
                 values = np.asarray(values, dtype=np.float64)
                 missing = np.isnan(values)
-                own[index[name]] = (np.where(missing, 0.0, values), missing) if missing.any() else (values, None)
+                own[index[name]] = (np.where(missing, 0.0, values), missing, ~missing) if missing.any() else (values, None, None)
             per_variant.append(own)
         out = np.zeros((len(variants), len(X)))
         for splits, leaf in self.trees:
@@ -251,10 +251,10 @@ def _pattern(splits: Sequence[_Split], which: Sequence[int], columns: dict, rows
 
 
 def _columns(X: pd.DataFrame, used: set[int], categories: list[list] | None, *,
-             positions: list[int] | None = None) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
+             positions: list[int] | None = None) -> dict[int, tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]:
     """The columns the trees split on, as LightGBM reads them (numbers as float64, categories as their
     training codes, ``categories``: the booster's ``pandas_categorical``), each as (value with missing read
-    as 0, missing; None when no value is), by feature number (``positions``: each column's; default its place)."""
+    as 0, missing and present; None when no value is missing), by feature number (``positions``: each column's; default its place)."""
     out, c = {}, 0
     for i, name in zip(range(X.shape[1]) if positions is None else positions, X.columns, strict=True):
         col = X[name]
@@ -267,18 +267,21 @@ def _columns(X: pd.DataFrame, used: set[int], categories: list[list] | None, *,
             else:
                 values = col.to_numpy(dtype=np.float64, na_value=np.nan)
             missing = np.isnan(values)
-            out[i] = (np.where(missing, 0.0, values), missing) if missing.any() else (values, None)
+            out[i] = (np.where(missing, 0.0, values), missing, ~missing) if missing.any() else (values, None, None)
         c += categorical
     return out
 
 
-def _left(s: _Split, filled: np.ndarray, missing: np.ndarray | None) -> np.ndarray:
-    """Per row, whether it goes left at split ``s`` (LightGBM's decision); ``missing`` None: nothing is."""
+def _left(s: _Split, filled: np.ndarray, missing: np.ndarray | None, present: np.ndarray | None) -> np.ndarray:
+    """Per row, whether it goes left at split ``s`` (LightGBM's decision); ``missing`` (and ``present``, its
+    negation) None: nothing is."""
     if s.categorical:
         codes = np.where((filled < 0) if missing is None else missing | (filled < 0), -1, np.floor(filled)).astype(np.int64)
         return np.isin(codes, list(s.categories)) & (codes >= 0)
     if s.missing == 2:  # NaN: missing values go the default way
-        return filled <= s.threshold if missing is None else np.where(missing, s.default_left, filled <= s.threshold)
+        if missing is None:
+            return filled <= s.threshold
+        return (filled <= s.threshold) | missing if s.default_left else (filled <= s.threshold) & present
     if s.missing == 1:  # Zero: missing is read as 0, and 0 goes the default way
         return np.where(np.abs(filled) <= _ZERO, s.default_left, filled <= s.threshold)
     return filled <= s.threshold  # None: missing is read as 0
