@@ -31,13 +31,13 @@ _PUBLIC = {
     "validate_tables": "churnmodel.validation",
     "ChurnModel": "churnmodel.model",
     "fit": "churnmodel.pipeline",
-    "validate": "churnmodel.pipeline",
+    "validate": "churnmodel.preflight",  # pipeline.validate itself, without the training stack
     "Explanation": "churnmodel.runs",
     "FeaturesRun": "churnmodel.runs",
     "FitResult": "churnmodel.runs",
     "ScoreRun": "churnmodel.runs",
     "Simulated": "churnmodel.runs",
-    "Validation": "churnmodel.runs",
+    "Validation": "churnmodel.preflight",
 }
 
 __all__ = ["ChurnModelError", "ConfigError", "DataError", "__version__", "pipeline", *sorted(_PUBLIC)]

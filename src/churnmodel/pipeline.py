@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from churnmodel.config import Config
-from churnmodel.data import read_features, read_inputs, summarize
+from churnmodel.data import read_features, read_inputs
 from churnmodel.errors import ConfigError, DataError
 from churnmodel.explain import explain_partner
 from churnmodel.features import (
@@ -48,6 +48,7 @@ from churnmodel.planning import budget_curve
 from churnmodel.preflight import (
     ConfigLike,
     Status,
+    Validation,
     Warn,
     as_config,
     check_command_outputs,
@@ -61,6 +62,7 @@ from churnmodel.preflight import (
     read_tables,
     spark_inputs,
     timed,
+    validate,  # checking the inputs: a pre-flight step that does not import the training stack
     warned,
 )
 from churnmodel.registry import check_tracking, resolve_model
@@ -73,7 +75,6 @@ from churnmodel.runs import (
     PlanRun,
     ScoreRun,
     Simulated,
-    Validation,
 )
 from churnmodel.score import check_drift, drift_warnings, for_model, score_features, score_summary
 from churnmodel.score import score as score_partners
@@ -90,16 +91,6 @@ from churnmodel.workbook import scored_list_writer
 __all__ = ["Explanation", "FeaturesRun", "FitResult", "MonitorRun", "PlanRun", "ScoreRun", "Simulated", "Validation",
            "explain", "features", "fit", "monitor", "plan", "score", "simulate", "validate"]
 
-
-
-# --------------------------------------------------------------------------- validate
-
-
-def validate(config: ConfigLike, overrides: Sequence[str] = ()) -> Validation:
-    """Read the inputs and check them against the data contract (a DataError lists every problem)."""
-    cfg = as_config(config, overrides)
-    tables = read_inputs(cfg.data)
-    return Validation(tables, summarize(tables), tables.warnings)
 
 
 # --------------------------------------------------------------------------- features

@@ -9,21 +9,22 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from churnmodel.config import Config, load_config
-from churnmodel.data import read_inputs
+from churnmodel.data import read_inputs, summarize
 from churnmodel.errors import ConfigError, DataError
 from churnmodel.labels import check_as_of, data_end
 from churnmodel.outputs import check_outputs, frame_writer
 from churnmodel.texts import LANGS
 from churnmodel.validation import InputTables
 
-__all__ = ["ConfigLike", "Status", "Warn", "as_config", "check_command_outputs", "check_lang", "check_scoring_date",
+__all__ = ["ConfigLike", "Status", "Validation", "Warn", "as_config", "check_command_outputs", "check_lang", "check_scoring_date",
            "check_spark_output", "choose_engine", "frame_writers", "ignore", "quiet", "read_tables", "spark_inputs",
-           "timed", "warned"]
+           "timed", "validate", "warned"]
 
 #: Called with a stage's description; returns a context manager around the stage (the CLI shows a spinner).
 Status = Callable[[str], contextlib.AbstractContextManager]
@@ -39,6 +40,24 @@ def timed(status: Status, text: str, seconds: dict[str, float], key: str):
     with status(text):
         yield
     seconds[key] = time.perf_counter() - t0
+
+
+@dataclass(frozen=True)
+class Validation:
+    tables: InputTables
+    facts: dict  # partners, active, churned, events, first/last event, contracts, events per type
+    warnings: tuple[str, ...]
+
+
+def validate(config: ConfigLike, overrides: Sequence[str] = ()) -> Validation:
+    """Read the inputs and check them against the data contract (a DataError lists every problem).
+
+    ``churnmodel validate`` and :func:`churnmodel.pipeline.validate` (this function): it lives here, beside the
+    other pre-flight steps, so that checking the inputs does not import the training stack (LightGBM, scikit-learn,
+    SciPy: 0.1 GB of the peak memory on a 10M-event log)."""
+    cfg = as_config(config, overrides)
+    tables = read_inputs(cfg.data)
+    return Validation(tables, summarize(tables), tables.warnings)
 
 
 def read_tables(cfg: Config, status: Status, warn: Warn) -> InputTables:

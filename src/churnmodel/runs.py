@@ -21,16 +21,8 @@ from churnmodel.simulate import SimulationResult
 from churnmodel.survival import SurvivalResult
 from churnmodel.tracking import TrainSummary
 from churnmodel.train import TrainingResult
-from churnmodel.validation import InputTables
 
-__all__ = ["Explanation", "FeaturesRun", "FitResult", "MonitorRun", "PlanRun", "ScoreRun", "Simulated", "Validation"]
-
-
-@dataclass(frozen=True)
-class Validation:
-    tables: InputTables
-    facts: dict  # partners, active, churned, events, first/last event, contracts, events per type
-    warnings: tuple[str, ...]
+__all__ = ["Explanation", "FeaturesRun", "FitResult", "MonitorRun", "PlanRun", "ScoreRun", "Simulated"]
 
 
 @dataclass(frozen=True)
