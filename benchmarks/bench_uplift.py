@@ -18,7 +18,11 @@ It also prints the Qini coefficient of each action's uplift model on the held-ou
 against the oracle's (ranking by the true effect), from the observed outcomes and, without their noise, with
 each row's true effect as its outcome (:func:`expected_qini`). Tuned on nothing public: simulator only.
 
-    .venv/bin/python benchmarks/bench_uplift.py [--partners 4000] [--seed 3] [--shares 0.1,0.25,0.5,1]
+With ``--lever-prior`` it adds a what-if the product does not do: each action's log-odds shift spread over the
+partners in proportion to its *lever risk* (the churn model's SHAP contributions summed over the features of the
+action's lever, over their mean where the model learnt), as a planner row and a noise-free Qini per action.
+
+    .venv/bin/python benchmarks/bench_uplift.py [--partners 4000] [--seed 3] [--shares 0.1,0.25,0.5,1] [--lever-prior]
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import pandas as pd
 
 from churnmodel import load_config, read_inputs
 from churnmodel.calibration import Calibrator
+from churnmodel.effects import risk_scaled
 from churnmodel.features import build_training_frame
 from churnmodel.model import ChurnModel
 from churnmodel.planning import allocate, ranked_policy
@@ -65,18 +70,28 @@ def expected_qini(effect: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(gained - np.arange(1, len(truth) + 1) / len(truth) * gained[-1]))
 
 
+def lever_risk(model: ChurnModel, X: pd.DataFrame, lever: str) -> np.ndarray:
+    """What the churn model's features of ``lever`` add to each row's log-odds of leaving (exact SHAP, summed;
+    0 where they lower it): the risk an action on that lever addresses (``--lever-prior`` only)."""
+    contrib = model.shap_tables().contributions(X)[:, :-1]
+    levers = model.plan.info().set_index("name").loc[model.features, "lever"].to_numpy()
+    return np.maximum(contrib[:, levers == lever].sum(axis=1), 0.0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--partners", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--shares", default="0.1,0.25,0.5,1", help="budgets, as shares of what the team spent at those snapshots")
+    parser.add_argument("--lever-prior", action="store_true",
+                        help="also a what-if, not what the product does: each action's shift spread over partners by its lever's risk")
     args = parser.parse_args()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         sim = simulate(args.partners, 36, random_state=args.seed, campaigns=True)
         write_simulation(sim, root)
-        types = "".join(f"      {a}: {{lever: communication, cost: {c}}}\n" for a, (_, _, c) in ACTIONS.items())
+        types = "".join(f"      {a}: {{lever: {cause}, cost: {c}}}\n" for a, (cause, _, c) in ACTIONS.items())  # the lever it pulls
         (root / "c.yaml").write_text("data:\n  partners: partners.csv\n  events: events.parquet\n  contracts: contracts.csv\n"
                                      f"  actions:\n    types:\n{types}label:\n  horizon_days: 90\ntrain:\n  bootstrap: 0\n")
         cfg = load_config(root / "c.yaml")
@@ -84,7 +99,7 @@ def main() -> None:
         frame, plan = build_training_frame(tables, cfg)
     churn = train(frame, plan, cfg).model  # risk targeting's ranking
     shell = ChurnModel(booster=None, calibrator=Calibrator("none"), plan=plan)
-    held, models, print_rows, uses = None, {}, [], []
+    held, models, print_rows, uses, scale = None, {}, [], [], {}
     for action in ACTIONS:
         rows = campaign_rows(frame, tables.events, action=action)
         X = shell.prepare(rows)
@@ -103,6 +118,12 @@ def main() -> None:
         e, e_oracle = expected_qini(predicted, truth), expected_qini(truth, truth)
         print_rows.append(f"  {action:>17}: Qini {q:6.2f} vs oracle {q_oracle:6.2f} ({q / q_oracle:4.0%}); with the true effects as outcomes "
                           f"{e:.4f} vs {e_oracle:.4f} ({e / e_oracle:4.0%}); {test.sum():,} held-out rows")
+        if args.lever_prior:  # the action's shift times each partner's lever risk over its mean where the model learnt
+            lever = cfg.data.actions.types[action].lever
+            scale[action] = float(lever_risk(churn, X_early, lever).mean())
+            spread = risk_scaled(churn.probabilities(X[test]), models[action].projection[0] * lever_risk(churn, X[test], lever) / scale[action])
+            print_rows.append(f"  {'':>17}  spread by {lever} risk (what-if): with the true effects as outcomes "
+                              f"{expected_qini(spread, truth):.4f} ({expected_qini(spread, truth) / e_oracle:4.0%})")
         snaps = set(rows.loc[test, "snapshot"])
         held = snaps if held is None else held | snaps
     # every partner active at a held-out randomised campaign's snapshot may get one action
@@ -117,6 +138,9 @@ def main() -> None:
     spent_total = float(spent["action"].map({a: c for a, (_, _, c) in ACTIONS.items()}).sum())
     retained = lambda choice: float(sum(value[i] * -truth[i, a] - cost[a] for i, a in enumerate(choice) if a >= 0))  # noqa: E731
     gain = value[:, None] * -effects - cost[None, :]  # the models' view, as `churnmodel plan` values it
+    if args.lever_prior:
+        spread = np.column_stack([risk_scaled(risk, models[a].projection[0] * lever_risk(churn, Xp, cfg.data.actions.types[a].lever) / scale[a])
+                                  for a in ACTIONS])
     orders = {"highest churn risk": np.argsort(-risk, kind="stable"), "highest revenue at risk": np.argsort(-(risk * value), kind="stable"),
               "random": np.random.default_rng(0).permutation(len(pool))}
     print(f"{args.partners:,} partners x 36 months, campaigns from month 6; held-out snapshots {sorted(str(s.date()) for s in held)}; "
@@ -128,14 +152,16 @@ def main() -> None:
     for share in shares:
         budget = share * spent_total
         policies = {"planner (uplift)": allocate(gain, cost, budget=budget),
+                    **({"planner, spread by lever (what-if)": allocate(value[:, None] * -spread - cost[None, :], cost, budget=budget)}
+                       if args.lever_prior else {}),
                     **{name: ranked_policy(order, gain, cost, budget=budget) for name, order in orders.items()},
                     "oracle (true effects)": allocate(value[:, None] * -truth - cost[None, :], cost, budget=budget)}
         kept = {name: retained(choice) for name, choice in policies.items()}
         for name, v in kept.items():
             table.setdefault(name, []).append(f"{v / 1e6:8.2f}M ({v / kept['highest churn risk']:5.2f}x)")
-    print(f"  {'budget (share of the spend)':>27}: " + " ".join(f"{s:>18.0%}" for s in shares))
+    print(f"  {'budget (share of the spend)':>34}: " + " ".join(f"{s:>18.0%}" for s in shares))
     for name, cells in table.items():
-        print(f"  {name:>27}: " + " ".join(f"{c:>18}" for c in cells))
+        print(f"  {name:>34}: " + " ".join(f"{c:>18}" for c in cells))
     print("uplift models on the held-out randomised campaigns (" + "; ".join(uses) + "):")
     print("\n".join(print_rows))
 
