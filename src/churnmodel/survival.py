@@ -55,6 +55,7 @@ from churnmodel.person_period import (
 from churnmodel.times import utc
 
 __all__ = [
+    "LINEAR_MAX_ROWS",
     "MIN_STACK_CHURNERS",
     "LinearInputs",
     "SurvivalResult",
@@ -93,8 +94,12 @@ class LinearInputs:
         return cls(prep, np.asarray(Z.todense() if hasattr(Z, "todense") else Z, dtype=np.float64))
 
 
+#: At most this many person-period rows (a seeded sample) for the linear hazard score: see :func:`fit_linear_hazard`.
+LINEAR_MAX_ROWS = 100_000
+
+
 def fit_linear_hazard(X: pd.DataFrame, rows: np.ndarray, k: np.ndarray, y: np.ndarray, *, intervals: int,
-                      random_state: int, max_rows: int = 100_000, inputs: LinearInputs | None = None,
+                      random_state: int, max_rows: int = LINEAR_MAX_ROWS, inputs: LinearInputs | None = None,
                       weight: np.ndarray | None = None) -> LinearScore:
     """The textbook discrete-time hazard model (a logistic regression on person-period rows: one
     log-odds per interval plus a linear score shared by all, Singer & Willett 2003) on the
@@ -192,7 +197,7 @@ def _hazard(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, role: np.ndarr
                                pp.subset(at[val], offset[k[val]], threads=threads), rounds=rounds, patience=patience)
     linear_inputs = _ready(linear_inputs)  # (a job of its own beside this booster, when shared)
     linear, beta = _linear_hazard(X, rows[fit], k[fit], y[fit], intervals=len(horizons), random_state=random_state,
-                                  max_rows=100_000, inputs=linear_inputs, weight=w[fit])
+                                  max_rows=LINEAR_MAX_ROWS, inputs=linear_inputs, weight=w[fit])
     model = HazardModel(booster, tuple(int(h) for h in horizons), tuple(map(float, offset)), (), linear, tuple(countdowns))
     trees = model.design_scores(pp.design.iloc[at[val]], threads=threads) + offset[k[val]]
     scores = _linear_scores(X, rows[val], linear, beta, linear_inputs)
