@@ -8,21 +8,21 @@ policy retains is computed from the simulator's true effects (the ground truth's
 the action's relief and who dislikes being approached), as the 90-day churn probability removed times
 the partner's 12-month revenue, net of the actions' cost:
 
-- (a) the planner: the uplift models' effects, the exact budget allocation;
+- (a) the planner: the uplift models' effects, the exact budget allocation, with each action's average effect
+  spread over partners by its lever's risk (``spread: lever``, the default) and, beside it, the same for
+  everyone (``spread: uniform``);
 - (b) the highest churn risk first (the churn model), each given the action with the best mean gain in the
   models' view (``planning.ranked_policy``, as ``churnmodel plan`` compares);
 - (c) the highest revenue at risk first, the same action;
 - (d) random partners, the same action.
 
-It also prints the Qini coefficient of each action's uplift model on the held-out randomised rows
-against the oracle's (ranking by the true effect), from the observed outcomes and, without their noise, with
-each row's true effect as its outcome (:func:`expected_qini`). Tuned on nothing public: simulator only.
+It also prints the Qini coefficient of each action's uplift model (both spreads) on the held-out randomised
+rows against the oracle's (ranking by the true effect), from the observed outcomes and, without their noise,
+with each row's true effect as its outcome (:func:`expected_qini`). Tuned on nothing public: simulator only.
+The simulator builds each action's true effect from the cause behind its lever, which is what ``spread: lever``
+assumes of the world: how far the churn model's lever risks follow those causes is what is measured.
 
-With ``--lever-prior`` it adds a what-if the product does not do: each action's log-odds shift spread over the
-partners in proportion to its *lever risk* (the churn model's SHAP contributions summed over the features of the
-action's lever, over their mean where the model learnt), as a planner row and a noise-free Qini per action.
-
-    .venv/bin/python benchmarks/bench_uplift.py [--partners 4000] [--seed 3] [--shares 0.1,0.25,0.5,1] [--lever-prior]
+    .venv/bin/python benchmarks/bench_uplift.py [--partners 4000] [--seed 3] [--shares 0.1,0.25,0.5,1]
 """
 
 from __future__ import annotations
@@ -37,14 +37,14 @@ import pandas as pd
 
 from churnmodel import load_config, read_inputs
 from churnmodel.calibration import Calibrator
-from churnmodel.effects import risk_scaled
+from churnmodel.effects import ActionEffect
 from churnmodel.features import build_training_frame
 from churnmodel.model import ChurnModel
 from churnmodel.planning import allocate, ranked_policy
 from churnmodel.simulate import simulate, write_simulation
 from churnmodel.simulate.campaigns import ACTIONS, BACKLASH
 from churnmodel.train import train
-from churnmodel.uplift import campaign_rows, fit_action, qini
+from churnmodel.uplift import campaign_rows, fit_action, lever_weight, qini
 
 HORIZON_MONTHS = 3  # the 90-day label
 
@@ -70,21 +70,11 @@ def expected_qini(effect: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(gained - np.arange(1, len(truth) + 1) / len(truth) * gained[-1]))
 
 
-def lever_risk(model: ChurnModel, X: pd.DataFrame, lever: str) -> np.ndarray:
-    """What the churn model's features of ``lever`` add to each row's log-odds of leaving (exact SHAP, summed;
-    0 where they lower it): the risk an action on that lever addresses (``--lever-prior`` only)."""
-    contrib = model.shap_tables().contributions(X)[:, :-1]
-    levers = model.plan.info().set_index("name").loc[model.features, "lever"].to_numpy()
-    return np.maximum(contrib[:, levers == lever].sum(axis=1), 0.0)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--partners", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--shares", default="0.1,0.25,0.5,1", help="budgets, as shares of what the team spent at those snapshots")
-    parser.add_argument("--lever-prior", action="store_true",
-                        help="also a what-if, not what the product does: each action's shift spread over partners by its lever's risk")
     args = parser.parse_args()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -99,31 +89,30 @@ def main() -> None:
         frame, plan = build_training_frame(tables, cfg)
     churn = train(frame, plan, cfg).model  # risk targeting's ranking
     shell = ChurnModel(booster=None, calibrator=Calibrator("none"), plan=plan)
-    held, models, print_rows, uses, scale = None, {}, [], [], {}
+    held, models, print_rows, uses = None, {"lever": {}, "uniform": {}}, [], []
     for action in ACTIONS:
         rows = campaign_rows(frame, tables.events, action=action)
         X = shell.prepare(rows)
         cut = np.sort(rows["snapshot"].unique())[-4]
         early = (rows["snapshot"] < cut).to_numpy()
         X_early = X[early].reset_index(drop=True)
-        fitted = fit_action(rows[early].reset_index(drop=True), X_early, churn.probabilities(X_early), action=action,
-                            random_state=cfg.random_state)  # as training does: checked on its own latest campaigns
-        models[action] = fitted.model
-        uses.append(f"{action} {'with' if fitted.metrics['heterogeneity'] else 'without'} differences between partners")
+        p_early = churn.probabilities(X_early)
         test = (~early & rows["randomised"]).to_numpy()
         truth = true_effects(sim, rows[test].reset_index(drop=True))[:, list(ACTIONS).index(action)]
         y, t = rows.loc[test, "label"].to_numpy(), rows.loc[test, "treated"].to_numpy()
-        predicted = models[action].effect(X[test], churn.probabilities(X[test]))
-        q, q_oracle = qini(y, t, predicted)[1], qini(y, t, truth)[1]
-        e, e_oracle = expected_qini(predicted, truth), expected_qini(truth, truth)
-        print_rows.append(f"  {action:>17}: Qini {q:6.2f} vs oracle {q_oracle:6.2f} ({q / q_oracle:4.0%}); with the true effects as outcomes "
-                          f"{e:.4f} vs {e_oracle:.4f} ({e / e_oracle:4.0%}); {test.sum():,} held-out rows")
-        if args.lever_prior:  # the action's shift times each partner's lever risk over its mean where the model learnt
-            lever = cfg.data.actions.types[action].lever
-            scale[action] = float(lever_risk(churn, X_early, lever).mean())
-            spread = risk_scaled(churn.probabilities(X[test]), models[action].projection[0] * lever_risk(churn, X[test], lever) / scale[action])
-            print_rows.append(f"  {'':>17}  spread by {lever} risk (what-if): with the true effects as outcomes "
-                              f"{expected_qini(spread, truth):.4f} ({expected_qini(spread, truth) / e_oracle:4.0%})")
+        spec = cfg.data.actions.types[action]
+        for spread in models:  # as training does: each checked on its own latest campaigns
+            weight, scale = lever_weight(churn, X_early, spec.lever) if spread == "lever" else (1.0, 0.0)
+            fitted = fit_action(rows[early].reset_index(drop=True), X_early, p_early, action=action, random_state=cfg.random_state,
+                                weight=weight)
+            models[spread][action] = effect = ActionEffect(action, spec.lever, spec.cost, fitted.model.booster,
+                                                           projection=fitted.model.projection[:3], lever_scale=scale)
+            uses.append(f"{action} ({spread}) {'with' if fitted.metrics['heterogeneity'] else 'without'} differences between partners")
+            predicted = effect.effect(X[test], churn.probabilities(X[test]), churn.lever_risk(X[test], [spec.lever])[:, 0])
+            q, q_oracle = qini(y, t, predicted)[1], qini(y, t, truth)[1]
+            e, e_oracle = expected_qini(predicted, truth), expected_qini(truth, truth)
+            print_rows.append(f"  {action + ' (' + spread + ')':>27}: Qini {q:6.2f} vs oracle {q_oracle:6.2f} ({q / q_oracle:5.0%}); "
+                              f"with the true effects as outcomes {e:.4f} vs {e_oracle:.4f} ({e / e_oracle:4.0%}); {test.sum():,} held-out rows")
         snaps = set(rows.loc[test, "snapshot"])
         held = snaps if held is None else held | snaps
     # every partner active at a held-out randomised campaign's snapshot may get one action
@@ -131,30 +120,27 @@ def main() -> None:
     Xp = churn.prepare(pool)
     value = pool["order__sum_365d"].fillna(0).to_numpy() if "order__sum_365d" in pool else np.ones(len(pool))
     risk = churn.probabilities(Xp)
-    effects = np.column_stack([models[a].effect(Xp, risk) for a in ACTIONS])  # as scoring computes them
-    truth = true_effects(sim, pool)
     cost = np.array([c for _, _, c in ACTIONS.values()])
+    levers = [cfg.data.actions.types[a].lever for a in ACTIONS]
+    lever_risk = dict(zip(levers, churn.lever_risk(Xp, levers).T, strict=False))
+    gain = {spread: value[:, None] * -np.column_stack([m[a].effect(Xp, risk, lever_risk[m[a].lever]) for a in ACTIONS]) - cost[None, :]
+            for spread, m in models.items()}  # the models' view, as scoring and `churnmodel plan` value it
+    truth = true_effects(sim, pool)
     spent = sim.campaigns.loc[sim.campaigns["month"].isin(held) & ~sim.campaigns["control"].astype(bool)]
     spent_total = float(spent["action"].map({a: c for a, (_, _, c) in ACTIONS.items()}).sum())
     retained = lambda choice: float(sum(value[i] * -truth[i, a] - cost[a] for i, a in enumerate(choice) if a >= 0))  # noqa: E731
-    gain = value[:, None] * -effects - cost[None, :]  # the models' view, as `churnmodel plan` values it
-    if args.lever_prior:
-        spread = np.column_stack([risk_scaled(risk, models[a].projection[0] * lever_risk(churn, Xp, cfg.data.actions.types[a].lever) / scale[a])
-                                  for a in ACTIONS])
     orders = {"highest churn risk": np.argsort(-risk, kind="stable"), "highest revenue at risk": np.argsort(-(risk * value), kind="stable"),
               "random": np.random.default_rng(0).permutation(len(pool))}
     print(f"{args.partners:,} partners x 36 months, campaigns from month 6; held-out snapshots {sorted(str(s.date()) for s in held)}; "
           f"{len(pool):,} partners in the pool; the team spent {spent_total:,.0f} there; {time.perf_counter() - started:.0f} s")
     print("value retained net of cost (x the highest churn risk first, at the same budget); ranking policies give every "
-          "partner the action with the best mean gain in the models' view (planning.ranked_policy)")
+          "partner the action with the best mean gain in the shipped models' view (spread: lever; planning.ranked_policy)")
     shares = [float(x) for x in args.shares.split(",")]
     table = {}
     for share in shares:
         budget = share * spent_total
-        policies = {"planner (uplift)": allocate(gain, cost, budget=budget),
-                    **({"planner, spread by lever (what-if)": allocate(value[:, None] * -spread - cost[None, :], cost, budget=budget)}
-                       if args.lever_prior else {}),
-                    **{name: ranked_policy(order, gain, cost, budget=budget) for name, order in orders.items()},
+        policies = {**{f"planner (spread: {spread})": allocate(g, cost, budget=budget) for spread, g in gain.items()},
+                    **{name: ranked_policy(order, gain["lever"], cost, budget=budget) for name, order in orders.items()},
                     "oracle (true effects)": allocate(value[:, None] * -truth - cost[None, :], cost, budget=budget)}
         kept = {name: retained(choice) for name, choice in policies.items()}
         for name, v in kept.items():

@@ -52,9 +52,11 @@ def test_column_mapping_merges_with_defaults(tmp_path):
         ("- a\n- b\n", r"expected a mapping of settings at the top level, got list"),
         ("", r"the config file is empty"),
         ("data:\n  partners: [unclosed\n", r"not valid YAML at line 3"),
+        ("data:\n  partners: p.csv\n  events: e.csv\n  actions:\n    types:\n      qbr: {lever: communication, spread: evenly}\n",
+         r"data\.actions\.types\.qbr\.spread: Input should be 'lever' or 'uniform'"),
     ],
     ids=["typo-in-data", "unknown-section", "missing-events", "negative-seed", "seed-not-int",
-         "bad-choice", "bad-timezone", "bad-column-key", "data-not-mapping", "top-level-list", "empty", "bad-yaml"],
+         "bad-choice", "bad-timezone", "bad-column-key", "data-not-mapping", "top-level-list", "empty", "bad-yaml", "bad-spread"],
 )
 def test_invalid_configs_name_the_key_path(tmp_path, text, match):
     path = write(tmp_path, text)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -31,6 +32,7 @@ def test_training_ships_an_uplift_model_per_action_with_its_held_out_evaluation(
     for u in model.uplift:  # the held-out campaigns' figures travel with the model, and are plausible
         assert {"qini", "observed_effect", "predicted_effect", "ate", "ate_se", "rows", "treated"} <= set(u.metrics)
         assert 0 < u.metrics["ate_se"] < 0.05 and abs(u.metrics["ate"]) < 0.2
+        assert u.lever_scale == u.metrics["lever_scale"] > 0  # spread by its lever (the default): every lever has features here
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}", registry_uri=f"sqlite:///{root / 'mlflow.db'}")
@@ -48,6 +50,15 @@ def test_a_tampered_or_missing_uplift_file_is_refused(campaigns, tmp_path):
     (copy / "uplift_2.txt").unlink()
     with pytest.raises(DataError, match=r"uplift_<n>\.txt files are not all there"):
         ChurnModel.load(copy)
+    document = json.loads((folder / "model.json").read_text())
+    for scale, expected in ((-1.0, r"lever_scale must be a finite number >= 0 .*got -1\.0"), (None, "KeyError: 'lever_scale'")):
+        copy = shutil.copytree(folder, tmp_path / f"m{scale}")
+        entry = document["uplift"][0]
+        (copy / "model.json").write_text(json.dumps({**document, "uplift": [
+            {k: v for k, v in entry.items() if k != "lever_scale"} | ({"lever_scale": scale} if scale is not None else {}),
+            *document["uplift"][1:]]}))
+        with pytest.raises(DataError, match=r"no valid uplift entry for uplift_1\.txt \(.*" + expected):
+            ChurnModel.load(copy)
 
 
 def test_the_scored_list_names_the_best_action_and_never_more_than_the_risk_it_removes(campaigns):

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from churnmodel import planning
-from churnmodel.effects import risk_scaled
+from churnmodel.effects import ActionEffect, risk_scaled
 from churnmodel.planning import allocate, allocate_with_bound
 from churnmodel.uplift import campaign_rows, fit_action, fit_uplift, qini, uplift_by_decile
 
@@ -81,6 +81,61 @@ def test_differences_between_partners_are_shipped_only_when_the_latest_campaigns
     same = fit_action(_randomised_campaigns(shifted, base, rng), X, base, action="call", random_state=1)
     assert same.metrics["heterogeneity"] == 0.0 and same.evaluation is not None
     np.testing.assert_allclose(same.model.effect(X, base), risk_scaled(base, same.metrics["log_odds_shift"]), atol=1e-12)
+
+
+def test_an_effect_spread_by_lever_risk_goes_where_the_lever_drives_the_risk():
+    """Randomised campaigns where the action's log-odds shift is proportional to a lever risk r (0 for half the
+    partners, independent of the churn risk): spread by r, each partner gets the action's average shift (the same
+    as without spreading) times r over its mean, partners without lever risk get no effect,
+    and the noise-free ranking (true effect as the outcome) is the oracle's."""
+    rng = np.random.default_rng(5)
+    n = 16_000
+    x, r = rng.normal(size=n), np.maximum(rng.normal(size=n), 0.0)
+    base = 1 / (1 + np.exp(-(-1.2 + 0.8 * x)))
+    weight = r / r.mean()
+    tau = risk_scaled(base, -0.8 * weight)
+    rows, X = _randomised_campaigns(tau, base, rng), pd.DataFrame({"x": x, "r": r})
+    spread = fit_action(rows, X, base, action="call", random_state=1, weight=weight)
+    uniform = fit_action(rows, X, base, action="call", random_state=1)
+    shift = spread.metrics["log_odds_shift"]
+    # the shift that reproduces the average effect when everyone gets it: smaller than the true mean shift, whose
+    # effect saturates where the weights are large
+    assert shift == uniform.metrics["log_odds_shift"] and -0.8 < shift < -0.3
+
+    def area(e):  # the Qini area with the true effects as outcomes: what the first k of the ranking remove, over random
+        kept = -np.cumsum(tau[np.argsort(e, kind="stable")])
+        return (kept - np.arange(1, n + 1) / n * kept[-1]).mean()
+
+    assert area(spread.model.effect(X, base, weight)) > 0.99 * area(tau)
+    # as shipped, without differences of its own: the average shift times the partner's lever risk over its mean
+    shipped = ActionEffect("call", "communication", 10.0, spread.model.booster, projection=(shift, 0.0, 0.0), lever_scale=float(r.mean()))
+    effect = shipped.effect(X, base, r)
+    np.testing.assert_allclose(effect, risk_scaled(base, shift * weight), atol=1e-12)
+    assert np.abs(effect[r == 0]).max() < 1e-12
+    with pytest.raises(ValueError, match="spread by the communication lever's risk; pass lever_risk"):
+        shipped.effect(X, base)
+
+
+def test_lever_risk_is_the_drivers_shap_summed_per_lever(sample_training):
+    """One answer: an action's lever risk is the churn model's exact SHAP contributions of the lever's features
+    summed, as the scored list's drivers are computed (:func:`churnmodel.explain.contributions`), 0 where they lower
+    the risk; a lever no feature belongs to spreads nothing (weight 1, scale 0)."""
+    from churnmodel.explain import contributions
+    from churnmodel.uplift import lever_weight
+
+    frame, _, result, _ = sample_training
+    model, rows = result.model, frame.iloc[:400]
+    X = model.prepare(rows)
+    info = model.plan.info().set_index("name").loc[model.features]
+    contrib = contributions(model, rows)[:, :-1]
+    levers = sorted(set(info["lever"]) - {"profile"})
+    risk = model.lever_risk(X, [*levers, "nonexistent"])
+    for j, lever in enumerate(levers):
+        np.testing.assert_allclose(risk[:, j], np.maximum(contrib[:, (info["lever"] == lever).to_numpy()].sum(axis=1), 0), atol=1e-9)
+    assert (risk[:, -1] == 0).all() and risk[:, :-1].max() > 0
+    weight, scale = lever_weight(model, X, levers[0])
+    assert scale == pytest.approx(risk[:, 0].mean()) and np.mean(weight) == pytest.approx(1.0)
+    assert lever_weight(model, X, "nonexistent") == (1.0, 0.0)
 
 
 @pytest.mark.slow

@@ -2,7 +2,9 @@
 
 An :class:`ActionEffect` is one action's uplift model as the churn model ships it: the LightGBM
 regression of the DR-learner (fitted by :mod:`churnmodel.uplift`) over the churn model's features, the
-action's lever and cost, and its evaluation on held-out campaigns. Its effect is ``P(churn within the
+action's lever and cost, how its average effect is spread over partners (by their *lever risk*: what the
+churn model's features of the action's lever add to their log-odds of leaving, or the same log-odds shift
+for everyone), and its evaluation on held-out campaigns. Its effect is ``P(churn within the
 horizon | approached) - P(churn | not)`` per partner: below 0, the action retains. :func:`gains`
 turns the effects into what the planner and the scored list need: per partner and action, the
 value kept (the probability removed times the partner's value) net of the action's cost.
@@ -35,16 +37,29 @@ class ActionEffect:
     booster: object  # lightgbm.Booster: the effect on P(churn) from the churn model's features
     metrics: dict = field(default_factory=dict)  # held-out campaigns: qini, average effect and its standard error, rows
     projection: tuple[float, float, float] = (0.0, 1.0, 0.0)  # shift, slope, center: see :func:`combined_effect`
+    lever_scale: float = 0.0  # the mean lever risk of the campaign rows it was learnt on; 0: the same shift for everyone
 
-    def effect(self, X: pd.DataFrame, p: np.ndarray) -> np.ndarray:
+    def weight(self, lever_risk: np.ndarray | None) -> np.ndarray | float:
+        """Each partner's share of the action's log-odds shift: their lever risk over :attr:`lever_scale`
+        (1 on average where it was learnt), or 1 for everyone when the action is not spread by its lever."""
+        if self.lever_scale <= 0:
+            return 1.0
+        if lever_risk is None:
+            raise ValueError(f"{self.action}: its effect is spread by the {self.lever} lever's risk; pass lever_risk")
+        return np.asarray(lever_risk, dtype=np.float64) / self.lever_scale
+
+    def effect(self, X: pd.DataFrame, p: np.ndarray, lever_risk: np.ndarray | None = None) -> np.ndarray:
         """The change in P(churn within the horizon) if approached, per row of prepared features ``X`` whose
-        churn probability is ``p`` (:func:`combined_effect`)."""
-        return combined_effect(self.booster.predict(X[self.booster.feature_name()]), p, self.projection)
+        churn probability is ``p`` and whose risk from the action's lever is ``lever_risk``
+        (:meth:`~churnmodel.model.ChurnModel.lever_risk`; needed when :attr:`lever_scale` is set):
+        :func:`combined_effect`."""
+        return combined_effect(self.booster.predict(X[self.booster.feature_name()]), p, self.projection, self.weight(lever_risk))
 
     def to_texts(self) -> tuple[str, dict]:
         text = self.booster.model_to_string()
         return text, {"action": self.action, "lever": self.lever, "cost": self.cost, "metrics": self.metrics,
-                      "projection": list(self.projection), "booster_sha256": hashlib.sha256(text.encode()).hexdigest()}
+                      "projection": list(self.projection), "lever_scale": self.lever_scale,
+                      "booster_sha256": hashlib.sha256(text.encode()).hexdigest()}
 
     @classmethod
     def from_texts(cls, text: str, meta: dict, *, source: str, name: str, features: list[str]) -> ActionEffect:
@@ -62,14 +77,18 @@ class ActionEffect:
             projection = tuple(float(v) for v in meta["projection"])
             if len(projection) != 3 or not np.isfinite(projection).all():
                 raise ValueError(f"projection must be 3 finite numbers (shift, slope, center), got {meta['projection']}")
+            scale = float(meta["lever_scale"])
+            if not np.isfinite(scale) or scale < 0:
+                raise ValueError(f"lever_scale must be a finite number >= 0 (0: not spread by the lever), got {scale}")
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"{source}: model.json has no valid uplift entry for {name} ({type(exc).__name__}: {exc})") from None
-        return cls(action, lever, cost, booster, metrics, projection)
+        return cls(action, lever, cost, booster, metrics, projection, scale)
 
 
-def risk_scaled(p: np.ndarray, shift: float) -> np.ndarray:
-    """The change in a churn probability ``p`` when its log-odds move by ``shift``: an action that lowers
-    the odds of leaving by the same factor for everyone removes more probability where there is more.
+def risk_scaled(p: np.ndarray, shift: float | np.ndarray) -> np.ndarray:
+    """The change in a churn probability ``p`` when its log-odds move by ``shift`` (one for all, or per row):
+    an action that lowers the odds of leaving by the same factor for everyone removes more probability where
+    there is more.
 
     >>> risk_scaled(np.array([0.5, 0.1]), np.log(0.5)).round(3).tolist()
     [-0.167, -0.047]
@@ -78,14 +97,16 @@ def risk_scaled(p: np.ndarray, shift: float) -> np.ndarray:
     return 1.0 / (1.0 + (1.0 - q) / q * np.exp(-shift)) - q
 
 
-def combined_effect(raw: np.ndarray, p: np.ndarray, projection: tuple[float, float, float]) -> np.ndarray:
+def combined_effect(raw: np.ndarray, p: np.ndarray, projection: tuple[float, float, float],
+                    weight: np.ndarray | float = 1.0) -> np.ndarray:
     """An action's effect per partner: the risk-scaled average (:func:`risk_scaled` of the action's average
-    log-odds shift) plus what the effect regression (``raw``) adds to it, shrunk by the slope of its best
-    linear projection (clipped to [0, 1]; ``center`` the mean addition where it was fitted); never taking
-    the churn probability ``p`` below 0 or above 1."""
+    log-odds shift, times each partner's ``weight``: their share of it, see :meth:`ActionEffect.weight`) plus
+    what the effect regression (``raw``) adds to it, shrunk by the slope of its best linear projection
+    (clipped to [0, 1]; ``center`` the mean addition where it was fitted); never taking the churn
+    probability ``p`` below 0 or above 1."""
     shift, slope, center = projection
     p = np.asarray(p, dtype=np.float64)
-    base = risk_scaled(p, shift)
+    base = risk_scaled(p, shift * np.asarray(weight, dtype=np.float64))
     effect = base + min(max(slope, 0.0), 1.0) * (np.asarray(raw, dtype=np.float64) - base - center)
     return np.clip(effect, -p, 1.0 - p)
 

@@ -32,7 +32,8 @@ from churnmodel.shapley import PatternShap
 
 __all__ = ["ChurnModel", "numeric_reference", "numeric_references", "reference_statistics"]
 
-FORMAT_VERSION = 3  # 2: model.json carries the SHA-256 of booster.txt; 3: the hazard model stacks a linear score
+FORMAT_VERSION = 4  # 2: model.json carries the SHA-256 of booster.txt; 3: the hazard model stacks a linear score;
+# 4: uplift entries carry lever_scale
 _SAFE_NAME = re.compile(r"(?!.*\.\.)[^/\\\x00-\x1f\x7f]{1,200}")
 
 
@@ -58,6 +59,19 @@ class ChurnModel:
         if cached is None or cached[0] is not self.booster:
             self._shap_tables = cached = (self.booster, PatternShap.of(self.booster))
         return cached[1]
+
+    def lever_risk(self, X: pd.DataFrame, levers: list[str], *, batch_rows: int = 50_000) -> np.ndarray:
+        """(rows, levers): what the features of each lever add to the log-odds of leaving of prepared rows ``X``
+        (their exact SHAP values summed, as the scored list's drivers; 0 where they lower it): the risk an action
+        on that lever can address. Zeros for a lever none of the model's features belongs to."""
+        of = self.plan.info().set_index("name").loc[self.features, "lever"].to_numpy()
+        tables, out = self.shap_tables(), np.zeros((len(X), len(levers)))
+        for i in range(0, len(X), batch_rows):
+            part = X.iloc[i : i + batch_rows]
+            contrib = tables.contributions(part) if tables is not None else self.booster.predict(part, pred_contrib=True)
+            for j, lever in enumerate(levers):
+                out[i : i + len(part), j] = np.maximum(contrib[:, :-1][:, of == lever].sum(axis=1), 0.0)
+        return out
 
     def __sklearn_tags__(self):
         from sklearn.utils import ClassifierTags, InputTags, Tags, TargetTags

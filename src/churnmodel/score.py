@@ -165,7 +165,9 @@ def _actions(model: ChurnModel, X: pd.DataFrame, p: np.ndarray, value: np.ndarra
              lang: str) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """(the action columns, every action's effect and gain per row) from the uplift models. An effect never
     takes the churn probability ``p`` below 0 or above 1: one question, one answer."""
-    effect = np.column_stack([u.effect(X, p) for u in model.uplift])  # never below -p nor above 1 - p
+    spread = sorted({u.lever for u in model.uplift if u.lever_scale > 0})  # actions shared out by their lever's risk
+    risk = dict(zip(spread, model.lever_risk(X, spread).T, strict=True)) if spread else {}
+    effect = np.column_stack([u.effect(X, p, risk.get(u.lever)) for u in model.uplift])  # never below -p nor above 1 - p
     gain = gains(effect, value, np.array([u.cost for u in model.uplift]))
     best, top = best_actions(gain)
     some = best >= 0

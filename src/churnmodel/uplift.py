@@ -14,6 +14,16 @@ are cross-fitted over partner folds (LightGBM). The doubly robust pseudo-outcome
 which gives the effect per partner. Its mean over a campaign's rows is the AIPW estimate of the
 average effect, with a standard error from the pseudo-outcomes.
 
+**Shape.** The average is turned into one shift of the log-odds of leaving (the one that reproduces the
+AIPW average when every partner gets it), and each partner gets that shift times a *weight*, 1 on average
+over the campaign rows: 1 for everyone, or their lever risk (what the churn model's features of the
+action's lever add to their log-odds) over its mean. The mean log-odds shift is kept, not the average in
+probability: spread by the lever, the shift goes where the lever drives the risk. Why not re-solve the
+shift so that the weighted effects reproduce the AIPW average: where the lever risk sits on few rows, a
+noisy average then needs shifts that remove every such partner's risk (the +-10 bound was hit on 4 of 12
+simulated actions), and a least-squares fit of the shift to the pseudo-outcomes flipped signs. The
+regression's variation around the base is kept as far as the data bear it out.
+
 The effect is P(churn | action) - P(churn | none): below 0, the action retains.
 """
 
@@ -36,10 +46,11 @@ from churnmodel.booster import SIDE_BY_SIDE
 from churnmodel.config import Config
 from churnmodel.effects import ActionEffect, combined_effect, risk_scaled
 from churnmodel.errors import DataError
+from churnmodel.model import ChurnModel
 from churnmodel.times import DAY, TIMESTAMP_DTYPE
 
 __all__ = ["MIN_ARM_ROWS", "ActionFit", "Uplift", "UpliftEvaluation", "add_uplift", "average_shift", "best_linear_projection",
-           "campaign_rows", "fit_action", "fit_uplift", "metric_name", "qini", "uplift_by_decile"]
+           "campaign_rows", "fit_action", "fit_uplift", "lever_weight", "metric_name", "qini", "uplift_by_decile"]
 
 #: A modelled propensity is kept inside (CLIP, 1 - CLIP): weights stay bounded.
 CLIP = 0.02
@@ -84,12 +95,12 @@ class Uplift:
     propensity: np.ndarray
     projection: tuple[float, float, float, float] = (0.0, 1.0, 0.0, 0.0)  # log-odds shift, slope, center, slope's SE
 
-    def effect(self, X: pd.DataFrame, p: np.ndarray) -> np.ndarray:
+    def effect(self, X: pd.DataFrame, p: np.ndarray, weight: np.ndarray | float = 1.0) -> np.ndarray:
         """The action's effect on P(churn within the horizon), per row of a prepared feature frame whose churn
-        probability is ``p``: the average log-odds shift scaled to each partner's risk, plus the regression's
-        variation around it as far as the cross-fitted pseudo-outcomes bear it out
+        probability is ``p``: the average log-odds shift times the row's ``weight``, scaled to each partner's risk,
+        plus the regression's variation around it as far as the cross-fitted pseudo-outcomes bear it out
         (:func:`~churnmodel.effects.combined_effect`)."""
-        return combined_effect(self.booster.predict(X[list(self.features)]), p, self.projection[:3])
+        return combined_effect(self.booster.predict(X[list(self.features)]), p, self.projection[:3], weight)
 
     def average(self, mask: np.ndarray | None = None) -> tuple[float, float]:
         """(AIPW average effect, its standard error) over the training rows in ``mask`` (all by default)."""
@@ -97,10 +108,11 @@ class Uplift:
         return float(psi.mean()), float(psi.std(ddof=1) / np.sqrt(len(psi)))
 
 
-def fit_uplift(rows: pd.DataFrame, X: pd.DataFrame, *, action: str, random_state: int, folds: int = 2, rounds: int = 200,
-               threads: int = 2) -> Uplift:
-    """The DR-learner on ``rows`` (:func:`campaign_rows`) and their prepared features ``X`` (same order), LightGBM on
-    ``threads`` threads (the same trees whatever their number: column-wise histograms, ``deterministic``)."""
+def fit_uplift(rows: pd.DataFrame, X: pd.DataFrame, *, action: str, random_state: int, weight: np.ndarray | float = 1.0,
+               folds: int = 2, rounds: int = 200, threads: int = 2) -> Uplift:
+    """The DR-learner on ``rows`` (:func:`campaign_rows`) and their prepared features ``X`` (same order), the
+    average log-odds shift spread by ``weight`` (per row; see the module's docstring), LightGBM on ``threads``
+    threads (the same trees whatever their number: column-wise histograms, ``deterministic``)."""
     y = rows["label"].to_numpy(dtype=np.float64)
     t = rows["treated"].to_numpy(dtype=bool)
     if t.all() or not t.any():
@@ -126,9 +138,10 @@ def fit_uplift(rows: pd.DataFrame, X: pd.DataFrame, *, action: str, random_state
                              num_boost_round=rounds // 2).predict(X[out], num_threads=threads)
     booster = lgb.train(regression, lgb.Dataset(X, psi, free_raw_data=True), num_boost_round=rounds // 2)
     # the action's average effect as one shift of the log-odds of leaving (its size then scales with each
-    # partner's risk), and how much of what the regression adds to that the pseudo-outcomes bear out
+    # partner's risk), each partner's share of it, and how much of what the regression adds to that the
+    # pseudo-outcomes bear out
     shift = average_shift(mu0, float(psi.mean()))
-    base = risk_scaled(mu0, shift)
+    base = risk_scaled(mu0, shift * np.asarray(weight, dtype=np.float64))
     _, slope, center, slope_se = best_linear_projection(psi - base, tau - base)
     return Uplift(action, tuple(X.columns), booster, psi, e, (shift, slope, center, slope_se))
 
@@ -245,9 +258,11 @@ class ActionFit:
     evaluation: UpliftEvaluation | None
 
 
-def fit_action(rows: pd.DataFrame, X: pd.DataFrame, p: np.ndarray, *, action: str, random_state: int, threads: int = 2) -> ActionFit:
-    """An action's effect model from its campaign rows (:func:`campaign_rows`), their prepared features ``X`` and
-    churn probabilities ``p``, checked on its latest campaigns before it is trusted with differences between partners.
+def fit_action(rows: pd.DataFrame, X: pd.DataFrame, p: np.ndarray, *, action: str, random_state: int,
+               weight: np.ndarray | float = 1.0, threads: int = 2) -> ActionFit:
+    """An action's effect model from its campaign rows (:func:`campaign_rows`), their prepared features ``X``,
+    churn probabilities ``p`` and each row's share of the average log-odds shift ``weight`` (1 on average: see the
+    module's docstring), checked on its latest campaigns before it is trusted with differences between partners.
 
     The latest quarter of the campaign dates (at least one, when there are two or more) is held out and a
     DR-learner fitted on the earlier ones is evaluated on the held-out randomised rows: Qini, predicted against
@@ -256,15 +271,15 @@ def fit_action(rows: pd.DataFrame, X: pd.DataFrame, p: np.ndarray, *, action: st
     known treated share) regressed on it. The model shipped is fitted on every campaign; it keeps the
     regression's differences between partners (shrunk by their cross-fitted slope) only when the held-out
     slope is above zero at 95% and the cross-fitted one above zero (``heterogeneity`` 1), else each
-    partner's effect is the action's average log-odds shift scaled to their risk (``heterogeneity`` 0; so
-    too without a held-out check). Why: on the simulator, differences the held-out campaigns did not bear
+    partner's effect is the action's average log-odds shift, times their weight, scaled to their risk
+    (``heterogeneity`` 0; so too without a held-out check). Why: on the simulator, differences the held-out campaigns did not bear
     out cost value retained against plain risk targeting (0.67x and 0.94x on two seeds of three), while the
     risk-scaled average never fell below it."""
-    return _start_action(rows, X, p, action=action, random_state=random_state, threads=threads, submit=_now)()
+    return _start_action(rows, X, p, action=action, random_state=random_state, weight=weight, threads=threads, submit=_now)()
 
 
-def _start_action(rows: pd.DataFrame, X: pd.DataFrame, p: np.ndarray, *, action: str, random_state: int, threads: int,
-                  submit: Callable[..., Future]) -> Callable[[], ActionFit]:
+def _start_action(rows: pd.DataFrame, X: pd.DataFrame, p: np.ndarray, *, action: str, random_state: int, weight: np.ndarray | float,
+                  threads: int, submit: Callable[..., Future]) -> Callable[[], ActionFit]:
     """:func:`fit_action` with its two DR-learner fits started by ``submit(fn, *args, **kwargs) -> Future`` (a thread
     pool's, so that several actions' fits run side by side): returns the function that waits for them and judges."""
     t = rows["treated"].to_numpy(dtype=bool)
@@ -274,9 +289,15 @@ def _start_action(rows: pd.DataFrame, X: pd.DataFrame, p: np.ndarray, *, action:
         held = (rows["snapshot"] >= dates[-max(1, len(dates) // 4)]).to_numpy()
         test = held & rows["randomised"].to_numpy(dtype=bool)
         if test.any() and t[test].any() and (~t[test]).any():
-            early = submit(fit_uplift, rows.loc[~held], X.loc[~held], action=action, random_state=random_state, threads=threads)
-    final = submit(fit_uplift, rows, X, action=action, random_state=random_state, threads=threads)
-    return lambda: _judged(rows, X, p, test, early, final, action=action, threads=threads)
+            early = submit(fit_uplift, rows.loc[~held], X.loc[~held], action=action, random_state=random_state,
+                           weight=_some(weight, ~held), threads=threads)
+    final = submit(fit_uplift, rows, X, action=action, random_state=random_state, weight=weight, threads=threads)
+    return lambda: _judged(rows, X, p, weight, test, early, final, action=action, threads=threads)
+
+
+def _some(weight: np.ndarray | float, mask: np.ndarray) -> np.ndarray | float:
+    """The weights of the rows in ``mask`` (one weight for all stays one)."""
+    return weight[mask] if np.ndim(weight) else weight
 
 
 def _now(fn, *args, **kwargs) -> Future:
@@ -285,8 +306,8 @@ def _now(fn, *args, **kwargs) -> Future:
     return done
 
 
-def _judged(rows: pd.DataFrame, X: pd.DataFrame, p: np.ndarray, test: np.ndarray | None, early: Future | None,
-            final: Future, *, action: str, threads: int) -> ActionFit:
+def _judged(rows: pd.DataFrame, X: pd.DataFrame, p: np.ndarray, weight: np.ndarray | float, test: np.ndarray | None,
+            early: Future | None, final: Future, *, action: str, threads: int) -> ActionFit:
     """:func:`fit_action`'s result from its fits: the earlier campaigns' model judged on the held-out rows ``test``
     (``threads``: the fits', also while other actions' fits run; see :data:`~churnmodel.booster.SIDE_BY_SIDE`)."""
     t = rows["treated"].to_numpy(dtype=bool)
@@ -295,8 +316,9 @@ def _judged(rows: pd.DataFrame, X: pd.DataFrame, p: np.ndarray, test: np.ndarray
     if early is not None:
         early = early.result()
         raw = early.booster.predict(X.loc[test, list(early.features)], num_threads=threads)  # the regression's, before shrinkage
-        evaluation = UpliftEvaluation(action, y[test], t[test], combined_effect(raw, p[test], early.projection[:3]))
-        base = risk_scaled(p[test], early.projection[0])
+        w = np.asarray(_some(weight, test), dtype=np.float64)
+        evaluation = UpliftEvaluation(action, y[test], t[test], combined_effect(raw, p[test], early.projection[:3], w))
+        base = risk_scaled(p[test], early.projection[0] * w)
         e = _design_propensity(rows)[test]
         psi = np.where(t[test], y[test] / e, -y[test] / (1 - e))  # unbiased for the effect where assignment was random
         _, slope, _, slope_se = best_linear_projection(psi - base, raw - base)
@@ -315,6 +337,15 @@ def _judged(rows: pd.DataFrame, X: pd.DataFrame, p: np.ndarray, test: np.ndarray
     return ActionFit(final, fitted, evaluation)
 
 
+def lever_weight(model: ChurnModel, X: pd.DataFrame, lever: str) -> tuple[np.ndarray | float, float]:
+    """(each row's share of an action's average log-odds shift, the scale): the rows' risk from ``lever``
+    (:meth:`~churnmodel.model.ChurnModel.lever_risk`) over its mean, and that mean; (1.0, 0.0), the same share for
+    every row, where no feature of the lever adds to any row's risk."""
+    risk = model.lever_risk(X, [lever])[:, 0]
+    scale = float(risk.mean()) if len(risk) else 0.0
+    return (risk / scale, scale) if scale > 0 else (1.0, 0.0)
+
+
 def add_uplift(result, frame: pd.DataFrame, events: pd.DataFrame, config: Config):
     """The training result with one uplift model per action of ``data.actions.types`` that has enough
     campaign history (:data:`MIN_ARM_ROWS` approached and not approached rows) attached to its churn
@@ -329,7 +360,9 @@ def add_uplift(result, frame: pd.DataFrame, events: pd.DataFrame, config: Config
     cross-fitted pseudo-outcomes bear out (:func:`best_linear_projection`); on the held-out rows ``qini``,
     ``observed_effect`` (approached minus hold-out churn rate), ``predicted_effect``, ``heldout_rows``,
     ``heldout_slope`` and ``heldout_slope_se``; ``heterogeneity``: 1 when the shipped effects keep the
-    variation (shrunk by ``slope``), 0 when they are the average shift scaled to each partner's risk."""
+    variation (shrunk by ``slope``), 0 when they are the average shift (times each partner's weight) scaled
+    to each partner's risk; ``lever_scale``: the campaign rows' mean lever risk when the action is spread by
+    its lever (``data.actions.types.<action>.spread``), 0 when the shift is the same for everyone."""
     model = result.model
     effects, metrics, evaluations, warnings, inputs = [], {}, [], [], {}
     for action in config.data.actions.types:
@@ -344,18 +377,25 @@ def add_uplift(result, frame: pd.DataFrame, events: pd.DataFrame, config: Config
                             f"in its campaigns; at least {MIN_ARM_ROWS} of each are needed to learn its effect")
             continue
         X = model.prepare(rows)
-        inputs[action] = (rows, X, model.probabilities(X))
+        spec = config.data.actions.types[action]
+        weight, scale = lever_weight(model, X, spec.lever) if spec.spread == "lever" else (1.0, 0.0)
+        if spec.spread == "lever" and not scale:
+            warnings.append(f"uplift: {action!r} is spread by its lever {spec.lever!r} (data.actions.types.{action}.spread), "
+                            "but no feature of that lever adds to any campaign partner's risk; its effect is spread uniformly")
+        inputs[action] = (rows, X, model.probabilities(X), weight, scale)
     # every action's two fits side by side, one LightGBM thread each (the same trees; on 1,200 simulated
     # partners the stage took 19.5 s with the fits in turn on two threads each)
     with ThreadPoolExecutor(max_workers=config.train.n_jobs) as pool:
-        pending = {a: _start_action(*inputs[a], action=a, random_state=config.random_state, threads=SIDE_BY_SIDE, submit=pool.submit) for a in inputs}
+        pending = {a: _start_action(*inputs[a][:3], action=a, random_state=config.random_state, weight=inputs[a][3],
+                                    threads=SIDE_BY_SIDE, submit=pool.submit) for a in inputs}
         fits = {a: judge() for a, judge in pending.items()}
     for action, fit in fits.items():
-        spec = config.data.actions.types[action]
-        metrics |= {f"uplift_{metric_name(action)}_{name}": float(v) for name, v in fit.metrics.items()}
+        spec, scale = config.data.actions.types[action], inputs[action][4]
+        fitted = {**fit.metrics, "lever_scale": scale}
+        metrics |= {f"uplift_{metric_name(action)}_{name}": float(v) for name, v in fitted.items()}
         evaluations += [fit.evaluation] if fit.evaluation is not None else []
-        effects.append(ActionEffect(action, spec.lever, spec.cost, fit.model.booster, {k: float(v) for k, v in fit.metrics.items()},
-                                    projection=fit.model.projection[:3]))
+        effects.append(ActionEffect(action, spec.lever, spec.cost, fit.model.booster, {k: float(v) for k, v in fitted.items()},
+                                    projection=fit.model.projection[:3], lever_scale=scale))
     if not effects:
         return result, warnings
     shipped = copy.copy(model)

@@ -60,6 +60,11 @@ class ActionConfig(Strict):
 
     lever: Lever = Field(description="The retention lever it pulls (communication for a QBR, transparency for a holdback release, ...).")
     cost: float = Field(default=0.0, ge=0, description="What one action costs (the planner's budget unit).")
+    spread: Literal["lever", "uniform"] = Field(
+        default="lever", description="How the action's average effect, learned from its campaigns, is shared out among "
+        "partners: `lever` in proportion to their lever risk (what the churn model's features of the action's lever add "
+        "to their log-odds of leaving, as the scored list's drivers: a QBR helps most where silence drives the risk); "
+        "`uniform`: the same log-odds shift for everyone. Differences the campaigns themselves bear out come on top.")
 
 
 class ActionsConfig(Strict):

@@ -6,8 +6,8 @@ half is the hold-out (``control`` rows in the log: assigned, never approached). 
 targeted: the team approaches the partners it believes most at risk (the true hazard, seen through
 noise), with no hold-out. An action relieves the cause it belongs to -- a QBR helps partners drifting on
 communication, releasing holdbacks helps opacity cases, an escalation call helps a ticket backlog, a
-loyalty bonus helps a partner who gains too little -- by a share of that cause's log-odds, for the month
-it is taken and the two after. One partner in ten dislikes being approached ("sleeping dogs"): any
+loyalty bonus helps a partner who gains too little -- by a share of that cause's log-odds, for six
+months: the month it is taken and the five after. One partner in ten dislikes being approached ("sleeping dogs"): any
 action adds to its log-odds instead.
 
 The campaigns draw from their own random stream, so a simulation without them is unchanged.
@@ -73,7 +73,7 @@ class Campaigns:
         self.rows.append(pd.DataFrame({
             "pid": drawn, "month": m, "action": action, "campaign_id": f"M{m:03d}-{action}", "control": ~treated,
             "randomised": randomised, "effect_logit": tau,
-            # P(churn within the action's three months) without and with it, at this month's hazard
+            # P(churn within the action's six months) without and with it, at this month's hazard
             "p_without": 1 - (1 - base) ** LASTS, "p_with": 1 - (1 - with_action) ** LASTS,
             "t": t0 + 3600.0 * (1 + k),  # the approach: the first hours of the month, after the month-start snapshot
         }))
