@@ -61,6 +61,42 @@ def test_a_tampered_or_missing_uplift_file_is_refused(campaigns, tmp_path):
             ChurnModel.load(copy)
 
 
+def test_actions_spread_by_lever_follow_the_drivers_shap_and_leave_the_drivers_as_they_are(campaigns):
+    """Scoring computes every row's SHAP values once when an action is spread by its lever: the drivers are those
+    of the same model without uplift models, and each action's effect is its average shift times the partner's
+    lever risk (the SHAP of the lever's features, summed) over the campaign rows' mean."""
+    import copy
+
+    from churnmodel import load_config, read_inputs
+    from churnmodel.effects import combined_effect, risk_scaled
+    from churnmodel.explain import contributions
+    from churnmodel.features import build_training_frame
+    from churnmodel.score import point_columns, reason_columns, score_frame
+
+    _, config, folder, _ = campaigns
+    cfg = load_config(config)
+    model = ChurnModel.load(folder)
+    frame = build_training_frame(read_inputs(cfg.data), cfg)[0].iloc[-3000:].reset_index(drop=True)
+    bare = copy.copy(model)
+    bare.uplift = ()
+    scored, plain = score_frame(model, frame, config=cfg), score_frame(bare, frame, config=cfg)
+    columns = reason_columns(cfg) + point_columns(cfg) + ["churn_probability", "_explained"]
+    pd.testing.assert_frame_equal(scored[columns], plain[columns])
+    X = model.prepare(frame)
+    info = model.plan.info().set_index("name").loc[model.features]
+    phi = contributions(model, frame)[:, :-1]
+    p = scored["churn_probability"].to_numpy()
+    for u in model.uplift:
+        lever_risk = np.maximum(phi[:, (info["lever"] == u.lever).to_numpy()].sum(axis=1), 0)
+        expected = combined_effect(u.booster.predict(X[u.booster.feature_name()]), p, u.projection, lever_risk / u.lever_scale)
+        if u.metrics["heterogeneity"] == 0:  # no differences of its own: the spread average alone
+            np.testing.assert_allclose(expected, risk_scaled(p, u.projection[0] * lever_risk / u.lever_scale), atol=1e-12)
+        np.testing.assert_allclose(u.effect(X, p, model.lever_risk(X, [u.lever])[:, 0]), expected, atol=1e-12)
+        mine = (scored["best_action"] == u.action).to_numpy()
+        np.testing.assert_allclose(scored.loc[mine, "expected_effect_points"], -expected[mine], atol=1e-12)
+    assert scored["best_action"].nunique() >= 3
+
+
 def test_the_scored_list_names_the_best_action_and_never_more_than_the_risk_it_removes(campaigns):
     _, config, folder, _ = campaigns
     run = pipeline.score(config, as_of=AS_OF, model=str(folder))

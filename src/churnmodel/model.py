@@ -60,17 +60,22 @@ class ChurnModel:
             self._shap_tables = cached = (self.booster, PatternShap.of(self.booster))
         return cached[1]
 
-    def lever_risk(self, X: pd.DataFrame, levers: list[str], *, batch_rows: int = 50_000) -> np.ndarray:
+    def lever_risk(self, X: pd.DataFrame, levers: list[str], *, contrib: np.ndarray | None = None,
+                   batch_rows: int = 50_000) -> np.ndarray:
         """(rows, levers): what the features of each lever add to the log-odds of leaving of prepared rows ``X``
         (their exact SHAP values summed, as the scored list's drivers; 0 where they lower it): the risk an action
-        on that lever can address. Zeros for a lever none of the model's features belongs to."""
+        on that lever can address. Zeros for a lever none of the model's features belongs to. ``contrib``: the
+        rows' SHAP values (rows, features + 1) when already computed."""
         of = self.plan.info().set_index("name").loc[self.features, "lever"].to_numpy()
         tables, out = self.shap_tables(), np.zeros((len(X), len(levers)))
         for i in range(0, len(X), batch_rows):
             part = X.iloc[i : i + batch_rows]
-            contrib = tables.contributions(part) if tables is not None else self.booster.predict(part, pred_contrib=True)
+            if contrib is not None:
+                phi = contrib[i : i + len(part)]
+            else:
+                phi = tables.contributions(part) if tables is not None else self.booster.predict(part, pred_contrib=True)
             for j, lever in enumerate(levers):
-                out[i : i + len(part), j] = np.maximum(contrib[:, :-1][:, of == lever].sum(axis=1), 0.0)
+                out[i : i + len(part), j] = np.maximum(phi[:, :-1][:, of == lever].sum(axis=1), 0.0)
         return out
 
     def __sklearn_tags__(self):

@@ -18,7 +18,7 @@ from churnmodel.config import Config
 from churnmodel.effects import best_actions, gains
 from churnmodel.errors import DataError
 from churnmodel.evaluate import population_stability, psi
-from churnmodel.explain import explain, select_scope
+from churnmodel.explain import contributions, explain, select_scope
 from churnmodel.features import build_features, check_tables, unseen_inputs
 from churnmodel.labels import active_at, churn_spells
 from churnmodel.model import ChurnModel
@@ -161,12 +161,18 @@ def action_columns(model: ChurnModel) -> dict[str, str]:
     return {"best_action": "string", "best_action_lever": "string", "expected_effect_points": "double", "expected_gain": "double"}
 
 
-def _actions(model: ChurnModel, X: pd.DataFrame, p: np.ndarray, value: np.ndarray, *, config: Config,
-             lang: str) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
-    """(the action columns, every action's effect and gain per row) from the uplift models. An effect never
-    takes the churn probability ``p`` below 0 or above 1: one question, one answer."""
-    spread = sorted({u.lever for u in model.uplift if u.lever_scale > 0})  # actions shared out by their lever's risk
-    risk = dict(zip(spread, model.lever_risk(X, spread).T, strict=True)) if spread else {}
+def _spread_levers(model: ChurnModel) -> list[str]:
+    """The levers whose risk shares out an uplift model's effect (``spread: lever``)."""
+    return sorted({u.lever for u in model.uplift if u.lever_scale > 0})
+
+
+def _actions(model: ChurnModel, X: pd.DataFrame, p: np.ndarray, value: np.ndarray, *, config: Config, lang: str,
+             contrib: np.ndarray | None) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """(the action columns, every action's effect and gain per row) from the uplift models, with the rows' SHAP
+    values ``contrib`` where an action is spread by its lever. An effect never takes the churn probability ``p``
+    below 0 or above 1: one question, one answer."""
+    spread = _spread_levers(model)
+    risk = dict(zip(spread, model.lever_risk(X, spread, contrib=contrib).T, strict=True)) if spread else {}
     effect = np.column_stack([u.effect(X, p, risk.get(u.lever)) for u in model.uplift])  # never below -p nor above 1 - p
     gain = gains(effect, value, np.array([u.cost for u in model.uplift]))
     best, top = best_actions(gain)
@@ -204,15 +210,19 @@ def _score_chunk(model: ChurnModel, frame: pd.DataFrame, config: Config, lang: s
     })
     if curve is not None:
         base = pd.concat([base, curve.set_axis(base.index)], axis=1)
-    gain = None
+    gain, contrib = None, None
     if model.uplift:  # the value a partner's leaving loses: the same basis as revenue at risk
-        columns, gain = _actions(model, X, p, basis, config=config, lang=lang)
+        if _spread_levers(model):  # every row's SHAP values, once: the lever risks and the drivers share them
+            cfg = config.explain
+            contrib = contributions(model, frame, route=cfg.route, batch_rows=cfg.batch_rows, n_jobs=cfg.n_jobs)
+        columns, gain = _actions(model, X, p, basis, config=config, lang=lang, contrib=contrib)
         base = base.assign(**columns)
     candidates = select_scope(base, config=config.explain, threshold=config.score.bands.medium)
     columns, sizes = reason_columns(config), point_columns(config)
     texts, points = np.full((len(base), len(columns)), "", dtype=object), np.full((len(base), len(sizes)), np.nan)
     if candidates.any():  # filled as arrays and framed once (setting rows of text columns in place is slow)
-        explained = explain(model, frame.loc[candidates], config=config.explain, lang=lang)
+        explained = explain(model, frame.loc[candidates], config=config.explain, lang=lang,
+                            contrib=contrib[candidates] if contrib is not None else None)
         texts[candidates] = explained.reindex(columns=columns, fill_value="").to_numpy(dtype=object)
         points[candidates] = explained.reindex(columns=sizes).to_numpy(dtype=np.float64)
     reasons = pd.DataFrame(texts, index=base.index, columns=columns)
