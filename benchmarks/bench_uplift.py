@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from churnmodel import load_config, read_inputs
+from churnmodel.actions import campaign_rows
 from churnmodel.calibration import Calibrator
 from churnmodel.effects import ActionEffect
 from churnmodel.features import build_training_frame
@@ -44,7 +45,7 @@ from churnmodel.planning import allocate, ranked_policy
 from churnmodel.simulate import simulate, write_simulation
 from churnmodel.simulate.campaigns import ACTIONS, BACKLASH
 from churnmodel.train import train
-from churnmodel.uplift import campaign_rows, fit_action, lever_weight, qini
+from churnmodel.uplift import fit_action, lever_weight, qini
 
 HORIZON_MONTHS = 3  # the 90-day label
 
@@ -91,7 +92,7 @@ def main() -> None:
     shell = ChurnModel(booster=None, calibrator=Calibrator("none"), plan=plan)
     held, models, print_rows, uses = None, {"lever": {}, "uniform": {}}, [], []
     for action in ACTIONS:
-        rows = campaign_rows(frame, tables.events, action=action)
+        rows = campaign_rows(frame, tables.events, action=action, others=[a for a in ACTIONS if a != action])
         X = shell.prepare(rows)
         cut = np.sort(rows["snapshot"].unique())[-4]
         early = (rows["snapshot"] < cut).to_numpy()

@@ -9,9 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from churnmodel import planning
+from churnmodel.actions import campaign_rows
 from churnmodel.effects import ActionEffect, risk_scaled
 from churnmodel.planning import allocate, allocate_with_bound
-from churnmodel.uplift import campaign_rows, fit_action, fit_uplift, qini, uplift_by_decile
+from churnmodel.uplift import fit_action, fit_uplift, qini, uplift_by_decile
 
 
 def test_qini_by_hand():
@@ -49,6 +50,25 @@ def test_the_dr_learner_recovers_a_known_effect_where_assignment_follows_risk():
     assert abs(naive - tau.mean()) > 6 * se  # confounded by risk: far off
     effect = up.effect(X, base)  # the churn probability without the action, as the churn model gives it
     assert effect[x > 0.5].mean() < effect[x < -0.5].mean() - 0.03
+
+
+def test_an_action_is_not_credited_with_what_the_actions_it_comes_with_do():
+    """A targeted campaign approaches the riskiest with two actions, mostly together: A removes 10 points of churn,
+    B nothing. Told which partners also got A (``also__A``), B's estimated average is within 3 SE of 0; not told,
+    it takes A's effect for its own."""
+    rng = np.random.default_rng(2)
+    n = 40_000
+    x = rng.normal(size=n)
+    base = 1 / (1 + np.exp(-(-1.5 + 1.0 * x)))
+    b = rng.random(n) < 1 / (1 + np.exp(-(2 * x - 3)))  # the riskier get B
+    a = np.where(b, rng.random(n) < 0.8, rng.random(n) < 0.05)  # and, mostly, A with it
+    y = (rng.random(n) < np.clip(base - 0.10 * a, 0, 1)).astype(int)
+    rows = pd.DataFrame({"partner_id": np.arange(n).astype(str), "label": y, "treated": b, "randomised": False,
+                         "campaign_id": "c1", "also__A": a})
+    X = pd.DataFrame({"x": x})
+    told, blind = fit_uplift(rows, X, action="B", random_state=1), fit_uplift(rows.drop(columns="also__A"), X, action="B", random_state=1)
+    (est, se), (naive, naive_se) = told.average(), blind.average()
+    assert abs(est) <= 3 * se and naive < -6 * naive_se
 
 
 def _randomised_campaigns(tau, base, rng):
@@ -161,8 +181,14 @@ def test_campaign_rows_are_point_in_time_and_the_randomised_effects_are_recovere
     frame, plan = build_training_frame(tables, cfg)
     shell = ChurnModel(booster=None, calibrator=Calibrator("none"), plan=plan)
     truth = sim.campaigns.assign(snapshot=sim.campaigns["month"].astype("datetime64[us, UTC]"))
+    approached = truth.loc[~truth["control"].astype(bool)]
     for action in ACTIONS:
-        rows = campaign_rows(frame, tables.events, action=action)
+        others = [a for a in ACTIONS if a != action]
+        rows = campaign_rows(frame, tables.events, action=action, others=others)
+        for other in others:  # approached with the other action at the same snapshot, as the simulator assigned it
+            theirs = approached.loc[approached["action"] == other, ["partner_id", "snapshot"]].assign(got=True)
+            got = rows[["partner_id", "snapshot"]].merge(theirs, how="left")["got"].notna().to_numpy()
+            assert (rows[f"also__{other}"].to_numpy() == got).all() and got.any()
         mine = truth.loc[truth["action"] == action]
         assigned = rows.loc[rows["assigned"]].merge(mine, on=["partner_id", "snapshot"], how="left", validate="one_to_one")
         assert assigned["control"].notna().all() and (assigned["treated"] == ~assigned["control"].astype(bool)).all()

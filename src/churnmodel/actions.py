@@ -1,5 +1,5 @@
 """Retention actions in the event log: which event types are actions (``data.actions``), their campaign,
-and the randomised hold-out.
+and the randomised hold-out; and the campaigns' rows an action's effect is learned from.
 
 One rule for every engine and stage: a hold-out row (``control`` true) records that the partner was
 assigned to an action's control group and never approached. It is not an interaction, so features and
@@ -9,13 +9,17 @@ column ``control``, for measuring what the actions do.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
 from churnmodel.cells import Encoded, Problems, parse_flags, rows
 from churnmodel.config import DataConfig
+from churnmodel.errors import DataError
+from churnmodel.times import DAY, TIMESTAMP_DTYPE
 
-__all__ = ["CONTROL", "check_actions", "interactions"]
+__all__ = ["ALSO", "CONTROL", "campaign_rows", "check_actions", "interactions"]
 
 #: The validated log's hold-out flag (read from ``data.actions.control_column``).
 CONTROL = "control"
@@ -48,3 +52,44 @@ def interactions(events: pd.DataFrame) -> pd.DataFrame:
     if CONTROL not in events.columns:
         return events
     return events.loc[~events[CONTROL].to_numpy(dtype=bool)]
+
+
+#: Prefix of :func:`campaign_rows`' columns flagging another action taken at the same snapshot.
+ALSO = "also__"
+
+
+def campaign_rows(frame: pd.DataFrame, events: pd.DataFrame, *, action: str, others: Sequence[str] = (),
+                  window_days: int = 7) -> pd.DataFrame:
+    """The labelled rows of ``frame`` at the snapshots that open ``action``'s campaigns, with ``treated``,
+    ``assigned`` (treated or held out), ``randomised`` (the campaign has a hold-out) and ``campaign_id``, and per
+    action of ``others`` a column ``also__<other>``: the partner was approached with it in the same window.
+    A randomised campaign keeps only its assigned partners; a targeted one every partner active then."""
+    if not (events["event_type"] == action).any():
+        raise DataError(f"no {action!r} events: nothing to learn its effect from")
+    snaps = pd.DatetimeIndex(sorted(frame["snapshot"].unique()))
+    taken = _approaches(events, action, snaps, window_days)
+    per = taken.groupby(["partner_id", "snapshot"], as_index=False).agg(held=("held", "all"), campaign_id=("campaign_id", "first"))
+    randomised = taken.groupby("snapshot")["held"].any()
+    rows = frame.loc[~frame["censored"].to_numpy() & frame["snapshot"].isin(randomised.index)]
+    rows = rows.merge(per, on=["partner_id", "snapshot"], how="left")
+    rows["assigned"] = rows["held"].notna()
+    rows["treated"] = rows["assigned"] & ~rows["held"].fillna(True).astype(bool)
+    rows["randomised"] = rows["snapshot"].map(randomised).astype(bool)
+    for other in others:  # approached with another action too: a co-treatment the outcome models must see
+        also = _approaches(events, other, snaps, window_days).loc[lambda d: ~d["held"], ["partner_id", "snapshot"]].drop_duplicates()
+        rows[f"{ALSO}{other}"] = rows[["partner_id", "snapshot"]].merge(also.assign(_on=True), how="left")["_on"].notna().to_numpy()
+    keep = ~rows["randomised"] | rows["assigned"]
+    return rows.loc[keep].drop(columns="held").reset_index(drop=True)
+
+
+def _approaches(events: pd.DataFrame, action: str, snaps: pd.DatetimeIndex, window_days: int) -> pd.DataFrame:
+    """``action``'s rows within ``window_days`` after a snapshot of ``snaps``: partner, that snapshot, ``held``
+    (a hold-out row) and ``campaign_id`` (the snapshot's month where the log has none)."""
+    mine = events.loc[events["event_type"] == action, ["partner_id", "timestamp", *[c for c in ("campaign_id", CONTROL) if c in events]]]
+    held = mine[CONTROL].to_numpy(dtype=bool) if CONTROL in mine else np.zeros(len(mine), dtype=bool)
+    when = mine["timestamp"].astype(TIMESTAMP_DTYPE).array.asi8  # microseconds, as the snapshots'
+    pos = np.searchsorted(snaps.as_unit("us").asi8, when, side="right") - 1
+    at = snaps[np.maximum(pos, 0)]  # the snapshot just before each approach
+    near = (pos >= 0) & (when - at.as_unit("us").asi8 <= window_days * DAY * 1_000_000)
+    return pd.DataFrame({"partner_id": mine["partner_id"].to_numpy(), "snapshot": at, "held": held,
+                         "campaign_id": mine["campaign_id"].to_numpy() if "campaign_id" in mine else at.strftime("%Y-%m")})[near]

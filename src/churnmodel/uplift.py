@@ -6,7 +6,9 @@ that snapshot, so the features never see it (history is ``t < s``). *Treated*: a
 action within ``window_days`` after the snapshot (a row of its type that is not a hold-out). The
 comparison group of a randomised campaign is its hold-out, and its propensity is the campaign's
 treated share; a targeted campaign (no hold-out) is compared with the other partners active at the
-snapshot, and its propensity is modelled.
+snapshot, and its propensity is modelled. Other declared actions taken in the same window are
+co-treatments: the outcome and propensity models see them (``also__<action>`` columns), so an action is not
+credited with what the actions it comes with do.
 
 **Estimator.** The DR-learner (Kennedy 2020). Outcome models ``mu0``, ``mu1`` and the propensity ``e``
 are cross-fitted over partner folds (LightGBM). The doubly robust pseudo-outcome
@@ -41,47 +43,20 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from churnmodel.actions import CONTROL
+from churnmodel.actions import ALSO, campaign_rows
 from churnmodel.booster import SIDE_BY_SIDE
 from churnmodel.config import Config
 from churnmodel.effects import ActionEffect, combined_effect, risk_scaled
 from churnmodel.errors import DataError
 from churnmodel.model import ChurnModel
-from churnmodel.times import DAY, TIMESTAMP_DTYPE
 
 __all__ = ["MIN_ARM_ROWS", "ActionFit", "Uplift", "UpliftEvaluation", "add_uplift", "average_shift", "best_linear_projection",
-           "campaign_rows", "fit_action", "fit_uplift", "lever_weight", "metric_name", "qini", "uplift_by_decile"]
+           "fit_action", "fit_uplift", "lever_weight", "metric_name", "qini", "uplift_by_decile"]
 
 #: A modelled propensity is kept inside (CLIP, 1 - CLIP): weights stay bounded.
 CLIP = 0.02
 _PARAMS = {"objective": "binary", "learning_rate": 0.05, "num_leaves": 8, "max_depth": 3, "min_child_samples": 40,
            "lambda_l2": 1.0, "deterministic": True, "force_col_wise": True, "verbosity": -1, "num_threads": 2}
-
-
-def campaign_rows(frame: pd.DataFrame, events: pd.DataFrame, *, action: str, window_days: int = 7) -> pd.DataFrame:
-    """The labelled rows of ``frame`` at the snapshots that open ``action``'s campaigns, with ``treated``,
-    ``assigned`` (treated or held out), ``randomised`` (the campaign has a hold-out) and ``campaign_id``.
-    A randomised campaign keeps only its assigned partners; a targeted one every partner active then."""
-    mine = events.loc[events["event_type"] == action, ["partner_id", "timestamp", *[c for c in ("campaign_id", CONTROL) if c in events]]]
-    if mine.empty:
-        raise DataError(f"no {action!r} events: nothing to learn its effect from")
-    held = mine[CONTROL].to_numpy(dtype=bool) if CONTROL in mine else np.zeros(len(mine), dtype=bool)
-    snaps = pd.DatetimeIndex(sorted(frame["snapshot"].unique()))
-    when = mine["timestamp"].astype(TIMESTAMP_DTYPE).array.asi8  # microseconds, as the snapshots'
-    pos = np.searchsorted(snaps.as_unit("us").asi8, when, side="right") - 1
-    at = snaps[np.maximum(pos, 0)]  # the snapshot just before each approach
-    near = (pos >= 0) & (when - at.as_unit("us").asi8 <= window_days * DAY * 1_000_000)
-    taken = pd.DataFrame({"partner_id": mine["partner_id"].to_numpy(), "snapshot": at, "held": held,
-                          "campaign_id": mine["campaign_id"].to_numpy() if "campaign_id" in mine else at.strftime("%Y-%m")})[near]
-    per = taken.groupby(["partner_id", "snapshot"], as_index=False).agg(held=("held", "all"), campaign_id=("campaign_id", "first"))
-    randomised = taken.groupby("snapshot")["held"].any()
-    rows = frame.loc[~frame["censored"].to_numpy() & frame["snapshot"].isin(randomised.index)]
-    rows = rows.merge(per, on=["partner_id", "snapshot"], how="left")
-    rows["assigned"] = rows["held"].notna()
-    rows["treated"] = rows["assigned"] & ~rows["held"].fillna(True).astype(bool)
-    rows["randomised"] = rows["snapshot"].map(randomised).astype(bool)
-    keep = ~rows["randomised"] | rows["assigned"]
-    return rows.loc[keep].drop(columns="held").reset_index(drop=True)
 
 
 @dataclass(frozen=True)
@@ -110,7 +85,7 @@ class Uplift:
 
 def fit_uplift(rows: pd.DataFrame, X: pd.DataFrame, *, action: str, random_state: int, weight: np.ndarray | float = 1.0,
                folds: int = 2, rounds: int = 200, threads: int = 2) -> Uplift:
-    """The DR-learner on ``rows`` (:func:`campaign_rows`) and their prepared features ``X`` (same order), the
+    """The DR-learner on ``rows`` (:func:`~churnmodel.actions.campaign_rows`) and their prepared features ``X`` (same order), the
     average log-odds shift spread by ``weight`` (per row; see the module's docstring), LightGBM on ``threads``
     threads (the same trees whatever their number: column-wise histograms, ``deterministic``)."""
     y = rows["label"].to_numpy(dtype=np.float64)
@@ -122,12 +97,14 @@ def fit_uplift(rows: pd.DataFrame, X: pd.DataFrame, *, action: str, random_state
     fold = np.random.default_rng(random_state).integers(0, folds, partners.max() + 1)[partners]
     mu0, mu1, e = np.zeros(len(y)), np.zeros(len(y)), np.zeros(len(y))
     known = _design_propensity(rows)
+    also = [c for c in rows.columns if c.startswith(ALSO)]  # other actions taken at the same time: confounders
+    Z = pd.concat([X.reset_index(drop=True), rows[also].astype(np.float64).reset_index(drop=True)], axis=1) if also else X
     for k in range(folds):
         fit, out = fold != k, fold == k
         for arm, target in ((False, mu0), (True, mu1)):
             sel = fit & (t == arm)
-            target[out] = _classifier(params, X[sel], y[sel], rounds).predict(X[out], num_threads=threads)
-        e[out] = _classifier(params, X[fit], t[fit].astype(float), rounds).predict(X[out], num_threads=threads)
+            target[out] = _classifier(params, Z[sel], y[sel], rounds).predict(Z[out], num_threads=threads)
+        e[out] = _classifier(params, Z[fit], t[fit].astype(float), rounds).predict(Z[out], num_threads=threads)
     e = np.where(np.isnan(known), np.clip(e, CLIP, 1 - CLIP), known)
     psi = mu1 - mu0 + t * (y - mu1) / e - (~t) * (y - mu0) / (1 - e)
     regression = {**params, "objective": "regression"}
@@ -224,6 +201,9 @@ def uplift_by_decile(y: np.ndarray, treated: np.ndarray, effect: np.ndarray, *, 
     return pd.DataFrame(rows)
 
 
+#: Above this share of an action's approached partners getting another action at the same time, training warns.
+CO_TREATED_WARN = 0.5
+
 #: Fewer approached (or not approached) partner snapshots than this: the action's effect is not learned.
 MIN_ARM_ROWS = 50
 
@@ -260,7 +240,7 @@ class ActionFit:
 
 def fit_action(rows: pd.DataFrame, X: pd.DataFrame, p: np.ndarray, *, action: str, random_state: int,
                weight: np.ndarray | float = 1.0, threads: int = 2) -> ActionFit:
-    """An action's effect model from its campaign rows (:func:`campaign_rows`), their prepared features ``X``,
+    """An action's effect model from its campaign rows (:func:`~churnmodel.actions.campaign_rows`), their prepared features ``X``,
     churn probabilities ``p`` and each row's share of the average log-odds shift ``weight`` (1 on average: see the
     module's docstring), checked on its latest campaigns before it is trusted with differences between partners.
 
@@ -332,8 +312,10 @@ def _judged(rows: pd.DataFrame, X: pd.DataFrame, p: np.ndarray, weight: np.ndarr
     trusted = trusted and slope > 0  # a slope at or below zero keeps nothing of the differences (combined_effect)
     if not trusted:
         final = dataclasses.replace(final, projection=(shift, 0.0, center, slope_se))
+    also = [c for c in rows.columns if c.startswith(ALSO)]
+    co_treated = float(rows.loc[t, also].to_numpy(dtype=bool).any(axis=1).mean()) if also and t.any() else 0.0
     fitted |= {"ate": ate, "ate_se": se, "rows": float(len(rows)), "treated": float(t.sum()), "log_odds_shift": shift,
-               "slope": slope, "slope_se": slope_se, "heterogeneity": float(trusted)}
+               "slope": slope, "slope_se": slope_se, "heterogeneity": float(trusted), "co_treated": co_treated}
     return ActionFit(final, fitted, evaluation)
 
 
@@ -362,12 +344,14 @@ def add_uplift(result, frame: pd.DataFrame, events: pd.DataFrame, config: Config
     ``heldout_slope`` and ``heldout_slope_se``; ``heterogeneity``: 1 when the shipped effects keep the
     variation (shrunk by ``slope``), 0 when they are the average shift (times each partner's weight) scaled
     to each partner's risk; ``lever_scale``: the campaign rows' mean lever risk when the action is spread by
-    its lever (``data.actions.types.<action>.spread``), 0 when the shift is the same for everyone."""
+    its lever (``data.actions.types.<action>.spread``), 0 when the shift is the same for everyone; ``co_treated``:
+    the share of approached partners who got another declared action in the same window (the outcome and
+    propensity models adjust for those: without, an action is credited with what the others it comes with do)."""
     model = result.model
     effects, metrics, evaluations, warnings, inputs = [], {}, [], [], {}
     for action in config.data.actions.types:
         try:
-            rows = campaign_rows(frame, events, action=action)
+            rows = campaign_rows(frame, events, action=action, others=[a for a in config.data.actions.types if a != action])
         except DataError as exc:
             warnings.append(f"uplift: {exc}")
             continue
@@ -391,6 +375,9 @@ def add_uplift(result, frame: pd.DataFrame, events: pd.DataFrame, config: Config
         fits = {a: judge() for a, judge in pending.items()}
     for action, fit in fits.items():
         spec, scale = config.data.actions.types[action], inputs[action][4]
+        if fit.metrics["co_treated"] > CO_TREATED_WARN:
+            warnings.append(f"uplift: {fit.metrics['co_treated']:.0%} of the partners approached with {action!r} got another action in "
+                            "the same window; its estimate adjusts for them, but only the others tell the actions apart (see its ate_se)")
         fitted = {**fit.metrics, "lever_scale": scale}
         metrics |= {f"uplift_{metric_name(action)}_{name}": float(v) for name, v in fitted.items()}
         evaluations += [fit.evaluation] if fit.evaluation is not None else []
