@@ -52,23 +52,21 @@ def test_the_dr_learner_recovers_a_known_effect_where_assignment_follows_risk():
     assert effect[x > 0.5].mean() < effect[x < -0.5].mean() - 0.03
 
 
-def test_an_action_is_not_credited_with_what_the_actions_it_comes_with_do():
-    """A targeted campaign approaches the riskiest with two actions, mostly together: A removes 10 points of churn,
-    B nothing. Told which partners also got A (``also__A``), B's estimated average is within 3 SE of 0; not told,
-    it takes A's effect for its own."""
+def test_actions_that_come_together_are_counted():
+    """A targeted campaign approaches the riskiest with two actions, mostly together: B's metrics say which share
+    of its approached partners also got A (``co_treated``), the partners the warning of training is about."""
     rng = np.random.default_rng(2)
-    n = 40_000
+    n = 8_000
     x = rng.normal(size=n)
-    base = 1 / (1 + np.exp(-(-1.5 + 1.0 * x)))
     b = rng.random(n) < 1 / (1 + np.exp(-(2 * x - 3)))  # the riskier get B
     a = np.where(b, rng.random(n) < 0.8, rng.random(n) < 0.05)  # and, mostly, A with it
-    y = (rng.random(n) < np.clip(base - 0.10 * a, 0, 1)).astype(int)
-    rows = pd.DataFrame({"partner_id": np.arange(n).astype(str), "label": y, "treated": b, "randomised": False,
-                         "campaign_id": "c1", "also__A": a})
-    X = pd.DataFrame({"x": x})
-    told, blind = fit_uplift(rows, X, action="B", random_state=1), fit_uplift(rows.drop(columns="also__A"), X, action="B", random_state=1)
-    (est, se), (naive, naive_se) = told.average(), blind.average()
-    assert abs(est) <= 3 * se and naive < -6 * naive_se
+    y = (rng.random(n) < 1 / (1 + np.exp(-(-1.5 + x)))).astype(int)
+    month = pd.to_datetime("2025-01-01") + pd.to_timedelta(rng.integers(0, 4, n) * 31, unit="D")
+    rows = pd.DataFrame({"partner_id": np.arange(n).astype(str), "snapshot": month.to_period("M").to_timestamp(), "label": y,
+                         "treated": b, "randomised": False, "campaign_id": "c1", "also__A": a})
+    fitted = fit_action(rows, pd.DataFrame({"x": x}), np.full(n, 0.2), action="B", random_state=1)
+    assert fitted.metrics["co_treated"] == pytest.approx(a[b].mean()) and 0.7 < fitted.metrics["co_treated"] < 0.9
+    assert fit_action(rows.drop(columns="also__A"), pd.DataFrame({"x": x}), np.full(n, 0.2), action="B", random_state=1).metrics["co_treated"] == 0
 
 
 def _randomised_campaigns(tau, base, rng):

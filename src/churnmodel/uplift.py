@@ -6,9 +6,8 @@ that snapshot, so the features never see it (history is ``t < s``). *Treated*: a
 action within ``window_days`` after the snapshot (a row of its type that is not a hold-out). The
 comparison group of a randomised campaign is its hold-out, and its propensity is the campaign's
 treated share; a targeted campaign (no hold-out) is compared with the other partners active at the
-snapshot, and its propensity is modelled. Other declared actions taken in the same window are
-co-treatments: the outcome and propensity models see them (``also__<action>`` columns), so an action is not
-credited with what the actions it comes with do.
+snapshot, and its propensity is modelled. Other declared actions a partner got in the same window
+(co-treatments, ``also__<action>`` columns) are counted, not adjusted for: see :func:`add_uplift`.
 
 **Estimator.** The DR-learner (Kennedy 2020). Outcome models ``mu0``, ``mu1`` and the propensity ``e``
 are cross-fitted over partner folds (LightGBM). The doubly robust pseudo-outcome
@@ -97,14 +96,12 @@ def fit_uplift(rows: pd.DataFrame, X: pd.DataFrame, *, action: str, random_state
     fold = np.random.default_rng(random_state).integers(0, folds, partners.max() + 1)[partners]
     mu0, mu1, e = np.zeros(len(y)), np.zeros(len(y)), np.zeros(len(y))
     known = _design_propensity(rows)
-    also = [c for c in rows.columns if c.startswith(ALSO)]  # other actions taken at the same time: confounders
-    Z = pd.concat([X.reset_index(drop=True), rows[also].astype(np.float64).reset_index(drop=True)], axis=1) if also else X
     for k in range(folds):
         fit, out = fold != k, fold == k
         for arm, target in ((False, mu0), (True, mu1)):
             sel = fit & (t == arm)
-            target[out] = _classifier(params, Z[sel], y[sel], rounds).predict(Z[out], num_threads=threads)
-        e[out] = _classifier(params, Z[fit], t[fit].astype(float), rounds).predict(Z[out], num_threads=threads)
+            target[out] = _classifier(params, X[sel], y[sel], rounds).predict(X[out], num_threads=threads)
+        e[out] = _classifier(params, X[fit], t[fit].astype(float), rounds).predict(X[out], num_threads=threads)
     e = np.where(np.isnan(known), np.clip(e, CLIP, 1 - CLIP), known)
     psi = mu1 - mu0 + t * (y - mu1) / e - (~t) * (y - mu0) / (1 - e)
     regression = {**params, "objective": "regression"}
@@ -345,8 +342,12 @@ def add_uplift(result, frame: pd.DataFrame, events: pd.DataFrame, config: Config
     variation (shrunk by ``slope``), 0 when they are the average shift (times each partner's weight) scaled
     to each partner's risk; ``lever_scale``: the campaign rows' mean lever risk when the action is spread by
     its lever (``data.actions.types.<action>.spread``), 0 when the shift is the same for everyone; ``co_treated``:
-    the share of approached partners who got another declared action in the same window (the outcome and
-    propensity models adjust for those: without, an action is credited with what the others it comes with do)."""
+    the share of approached partners who got another declared action in the same window; training warns above
+    :data:`CO_TREATED_WARN`. Those co-treatments are not adjusted for. Targeted campaigns that bundle actions
+    pick partners on a risk the features only partly see, and the co-treatments follow that risk, so
+    comparing partners with the same co-treatments compares riskier with less risky ones. On the simulator
+    (12,000 partners, seed 3) the adjustment moved the QBR offer's targeted average from -0.00 +- 0.18 to
+    +1.05 +- 0.26 points (truth -0.29), and the holdback release's from -0.67 +- 0.18 to +0.25 +- 0.34 (truth -0.57)."""
     model = result.model
     effects, metrics, evaluations, warnings, inputs = [], {}, [], [], {}
     for action in config.data.actions.types:
@@ -377,7 +378,7 @@ def add_uplift(result, frame: pd.DataFrame, events: pd.DataFrame, config: Config
         spec, scale = config.data.actions.types[action], inputs[action][4]
         if fit.metrics["co_treated"] > CO_TREATED_WARN:
             warnings.append(f"uplift: {fit.metrics['co_treated']:.0%} of the partners approached with {action!r} got another action in "
-                            "the same window; its estimate adjusts for them, but only the others tell the actions apart (see its ate_se)")
+                            "the same window, so its estimated effect includes part of theirs; a randomised campaign per action tells them apart")
         fitted = {**fit.metrics, "lever_scale": scale}
         metrics |= {f"uplift_{metric_name(action)}_{name}": float(v) for name, v in fitted.items()}
         evaluations += [fit.evaluation] if fit.evaluation is not None else []
