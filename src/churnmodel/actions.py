@@ -75,7 +75,7 @@ def campaign_rows(frame: pd.DataFrame, events: pd.DataFrame, *, action: str, oth
     rows["assigned"] = rows["held"].notna()
     rows["treated"] = rows["assigned"] & ~rows["held"].fillna(True).astype(bool)
     rows["randomised"] = rows["snapshot"].map(randomised).astype(bool)
-    for other in others:  # approached with another action too: a co-treatment the outcome models must see
+    for other in others:  # approached with another action too: a co-treatment (counted by training, not adjusted for)
         also = _approaches(events, other, snaps, window_days).loc[lambda d: ~d["held"], ["partner_id", "snapshot"]].drop_duplicates()
         rows[f"{ALSO}{other}"] = rows[["partner_id", "snapshot"]].merge(also.assign(_on=True), how="left")["_on"].notna().to_numpy()
     keep = ~rows["randomised"] | rows["assigned"]
