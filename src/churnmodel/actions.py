@@ -64,10 +64,11 @@ def campaign_rows(frame: pd.DataFrame, events: pd.DataFrame, *, action: str, oth
     ``assigned`` (treated or held out), ``randomised`` (the campaign has a hold-out) and ``campaign_id``, and per
     action of ``others`` a column ``also__<other>``: the partner was approached with it in the same window.
     A randomised campaign keeps only its assigned partners; a targeted one every partner active then."""
-    if not (events["event_type"] == action).any():
-        raise DataError(f"no {action!r} events: nothing to learn its effect from")
     snaps = pd.DatetimeIndex(sorted(frame["snapshot"].unique()))
-    taken = _approaches(events, action, snaps, window_days)
+    found = _approaches(events, [action, *others], snaps, window_days)
+    if found is None:
+        raise DataError(f"no {action!r} events: nothing to learn its effect from")
+    taken = found.loc[found["event_type"] == action]
     per = taken.groupby(["partner_id", "snapshot"], as_index=False).agg(held=("held", "all"), campaign_id=("campaign_id", "first"))
     randomised = taken.groupby("snapshot")["held"].any()
     rows = frame.loc[~frame["censored"].to_numpy() & frame["snapshot"].isin(randomised.index)]
@@ -75,21 +76,27 @@ def campaign_rows(frame: pd.DataFrame, events: pd.DataFrame, *, action: str, oth
     rows["assigned"] = rows["held"].notna()
     rows["treated"] = rows["assigned"] & ~rows["held"].fillna(True).astype(bool)
     rows["randomised"] = rows["snapshot"].map(randomised).astype(bool)
+    also = found.loc[~found["held"], ["partner_id", "snapshot", "event_type"]].drop_duplicates()
     for other in others:  # approached with another action too: a co-treatment (counted by training, not adjusted for)
-        also = _approaches(events, other, snaps, window_days).loc[lambda d: ~d["held"], ["partner_id", "snapshot"]].drop_duplicates()
-        rows[f"{ALSO}{other}"] = rows[["partner_id", "snapshot"]].merge(also.assign(_on=True), how="left")["_on"].notna().to_numpy()
+        mine = also.loc[also["event_type"] == other, ["partner_id", "snapshot"]].assign(_on=True)
+        rows[f"{ALSO}{other}"] = rows[["partner_id", "snapshot"]].merge(mine, how="left")["_on"].notna().to_numpy()
     keep = ~rows["randomised"] | rows["assigned"]
     return rows.loc[keep].drop(columns="held").reset_index(drop=True)
 
 
-def _approaches(events: pd.DataFrame, action: str, snaps: pd.DatetimeIndex, window_days: int) -> pd.DataFrame:
-    """``action``'s rows within ``window_days`` after a snapshot of ``snaps``: partner, that snapshot, ``held``
-    (a hold-out row) and ``campaign_id`` (the snapshot's month where the log has none)."""
-    mine = events.loc[events["event_type"] == action, ["partner_id", "timestamp", *[c for c in ("campaign_id", CONTROL) if c in events]]]
+def _approaches(events: pd.DataFrame, types: list[str], snaps: pd.DatetimeIndex, window_days: int) -> pd.DataFrame | None:
+    """The rows of the action ``types`` within ``window_days`` after a snapshot of ``snaps``: partner, event type,
+    that snapshot, ``held`` (a hold-out row) and ``campaign_id`` (the snapshot's month where the log has none);
+    None when the log has no row of ``types[0]`` at all. One pass over the log."""
+    mine = events.loc[events["event_type"].isin(types), ["partner_id", "timestamp", "event_type",
+                                                          *[c for c in ("campaign_id", CONTROL) if c in events]]]
+    if not (mine["event_type"] == types[0]).any():
+        return None
     held = mine[CONTROL].to_numpy(dtype=bool) if CONTROL in mine else np.zeros(len(mine), dtype=bool)
     when = mine["timestamp"].astype(TIMESTAMP_DTYPE).array.asi8  # microseconds, as the snapshots'
     pos = np.searchsorted(snaps.as_unit("us").asi8, when, side="right") - 1
     at = snaps[np.maximum(pos, 0)]  # the snapshot just before each approach
     near = (pos >= 0) & (when - at.as_unit("us").asi8 <= window_days * DAY * 1_000_000)
-    return pd.DataFrame({"partner_id": mine["partner_id"].to_numpy(), "snapshot": at, "held": held,
+    return pd.DataFrame({"partner_id": mine["partner_id"].to_numpy(), "event_type": mine["event_type"].astype(str).to_numpy(),
+                         "snapshot": at, "held": held,
                          "campaign_id": mine["campaign_id"].to_numpy() if "campaign_id" in mine else at.strftime("%Y-%m")})[near]

@@ -24,7 +24,7 @@ import pandas as pd
 from churnmodel.booster import checked_booster
 from churnmodel.errors import DataError
 
-__all__ = ["ActionEffect", "best_actions", "combined_effect", "gains", "risk_scaled"]
+__all__ = ["ActionEffect", "best_actions", "combined_effect", "gains", "lever_share", "risk_scaled"]
 
 
 @dataclass(frozen=True)
@@ -42,11 +42,9 @@ class ActionEffect:
     def weight(self, lever_risk: np.ndarray | None) -> np.ndarray | float:
         """Each partner's share of the action's log-odds shift: their lever risk over :attr:`lever_scale`
         (1 on average where it was learnt), or 1 for everyone when the action is not spread by its lever."""
-        if self.lever_scale <= 0:
-            return 1.0
-        if lever_risk is None:
+        if self.lever_scale > 0 and lever_risk is None:
             raise ValueError(f"{self.action}: its effect is spread by the {self.lever} lever's risk; pass lever_risk")
-        return np.asarray(lever_risk, dtype=np.float64) / self.lever_scale
+        return lever_share(lever_risk, self.lever_scale)
 
     def effect(self, X: pd.DataFrame, p: np.ndarray, lever_risk: np.ndarray | None = None) -> np.ndarray:
         """The change in P(churn within the horizon) if approached, per row of prepared features ``X`` whose
@@ -83,6 +81,16 @@ class ActionEffect:
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"{source}: model.json has no valid uplift entry for {name} ({type(exc).__name__}: {exc})") from None
         return cls(action, lever, cost, booster, metrics, projection, scale)
+
+
+def lever_share(lever_risk: np.ndarray | None, scale: float) -> np.ndarray | float:
+    """Each partner's share of an action's log-odds shift: their lever risk over ``scale`` (the mean lever risk
+    where the effect was learnt), or 1 for everyone when ``scale`` is 0 (not spread by the lever).
+
+    >>> lever_share(np.array([0.0, 0.5, 1.5]), 0.5).tolist(), lever_share(None, 0.0)
+    ([0.0, 1.0, 3.0], 1.0)
+    """
+    return np.asarray(lever_risk, dtype=np.float64) / scale if scale > 0 else 1.0
 
 
 def risk_scaled(p: np.ndarray, shift: float | np.ndarray) -> np.ndarray:

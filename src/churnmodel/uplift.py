@@ -45,7 +45,7 @@ from scipy import optimize
 from churnmodel.actions import ALSO, campaign_rows
 from churnmodel.booster import SIDE_BY_SIDE
 from churnmodel.config import Config
-from churnmodel.effects import ActionEffect, combined_effect, risk_scaled
+from churnmodel.effects import ActionEffect, combined_effect, lever_share, risk_scaled
 from churnmodel.errors import DataError
 from churnmodel.model import ChurnModel
 
@@ -321,8 +321,8 @@ def lever_weight(model: ChurnModel, X: pd.DataFrame, lever: str) -> tuple[np.nda
     (:meth:`~churnmodel.model.ChurnModel.lever_risk`) over its mean, and that mean; (1.0, 0.0), the same share for
     every row, where no feature of the lever adds to any row's risk."""
     risk = model.lever_risk(X, [lever])[:, 0]
-    scale = float(risk.mean()) if len(risk) else 0.0
-    return (risk / scale, scale) if scale > 0 else (1.0, 0.0)
+    scale = max(float(risk.mean()), 0.0) if len(risk) else 0.0
+    return lever_share(risk, scale), scale
 
 
 def add_uplift(result, frame: pd.DataFrame, events: pd.DataFrame, config: Config):
