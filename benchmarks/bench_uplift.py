@@ -8,9 +8,10 @@ policy retains is computed from the simulator's true effects (the ground truth's
 the action's relief and who dislikes being approached), as the 90-day churn probability removed times
 the partner's 12-month revenue, net of the actions' cost:
 
-- (a) the planner: the uplift models' effects, the exact budget allocation, with each action's average effect
-  spread over partners by its lever's risk (``spread: lever``, the default) and, beside it, the same for
-  everyone (``spread: uniform``);
+- (a) the planner: the uplift models' effects, the exact budget allocation, with each action's log-odds shift
+  spread over partners by its lever's risk (``spread: lever``, the default; the shift fitted by likelihood
+  under that shape) and, beside it, the same for everyone (``spread: uniform``; the shift that reproduces
+  the AIPW average);
 - (b) the highest churn risk first (the churn model), each given the action with the best mean gain in the
   models' view (``planning.ranked_policy``, as ``churnmodel plan`` compares);
 - (c) the highest revenue at risk first, the same action;

@@ -42,7 +42,7 @@ def test_the_dr_learner_recovers_a_known_effect_where_assignment_follows_risk():
     rows = pd.DataFrame({"partner_id": np.arange(n).astype(str), "label": y, "treated": t, "randomised": False,
                          "campaign_id": "c1"})
     X = pd.DataFrame({"x": x, "noise": rng.normal(size=n)})
-    up = fit_uplift(rows, X, action="call", random_state=1)
+    up = fit_uplift(rows, X, base, action="call", random_state=1)
     est, se = up.average()
     oracle = tau + t * (y - base - tau) / e_true - (~t) * (y - base) / (1 - e_true)  # AIPW with the true models
     assert abs(est - tau.mean()) <= 3 * se and abs(est - oracle.mean()) <= se  # a 99.7% interval; near the oracle's
@@ -103,9 +103,10 @@ def test_differences_between_partners_are_shipped_only_when_the_latest_campaigns
 
 def test_an_effect_spread_by_lever_risk_goes_where_the_lever_drives_the_risk():
     """Randomised campaigns where the action's log-odds shift is proportional to a lever risk r (0 for half the
-    partners, independent of the churn risk): spread by r, each partner gets the action's average shift (the same
-    as without spreading) times r over its mean, partners without lever risk get no effect,
-    and the noise-free ranking (true effect as the outcome) is the oracle's."""
+    partners, independent of the churn risk): spread by r, the fitted shift is the true one (within 3 standard
+    errors; the same for everyone, it is the smaller one that reproduces the average effect), each partner gets it
+    times r over its mean, partners without lever risk get no effect, and the noise-free ranking (true effect as
+    the outcome) is the oracle's."""
     rng = np.random.default_rng(5)
     n = 16_000
     x, r = rng.normal(size=n), np.maximum(rng.normal(size=n), 0.0)
@@ -115,10 +116,14 @@ def test_an_effect_spread_by_lever_risk_goes_where_the_lever_drives_the_risk():
     rows, X = _randomised_campaigns(tau, base, rng), pd.DataFrame({"x": x, "r": r})
     spread = fit_action(rows, X, base, action="call", random_state=1, weight=weight)
     uniform = fit_action(rows, X, base, action="call", random_state=1)
-    shift = spread.metrics["log_odds_shift"]
-    # the shift that reproduces the average effect when everyone gets it: smaller than the true mean shift, whose
-    # effect saturates where the weights are large
-    assert shift == uniform.metrics["log_odds_shift"] and -0.8 < shift < -0.3
+    shift, se = spread.metrics["log_odds_shift"], spread.metrics["log_odds_shift_se"]
+    assert abs(shift + 0.8) < 3 * se < 0.15
+    # the same for everyone, the shift that reproduces the average effect: smaller than the true one, whose effect
+    # saturates where the weights are large
+    assert -0.8 + 3 * uniform.metrics["log_odds_shift_se"] < uniform.metrics["log_odds_shift"] < -0.3
+    # the average effect each gives the campaign rows: the spread one the true average, the uniform one the AIPW average
+    assert abs(spread.metrics["implied_effect"] - tau.mean()) < 3 * spread.metrics["implied_effect_se"] < 0.01
+    assert uniform.metrics["implied_effect"] == pytest.approx(uniform.metrics["ate"], abs=1e-9)
 
     def area(e):  # the Qini area with the true effects as outcomes: what the first k of the ranking remove, over random
         kept = -np.cumsum(tau[np.argsort(e, kind="stable")])
@@ -193,7 +198,7 @@ def test_campaign_rows_are_point_in_time_and_the_randomised_effects_are_recovere
         assert rows.loc[rows["randomised"], "assigned"].all() and (~rows.loc[~rows["randomised"], "assigned"]).any()
         same = frame.merge(rows[["partner_id", "snapshot"]], on=["partner_id", "snapshot"])
         pd.testing.assert_frame_equal(same[plan.columns].reset_index(drop=True), rows[plan.columns].reset_index(drop=True))
-        up = fit_uplift(rows, shell.prepare(rows), action=action, random_state=7)
+        up = fit_uplift(rows, shell.prepare(rows), np.full(len(rows), 0.1), action=action, random_state=7)
         est, se = up.average(rows["randomised"].to_numpy())
         r = mine.loc[mine["randomised"]]
         h = 1 - (1 - r["p_without"]) ** (1 / 6)  # the month's hazard; the 90-day label spans three months of it
@@ -233,7 +238,7 @@ def test_uplift_by_decile_lines_predicted_up_with_observed_on_a_randomised_campa
     y = (rng.random(n) < 0.3 + t * tau).astype(int)
     rows = pd.DataFrame({"partner_id": np.arange(n).astype(str), "label": y, "treated": t, "randomised": True, "campaign_id": "c1"})
     X = pd.DataFrame({"x": x})
-    effect = fit_uplift(rows, X, action="call", random_state=2).effect(X, np.full(n, 0.3))
+    effect = fit_uplift(rows, X, np.full(n, 0.3), action="call", random_state=2).effect(X, np.full(n, 0.3))
     table = uplift_by_decile(y, t, effect)
     assert table["rows"].sum() == n and (table["treated"] + table["untreated"] == table["rows"]).all()
     assert table["predicted"].is_monotonic_increasing

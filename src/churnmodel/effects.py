@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import optimize
 
 from churnmodel.booster import checked_booster
 from churnmodel.errors import DataError
 
-__all__ = ["ActionEffect", "best_actions", "combined_effect", "gains", "lever_share", "risk_scaled"]
+__all__ = ["ActionEffect", "average_shift", "best_actions", "combined_effect", "gains", "lever_share", "lever_shift", "risk_scaled"]
 
 
 @dataclass(frozen=True)
@@ -136,3 +137,50 @@ def best_actions(gain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     best = np.argmax(gain, axis=1)
     top = gain[np.arange(len(gain)), best]
     return np.where(top > 0, best, -1), np.where(top > 0, top, 0.0)
+
+
+def average_shift(p: np.ndarray, effect: float) -> float:
+    """The log-odds shift that changes the probabilities ``p`` by ``effect`` on average (within +-10).
+
+    >>> round(average_shift(np.array([0.2, 0.4]), -0.1), 3)
+    -0.562
+    """
+    def gap(shift: float) -> float:
+        return float(risk_scaled(p, shift).mean()) - effect
+
+    if gap(-10.0) >= 0:
+        return -10.0
+    if gap(10.0) <= 0:
+        return 10.0
+    return float(optimize.brentq(gap, -10.0, 10.0, xtol=1e-12))
+
+
+def lever_shift(y: np.ndarray, p: np.ndarray, dose: np.ndarray) -> tuple[float, float]:
+    """(shift, its standard error): the maximum-likelihood ``s`` of ``P(y) = sigmoid(logit(p) + a + s * dose)``,
+    ``p`` the rows' churn probability without the action, ``dose`` each row's share of the shift where it was
+    approached (0 where not); the intercept ``a`` absorbs a miscalibration of ``p`` common to all rows. Within
+    +-10, as :func:`average_shift`; 0 with an infinite error when no approached row has a share.
+
+    >>> rng = np.random.default_rng(0)
+    >>> p, dose = np.full(40_000, 0.2), rng.exponential(size=40_000) * (rng.random(40_000) < 0.5)
+    >>> y = rng.random(40_000) < 1 / (1 + 4 * np.exp(0.6 * dose))
+    >>> round(lever_shift(y, p, dose)[0], 1)
+    -0.6
+    """
+    y, dose = np.asarray(y, dtype=np.float64), np.asarray(dose, dtype=np.float64)
+    q = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
+    offset = np.log(q / (1 - q))
+    if not dose.any():
+        return 0.0, float("inf")
+
+    def loss(b: np.ndarray) -> tuple[float, np.ndarray]:
+        z = offset + b[0] + b[1] * dose
+        r = 1 / (1 + np.exp(-z)) - y
+        return float(np.sum(np.logaddexp(0, z) - y * z)), np.array([r.sum(), r @ dose])
+
+    fit = optimize.minimize(loss, np.zeros(2), jac=True, method="L-BFGS-B", bounds=[(-10, 10), (-10, 10)])
+    p = 1 / (1 + np.exp(-(offset + fit.x[0] + fit.x[1] * dose)))
+    v = p * (1 - p)
+    info = np.array([[v.sum(), v @ dose], [v @ dose, v @ dose**2]])  # the observed information
+    det = float(np.linalg.det(info))
+    return float(fit.x[1]), float(np.sqrt(info[0, 0] / det)) if det > 0 else float("inf")
