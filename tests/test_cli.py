@@ -116,7 +116,7 @@ def test_features_command_writes_features_labels_and_metadata(tmp_path):
     out, meta = tmp_path / "f.parquet", tmp_path / "meta.csv"
     result = run("features", "--config", "configs/partner_churn.yaml", "--out", str(out), "--metadata", str(meta))
     assert result.returncode == 0, result.stderr
-    assert "172 features" in result.stdout and "censored" in result.stdout
+    assert "186 features" in result.stdout and "censored" in result.stdout
     import pandas as pd
 
     frame, info = pd.read_parquet(out), pd.read_csv(meta)

@@ -272,8 +272,9 @@ class FeaturesConfig(Strict):
         description="How far back the lifetime features (per-month rates, days since the last event) look; null = all history. "
                     "Bounded, a late snapshot and an early one see the same span, so a growing history is not drift.")
     trends: list[TrendConfig] | Literal["auto"] = Field(
-        default="auto", description="auto = the last 30 days vs the 90 before given two years of history, else the longest "
-                                    "of 30/90, 14/42, 7/21 within a third of it (none under 28 days).")
+        default="auto", description="auto = the last 30 days vs the 90 before and the last 90 vs the 90 before (quarter "
+                                    "over quarter) given two years of history, else the longest of 30/90, 14/42, 7/21 "
+                                    "within a third of it (none under 28 days).")
     rhythm: list[Literal["overdue", "gap", "regularity", "active_share"]] = Field(
         default=["overdue"],
         description="Each partner's own rhythm per event type: overdue (days since the last event / the partner's typical "
@@ -313,6 +314,8 @@ class FeaturesConfig(Strict):
         trends = self.trends
         if trends == "auto":
             trends = [TrendConfig(recent_days=r, prior_days=3 * r) for r in (30, 14, 7) if 4 * r <= budget][:1]
+            if days >= 2 * 365:  # and quarter over quarter, the change a business review looks at
+                trends.append(TrendConfig(recent_days=90, prior_days=90))
         segments = self.segments
         if segments.revenue_window_days == "auto":
             segments = segments.model_copy(update={"revenue_window_days": 365 if budget >= 365 else max(windows)})
