@@ -172,7 +172,8 @@ def test_a_short_history_is_refused_naming_the_settings_that_need_more_and_value
     (200, [7, 14, 30], [(14, 42)], 30),
     (400, [14, 30, 90], [(30, 90)], 90),
     (729, [14, 30, 90], [(30, 90)], 90),
-    (730, [30, 90, 365], [(30, 90)], 365),
+    (730, [30, 90, 365], [(30, 90), (90, 90)], 365),
+    (1500, [30, 90, 365], [(30, 90), (90, 90)], 365),
     (20, [6], [], 6),
 ])
 def test_auto_look_backs_fit_a_third_of_the_history_and_keep_the_standard_ones_given_two_years(days, windows, trends, revenue):
