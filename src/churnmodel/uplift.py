@@ -26,8 +26,8 @@ churn without the action better than the campaign rows' cross-fitted ``mu0``. Wh
 average weighs every row alike, and most rows carry no effect when the lever drives few partners' risk. On
 the simulator's earlier campaigns (4,000 partners, seeds 3, 5, 11: twelve actions) the AIPW averages were
 0.11-1.38 points off the truth (three on the wrong side of zero), the likelihood shift's 0.04-1.03 (none),
-and the plan kept 0.3-4.7% more at 10% of the spend (``benchmarks/bench_uplift.py``). Two other fits were
-dropped: re-solving the shift so that the weighted effects reproduce the AIPW average needs, where the
+and the plan kept 0.3-4.7% more at 10% of the spend (``benchmarks/bench_uplift.py``, before the
+quarter-over-quarter trends). Two other fits were dropped: re-solving the shift so that the weighted effects reproduce the AIPW average needs, where the
 lever risk sits on few rows, shifts that remove every such partner's risk (the +-10 bound was hit on 4 of
 12 simulated actions), and a least-squares fit of the shift to the pseudo-outcomes flipped signs. The
 regression's variation around the base is kept as far as the data bear it out.
