@@ -296,7 +296,7 @@ def base_infos(plan: FeaturePlan) -> list[FeatureInfo]:
         n, lever, (en, ru) = safe_name(t), plan.levers[t], plan.labels[t]
         infos += [FeatureInfo(name, kind, lever, unit, le, lr) for name, kind, unit, le, lr in _windowed(plan, t)]
         if plan.recency:
-            infos.append(FeatureInfo(f"{n}__days_since_last", "recency", lever, "days", f"days since the last of {en}", f"дней с последнего события: {ru}"))
+            infos.append(FeatureInfo(f"{n}__days_since_last", "recency", lever, "days", f"{en}: days since the last one", f"{ru}: дней с последнего события"))
         if plan.lifetime_rate:
             infos.append(FeatureInfo(f"{n}__per_month", "rate", lever, "per month", f"{en} per month{span_en}", f"{ru}: в среднем в месяц{span_ru}"))
         for r, p in plan.trends:
