@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from churnmodel import planning
 from churnmodel.actions import campaign_rows
-from churnmodel.effects import ActionEffect, risk_scaled
+from churnmodel.effects import ActionEffect, lever_shift, risk_scaled
 from churnmodel.planning import allocate, allocate_with_bound
 from churnmodel.uplift import fit_action, fit_uplift, qini, uplift_by_decile
 
@@ -79,6 +79,41 @@ def _randomised_campaigns(tau, base, rng):
     snapshot = month.to_period("M").to_timestamp()
     return pd.DataFrame({"partner_id": np.arange(n).astype(str), "snapshot": snapshot, "label": y, "treated": t,
                          "randomised": True, "campaign_id": snapshot.strftime("%Y-%m")})
+
+
+def test_a_small_campaign_without_an_effect_never_ships_one_that_removes_all_the_lever_risk():
+    """50 approached partners of 200, 5% churn, 30% with a lever share, no effect at all: the plain likelihood
+    ends at the -10 bound in about half such draws; with the prior on the shift none goes below -2 and the 95%
+    interval covers 0 in at least 90% of them. Every approached partner with a share stayed: still finite."""
+    rng = np.random.default_rng(1)
+    shifts, covered = [], 0
+    for _ in range(60):
+        p = np.clip(rng.beta(1, 19, 200), 1e-3, 0.99)
+        share = np.where(rng.random(200) < 0.3, rng.exponential(size=200), 0.0)
+        dose = np.r_[np.ones(50), np.zeros(150)] * share / share.mean()
+        s, se = lever_shift(rng.random(200) < p, p, dose)
+        shifts.append(s)
+        covered += abs(s) < 1.96 * se
+    assert min(shifts) > -2 and covered >= 54
+    y = np.where(dose > 0, 0, rng.random(200) < 0.3)  # separation: nobody with a share left
+    s, se = lever_shift(y, p, dose)
+    assert -3 < s < 0 and np.isfinite(se)
+    assert lever_shift(y, p, np.zeros(200)) == (0.0, float("inf"))
+    with pytest.raises(ValueError, match=r"lever_shift: p must be finite; got 1 NaN or infinite value\(s\)"):
+        lever_shift(y, np.r_[np.nan, p[1:]], dose)
+
+
+def test_an_average_effect_beyond_all_the_churn_there_is_is_fitted_by_likelihood():
+    """The churn model says 2% but a quarter of the hold-out leaves and no approached partner does: the AIPW
+    average (-25 points) is more than any shift of a 2% risk removes, so the uniform shift is the likelihood's
+    (flagged), not the -10 bound that would remove every partner's risk."""
+    rng = np.random.default_rng(3)
+    n = 4_000
+    base = np.full(n, 0.02)
+    rows = _randomised_campaigns(np.full(n, -0.25), np.full(n, 0.25), rng)
+    fitted = fit_action(rows, pd.DataFrame({"x": rng.normal(size=n)}), base, action="call", random_state=1)
+    assert fitted.metrics["ate"] < -0.2 and fitted.metrics["log_odds_shift_by_likelihood"] == 1.0
+    assert -10 < fitted.metrics["log_odds_shift"] < 0 and np.isfinite(fitted.metrics["log_odds_shift_se"])
 
 
 def test_differences_between_partners_are_shipped_only_when_the_latest_campaigns_bear_them_out():

@@ -2,10 +2,10 @@
 
 An :class:`ActionEffect` is one action's uplift model as the churn model ships it: the LightGBM
 regression of the DR-learner (fitted by :mod:`churnmodel.uplift`) over the churn model's features, the
-action's lever and cost, how its average effect is spread over partners (by their *lever risk*: what the
-churn model's features of the action's lever add to their log-odds of leaving, or the same log-odds shift
-for everyone), and its evaluation on held-out campaigns. Its effect is ``P(churn within the
-horizon | approached) - P(churn | not)`` per partner: below 0, the action retains. :func:`gains`
+action's lever and cost, how its effect (one shift of the log-odds of leaving) is spread over partners
+(by their *lever risk*: what the churn model's features of the action's lever add to their log-odds of
+leaving, or the same shift for everyone), and its evaluation on held-out campaigns. Its effect is
+``P(churn within the horizon | approached) - P(churn | not)`` per partner: below 0, the action retains. :func:`gains`
 turns the effects into what the planner and the scored list need: per partner and action, the
 value kept (the probability removed times the partner's value) net of the action's cost.
 
@@ -25,7 +25,7 @@ from scipy import optimize
 from churnmodel.booster import checked_booster
 from churnmodel.errors import DataError
 
-__all__ = ["ActionEffect", "average_shift", "best_actions", "combined_effect", "gains", "lever_share", "lever_shift", "risk_scaled"]
+__all__ = ["SHIFT_PRIOR_SD", "ActionEffect", "average_shift", "best_actions", "combined_effect", "gains", "lever_share", "lever_shift", "risk_scaled"]
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def risk_scaled(p: np.ndarray, shift: float | np.ndarray) -> np.ndarray:
 
 def combined_effect(raw: np.ndarray, p: np.ndarray, projection: tuple[float, float, float],
                     weight: np.ndarray | float = 1.0) -> np.ndarray:
-    """An action's effect per partner: the risk-scaled average (:func:`risk_scaled` of the action's average
+    """An action's effect per partner: the risk-scaled average (:func:`risk_scaled` of the action's
     log-odds shift, times each partner's ``weight``: their share of it, see :meth:`ActionEffect.weight`) plus
     what the effect regression (``raw``) adds to it, shrunk by the slope of its best linear projection
     (clipped to [0, 1]; ``center`` the mean addition where it was fitted); never taking the churn
@@ -155,11 +155,26 @@ def average_shift(p: np.ndarray, effect: float) -> float:
     return float(optimize.brentq(gap, -10.0, 10.0, xtol=1e-12))
 
 
+#: The standard deviation of the normal prior on an action's log-odds shift per unit share (:func:`lever_shift`).
+SHIFT_PRIOR_SD = 1.0
+
+
 def lever_shift(y: np.ndarray, p: np.ndarray, dose: np.ndarray) -> tuple[float, float]:
-    """(shift, its standard error): the maximum-likelihood ``s`` of ``P(y) = sigmoid(logit(p) + a + s * dose)``,
-    ``p`` the rows' churn probability without the action, ``dose`` each row's share of the shift where it was
-    approached (0 where not); the intercept ``a`` absorbs a miscalibration of ``p`` common to all rows. Within
-    +-10, as :func:`average_shift`; 0 with an infinite error when no approached row has a share.
+    """(shift, its standard error): the ``s`` of ``P(y) = sigmoid(logit(p) + a + s * dose)``, ``p`` the rows' churn
+    probability without the action, ``dose`` each row's share of the shift where it was approached (0 where not),
+    by the likelihood with a normal prior on ``s`` (mean 0, sd :data:`SHIFT_PRIOR_SD`: 95% of it on odds ratios
+    between 1/7 and 7 at the average share). The intercept ``a`` absorbs a miscalibration of ``p`` common to the
+    campaign rows; it is not shipped: scoring moves the churn model's own probability by the odds ratio
+    ``exp(s * share)``. The error is the posterior's curvature; 0 with an infinite error when no approached row
+    has a share.
+
+    Why the prior: where every approached partner with a large share stayed, a small campaign's plain
+    likelihood keeps rising as ``s`` falls, to an action that removes all the lever's risk. On simulated
+    campaigns without any effect (50 approached partners of 200, 5% churn, 30% with a share), the plain
+    likelihood ended at -10 in 48% of 300 draws; with the prior never, its root mean squared error was 0.31
+    (Firth's penalty: 0.18, but Firth pulls the fitted probabilities towards 1/2, which with 5% churn made
+    a true -0.5 on 200 approached partners -0.22, its 95% interval covering the truth in 71% of the draws;
+    the prior's -0.53 and 93%). With 1,000 approached partners or more the prior changes nothing that matters.
 
     >>> rng = np.random.default_rng(0)
     >>> p, dose = np.full(40_000, 0.2), rng.exponential(size=40_000) * (rng.random(40_000) < 0.5)
@@ -168,19 +183,24 @@ def lever_shift(y: np.ndarray, p: np.ndarray, dose: np.ndarray) -> tuple[float, 
     -0.6
     """
     y, dose = np.asarray(y, dtype=np.float64), np.asarray(dose, dtype=np.float64)
-    q = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
-    offset = np.log(q / (1 - q))
+    p = np.asarray(p, dtype=np.float64)
+    for name, values in (("y", y), ("p", p), ("dose", dose)):
+        if not np.isfinite(values).all():
+            raise ValueError(f"lever_shift: {name} must be finite; got {int((~np.isfinite(values)).sum())} NaN or infinite value(s)")
     if not dose.any():
         return 0.0, float("inf")
+    q = np.clip(p, 1e-6, 1 - 1e-6)
+    offset, design = np.log(q / (1 - q)), np.column_stack([np.ones(len(dose)), dose])
+    precision = np.diag([0.0, SHIFT_PRIOR_SD**-2])
 
     def loss(b: np.ndarray) -> tuple[float, np.ndarray]:
-        z = offset + b[0] + b[1] * dose
-        r = 1 / (1 + np.exp(-z)) - y
-        return float(np.sum(np.logaddexp(0, z) - y * z)), np.array([r.sum(), r @ dose])
+        z = offset + design @ b
+        log_posterior = np.sum(y * z - np.logaddexp(0, z)) - 0.5 * b @ precision @ b
+        return -float(log_posterior), -(design.T @ (y - 1 / (1 + np.exp(-z))) - precision @ b)
 
-    fit = optimize.minimize(loss, np.zeros(2), jac=True, method="L-BFGS-B", bounds=[(-10, 10), (-10, 10)])
-    p = 1 / (1 + np.exp(-(offset + fit.x[0] + fit.x[1] * dose)))
-    v = p * (1 - p)
-    info = np.array([[v.sum(), v @ dose], [v @ dose, v @ dose**2]])  # the observed information
-    det = float(np.linalg.det(info))
-    return float(fit.x[1]), float(np.sqrt(info[0, 0] / det)) if det > 0 else float("inf")
+    b = optimize.minimize(loss, np.zeros(2), jac=True, method="L-BFGS-B", bounds=[(-20, 20), (-10, 10)]).x
+    mu = 1 / (1 + np.exp(-(offset + design @ b)))
+    curvature = design.T @ ((mu * (1 - mu))[:, None] * design) + precision
+    if np.linalg.cond(curvature) > 1e12:  # no churn, or none kept, among the rows: the intercept is unbounded
+        return float(b[1]), float("inf")
+    return float(b[1]), float(np.sqrt(np.linalg.inv(curvature)[1, 1]))

@@ -19,8 +19,9 @@ average effect, with a standard error from the pseudo-outcomes.
 campaign rows: 1 for everyone (``spread: uniform``), or their lever risk (what the churn model's features of
 the action's lever add to their log-odds) over its mean (``spread: lever``). The same for everyone, the
 shift is the one that reproduces the AIPW average: no shape is assumed beyond the risk scaling. Spread by
-the lever, it is the maximum-likelihood shift under that shape (:func:`~churnmodel.effects.lever_shift`: the approached
-partners' churn is their churn model probability moved by the shift times their weight). Either is fitted
+the lever, it is the likelihood's shift under that shape, with a normal prior that keeps a small campaign's
+from running off (:func:`~churnmodel.effects.lever_shift`: the approached partners' churn is their churn model
+probability moved by the shift times their weight). Either is fitted
 on the churn model's probabilities, the ones scoring moves: learnt from every snapshot, they estimate the
 churn without the action better than the campaign rows' cross-fitted ``mu0``. Why the likelihood: the AIPW
 average weighs every row alike, and most rows carry no effect when the lever drives few partners' risk. On
@@ -82,10 +83,11 @@ class Uplift:
     propensity: np.ndarray
     projection: tuple[float, float, float, float] = (0.0, 1.0, 0.0, 0.0)  # log-odds shift, slope, center, slope's SE
     shift_se: float = float("nan")  # the log-odds shift's standard error
+    by_likelihood: bool = False  # the shift is the likelihood's (effects.lever_shift), not the AIPW average's
 
     def effect(self, X: pd.DataFrame, p: np.ndarray, weight: np.ndarray | float = 1.0) -> np.ndarray:
         """The action's effect on P(churn within the horizon), per row of a prepared feature frame whose churn
-        probability is ``p``: the average log-odds shift times the row's ``weight``, scaled to each partner's risk,
+        probability is ``p``: the action's log-odds shift times the row's ``weight``, scaled to each partner's risk,
         plus the regression's variation around it as far as the cross-fitted pseudo-outcomes bear it out
         (:func:`~churnmodel.effects.combined_effect`)."""
         return combined_effect(self.booster.predict(X[list(self.features)]), p, self.projection[:3], weight)
@@ -99,9 +101,12 @@ class Uplift:
 def fit_uplift(rows: pd.DataFrame, X: pd.DataFrame, p: np.ndarray, *, action: str, random_state: int,
                weight: np.ndarray | float = 1.0, folds: int = 2, rounds: int = 200, threads: int = 2) -> Uplift:
     """The DR-learner on ``rows`` (:func:`~churnmodel.actions.campaign_rows`), their prepared features ``X`` and the churn
-    model's probabilities ``p`` (same order), with the log-odds shift spread by ``weight`` (per row; see the module's
-    docstring) fitted on ``p``, the probabilities it moves when scoring; LightGBM on ``threads`` threads (the same
-    trees whatever their number: column-wise histograms, ``deterministic``)."""
+    model's probabilities ``p`` (same order), with the log-odds shift fitted on ``p``, the probabilities it moves when
+    scoring; LightGBM on ``threads`` threads (the same trees whatever their number: column-wise histograms,
+    ``deterministic``). ``weight``: an array spreads the shift by each row's share (the likelihood's shift,
+    :func:`~churnmodel.effects.lever_shift`, even where every share is 1); a single number is one shift for everyone,
+    the one that reproduces the AIPW average, or the likelihood's where no shift can (a small campaign's average
+    beyond all the churn there is)."""
     y = rows["label"].to_numpy(dtype=np.float64)
     t = rows["treated"].to_numpy(dtype=bool)
     if t.all() or not t.any():
@@ -126,19 +131,20 @@ def fit_uplift(rows: pd.DataFrame, X: pd.DataFrame, p: np.ndarray, *, action: st
         tau[out] = lgb.train(regression, lgb.Dataset(X[fit], psi[fit], free_raw_data=True),
                              num_boost_round=rounds // 2).predict(X[out], num_threads=threads)
     booster = lgb.train(regression, lgb.Dataset(X, psi, free_raw_data=True), num_boost_round=rounds // 2)
-    # the action's average effect as one shift of the log-odds of leaving (its size then scales with each
+    # the action's effect as one shift of the log-odds of leaving (its size then scales with each
     # partner's risk), each partner's share of it, and how much of what the regression adds to that the
     # pseudo-outcomes bear out
     p = np.asarray(p, dtype=np.float64)
-    if np.ndim(weight):
+    shift = average_shift(p, float(psi.mean())) if not np.ndim(weight) else 0.0
+    by_likelihood = bool(np.ndim(weight)) or abs(shift) >= 10  # spread by weights, or an average no shift reproduces
+    if by_likelihood:
         shift, shift_se = lever_shift(y, p, t * np.asarray(weight, dtype=np.float64))
     else:
-        shift = average_shift(p, float(psi.mean()))
         moved = p + risk_scaled(p, shift)  # the delta method: the average's slope in the shift is the mean p(1 - p) moved
         shift_se = float(psi.std(ddof=1) / np.sqrt(len(psi)) / max(float(np.mean(moved * (1 - moved))), 1e-12))
     base = risk_scaled(p, shift * np.asarray(weight, dtype=np.float64))
     _, slope, center, slope_se = best_linear_projection(psi - base, tau - base)
-    return Uplift(action, tuple(X.columns), booster, psi, e, (shift, slope, center, slope_se), shift_se)
+    return Uplift(action, tuple(X.columns), booster, psi, e, (shift, slope, center, slope_se), shift_se, by_likelihood)
 
 
 def best_linear_projection(psi: np.ndarray, tau: np.ndarray) -> tuple[float, float, float, float]:
@@ -243,7 +249,7 @@ class ActionFit:
 def fit_action(rows: pd.DataFrame, X: pd.DataFrame, p: np.ndarray, *, action: str, random_state: int,
                weight: np.ndarray | float = 1.0, threads: int = 2) -> ActionFit:
     """An action's effect model from its campaign rows (:func:`~churnmodel.actions.campaign_rows`), their prepared features ``X``,
-    churn probabilities ``p`` and each row's share of the average log-odds shift ``weight`` (1 on average: see the
+    churn probabilities ``p`` and each row's share of the action's log-odds shift ``weight`` (1 on average: see the
     module's docstring), checked on its latest campaigns before it is trusted with differences between partners.
 
     The latest quarter of the campaign dates (at least one, when there are two or more) is held out and a
@@ -253,7 +259,7 @@ def fit_action(rows: pd.DataFrame, X: pd.DataFrame, p: np.ndarray, *, action: st
     known treated share) regressed on it. The model shipped is fitted on every campaign; it keeps the
     regression's differences between partners (shrunk by their cross-fitted slope) only when the held-out
     slope is above zero at 95% and the cross-fitted one above zero (``heterogeneity`` 1), else each
-    partner's effect is the action's average log-odds shift, times their weight, scaled to their risk
+    partner's effect is the action's log-odds shift, times their weight, scaled to their risk
     (``heterogeneity`` 0; so too without a held-out check). Why: on the simulator, differences the held-out campaigns did not bear
     out cost value retained against plain risk targeting (0.67x and 0.94x on two seeds of three), while the
     risk-scaled average never fell below it."""
@@ -321,13 +327,14 @@ def _judged(rows: pd.DataFrame, X: pd.DataFrame, p: np.ndarray, weight: np.ndarr
     moved = p + risk_scaled(p, dose)
     slope_in_shift = float(np.mean(np.asarray(weight, dtype=np.float64) * moved * (1 - moved)))
     fitted |= {"ate": ate, "ate_se": se, "rows": float(len(rows)), "treated": float(t.sum()), "log_odds_shift": shift,
-               "log_odds_shift_se": final.shift_se, "implied_effect": implied, "implied_effect_se": abs(slope_in_shift) * final.shift_se,
+               "log_odds_shift_se": final.shift_se, "log_odds_shift_by_likelihood": float(final.by_likelihood),
+               "implied_effect": implied, "implied_effect_se": abs(slope_in_shift) * final.shift_se,
                "slope": slope, "slope_se": slope_se, "heterogeneity": float(trusted), "co_treated": co_treated}
     return ActionFit(final, fitted, evaluation)
 
 
 def lever_weight(model: ChurnModel, X: pd.DataFrame, lever: str) -> tuple[np.ndarray | float, float]:
-    """(each row's share of an action's average log-odds shift, the scale): the rows' risk from ``lever``
+    """(each row's share of an action's log-odds shift, the scale): the rows' risk from ``lever``
     (:meth:`~churnmodel.model.ChurnModel.lever_risk`) over its mean, and that mean; (1.0, 0.0), the same share for
     every row, where no feature of the lever adds to any row's risk."""
     risk = model.lever_risk(X, [lever])[:, 0]
@@ -345,9 +352,11 @@ def add_uplift(result, frame: pd.DataFrame, events: pd.DataFrame, config: Config
     quarter's randomised rows (Qini coefficient, the predicted against the observed average effect, uplift by
     decile, whether its differences between partners hold there); the model shipped is refitted on every campaign.
     Metrics ``uplift_<action>_*``: ``ate`` and ``ate_se`` (AIPW over every campaign row), ``rows``, ``treated``,
-    ``log_odds_shift`` and ``log_odds_shift_se``; ``implied_effect`` and ``implied_effect_se``: the average effect
-    that shift gives the campaign rows, spread as shipped (the AIPW ``ate`` when spread uniformly); ``slope`` and ``slope_se``: how much of the predicted variation between partners the
-    cross-fitted pseudo-outcomes bear out (:func:`best_linear_projection`); on the held-out rows ``qini``,
+    ``log_odds_shift`` and ``log_odds_shift_se``; ``log_odds_shift_by_likelihood``: 1 when that shift is the
+    likelihood's (spread by lever, or an average no shift reproduces: training warns), 0 when it reproduces the
+    AIPW average; ``implied_effect`` and ``implied_effect_se``: the average effect that shift gives the campaign
+    rows, spread as shipped (the AIPW ``ate`` when it reproduces it); ``slope`` and ``slope_se``: how much of the
+    predicted variation between partners the cross-fitted pseudo-outcomes bear out (:func:`best_linear_projection`); on the held-out rows ``qini``,
     ``observed_effect`` (approached minus hold-out churn rate), ``predicted_effect``, ``heldout_rows``,
     ``heldout_slope`` and ``heldout_slope_se``; ``heterogeneity``: 1 when the shipped effects keep the
     variation (shrunk by ``slope``), 0 when they are the average shift (times each partner's weight) scaled
@@ -390,6 +399,10 @@ def add_uplift(result, frame: pd.DataFrame, events: pd.DataFrame, config: Config
         if fit.metrics["co_treated"] > CO_TREATED_WARN:
             warnings.append(f"uplift: {fit.metrics['co_treated']:.0%} of the partners approached with {action!r} got another action in "
                             "the same window, so its estimated effect includes part of theirs; a randomised campaign per action tells them apart")
+        if spec.spread == "uniform" and fit.metrics["log_odds_shift_by_likelihood"]:
+            warnings.append(f"uplift: {action!r} changed the churn of its campaigns' partners by {fit.metrics['ate']:+.1%} on "
+                            "average, beyond what any one shift of their risk gives; its effect is fitted by likelihood instead. "
+                            "A campaign this small or uneven needs a look (and more partners)")
         fitted = {**fit.metrics, "lever_scale": scale}
         metrics |= {f"uplift_{metric_name(action)}_{name}": float(v) for name, v in fitted.items()}
         evaluations += [fit.evaluation] if fit.evaluation is not None else []
