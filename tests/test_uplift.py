@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from churnmodel import planning
 from churnmodel.actions import campaign_rows
-from churnmodel.effects import ActionEffect, lever_shift, risk_scaled
+from churnmodel.effects import ActionEffect, lever_shift, mean_se, risk_scaled
 from churnmodel.planning import allocate, allocate_with_bound
 from churnmodel.uplift import fit_action, fit_uplift, qini, uplift_by_decile
 
@@ -101,6 +101,22 @@ def test_a_small_campaign_without_an_effect_never_ships_one_that_removes_all_the
     assert lever_shift(y, p, np.zeros(200)) == (0.0, float("inf"))
     with pytest.raises(ValueError, match=r"lever_shift: p must be finite; got 1 NaN or infinite value\(s\)"):
         lever_shift(y, np.r_[np.nan, p[1:]], dose)
+
+
+def test_standard_errors_count_partners_not_rows():
+    """Each partner's row repeated at four snapshots carries no new information: the errors clustered by partner
+    are those of one row per partner (the naive ones would be half as large), for the mean and for the shift."""
+    rng = np.random.default_rng(4)
+    n = 3_000
+    p, dose = np.full(n, 0.2), (rng.random(n) < 0.5) * rng.exponential(size=n)
+    y = (rng.random(n) < 1 / (1 + 4 * np.exp(0.5 * dose))).astype(float)
+    four = lambda a: np.repeat(a, 4)  # noqa: E731
+    partners = four(np.arange(n))
+    assert mean_se(four(y), partners)[1] == pytest.approx(mean_se(y)[1], rel=0.01)
+    assert mean_se(four(y))[1] == pytest.approx(mean_se(y)[1] / 2, rel=0.01)
+    once, repeated = lever_shift(y, p, dose), lever_shift(four(y), four(p), four(dose), partners)
+    assert repeated[0] == pytest.approx(once[0], abs=0.01) and repeated[1] == pytest.approx(once[1], rel=0.05)
+    assert lever_shift(four(y), four(p), four(dose))[1] == pytest.approx(once[1] / 2, rel=0.05)
 
 
 def test_an_average_effect_beyond_all_the_churn_there_is_is_fitted_by_likelihood():

@@ -25,7 +25,7 @@ from scipy import optimize
 from churnmodel.booster import checked_booster
 from churnmodel.errors import DataError
 
-__all__ = ["SHIFT_PRIOR_SD", "ActionEffect", "average_shift", "best_actions", "combined_effect", "gains", "lever_share", "lever_shift", "risk_scaled"]
+__all__ = ["SHIFT_PRIOR_SD", "ActionEffect", "average_shift", "best_actions", "combined_effect", "gains", "lever_share", "lever_shift", "mean_se", "risk_scaled"]
 
 
 @dataclass(frozen=True)
@@ -139,6 +139,23 @@ def best_actions(gain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(top > 0, best, -1), np.where(top > 0, top, 0.0)
 
 
+def mean_se(values: np.ndarray, groups: np.ndarray | None = None) -> tuple[float, float]:
+    """(mean, its standard error) of ``values``; with ``groups`` (one label per value: the partner) the error is
+    cluster-robust, as a partner's rows at successive snapshots of a campaign share their outcome.
+
+    >>> mean_se(np.array([1.0, 1.0, 3.0, 3.0]), np.array([0, 0, 1, 1]))
+    (2.0, 1.0)
+    """
+    values = np.asarray(values, dtype=np.float64)
+    n, mean = len(values), float(values.mean())
+    if groups is None:
+        return mean, float(values.std(ddof=1) / np.sqrt(n))
+    codes = pd.factorize(np.asarray(groups))[0]
+    totals = np.bincount(codes, weights=values - mean)
+    g = len(totals)
+    return mean, float(np.sqrt(totals @ totals * g / max(g - 1, 1)) / n)
+
+
 def average_shift(p: np.ndarray, effect: float) -> float:
     """The log-odds shift that changes the probabilities ``p`` by ``effect`` on average (within +-10).
 
@@ -159,14 +176,14 @@ def average_shift(p: np.ndarray, effect: float) -> float:
 SHIFT_PRIOR_SD = 1.0
 
 
-def lever_shift(y: np.ndarray, p: np.ndarray, dose: np.ndarray) -> tuple[float, float]:
+def lever_shift(y: np.ndarray, p: np.ndarray, dose: np.ndarray, groups: np.ndarray | None = None) -> tuple[float, float]:
     """(shift, its standard error): the ``s`` of ``P(y) = sigmoid(logit(p) + a + s * dose)``, ``p`` the rows' churn
     probability without the action, ``dose`` each row's share of the shift where it was approached (0 where not),
     by the likelihood with a normal prior on ``s`` (mean 0, sd :data:`SHIFT_PRIOR_SD`: 95% of it on odds ratios
     between 1/7 and 7 at the average share). The intercept ``a`` absorbs a miscalibration of ``p`` common to the
     campaign rows; it is not shipped: scoring moves the churn model's own probability by the odds ratio
-    ``exp(s * share)``. The error is the posterior's curvature; 0 with an infinite error when no approached row
-    has a share.
+    ``exp(s * share)``. The error is the posterior's curvature, or with ``groups`` (one label per row: the
+    partner) the cluster-robust sandwich around it; 0 with an infinite error when no approached row has a share.
 
     Why the prior: where every approached partner with a large share stayed, a small campaign's plain
     likelihood keeps rising as ``s`` falls, to an action that removes all the lever's risk. On simulated
@@ -203,4 +220,11 @@ def lever_shift(y: np.ndarray, p: np.ndarray, dose: np.ndarray) -> tuple[float, 
     curvature = design.T @ ((mu * (1 - mu))[:, None] * design) + precision
     if np.linalg.cond(curvature) > 1e12:  # no churn, or none kept, among the rows: the intercept is unbounded
         return float(b[1]), float("inf")
-    return float(b[1]), float(np.sqrt(np.linalg.inv(curvature)[1, 1]))
+    bread = np.linalg.inv(curvature)
+    if groups is None:
+        return float(b[1]), float(np.sqrt(bread[1, 1]))
+    codes = pd.factorize(np.asarray(groups))[0]
+    scores = np.column_stack([np.bincount(codes, weights=c * (y - mu)) for c in design.T])  # per partner
+    g = len(scores)
+    meat = scores.T @ scores * g / max(g - 1, 1)
+    return float(b[1]), float(np.sqrt((bread @ meat @ bread)[1, 1]))

@@ -58,6 +58,7 @@ from churnmodel.effects import (
     combined_effect,
     lever_share,
     lever_shift,
+    mean_se,
     risk_scaled,
 )
 from churnmodel.errors import DataError
@@ -84,6 +85,7 @@ class Uplift:
     projection: tuple[float, float, float, float] = (0.0, 1.0, 0.0, 0.0)  # log-odds shift, slope, center, slope's SE
     shift_se: float = float("nan")  # the log-odds shift's standard error
     by_likelihood: bool = False  # the shift is the likelihood's (effects.lever_shift), not the AIPW average's
+    groups: np.ndarray | None = None  # each training row's partner: standard errors are clustered by partner
 
     def effect(self, X: pd.DataFrame, p: np.ndarray, weight: np.ndarray | float = 1.0) -> np.ndarray:
         """The action's effect on P(churn within the horizon), per row of a prepared feature frame whose churn
@@ -93,9 +95,11 @@ class Uplift:
         return combined_effect(self.booster.predict(X[list(self.features)]), p, self.projection[:3], weight)
 
     def average(self, mask: np.ndarray | None = None) -> tuple[float, float]:
-        """(AIPW average effect, its standard error) over the training rows in ``mask`` (all by default)."""
-        psi = self.pseudo if mask is None else self.pseudo[mask]
-        return float(psi.mean()), float(psi.std(ddof=1) / np.sqrt(len(psi)))
+        """(AIPW average effect, its standard error, clustered by partner) over the training rows in ``mask``
+        (all by default)."""
+        if mask is None:
+            return mean_se(self.pseudo, self.groups)
+        return mean_se(self.pseudo[mask], None if self.groups is None else self.groups[mask])
 
 
 def fit_uplift(rows: pd.DataFrame, X: pd.DataFrame, p: np.ndarray, *, action: str, random_state: int,
@@ -138,13 +142,13 @@ def fit_uplift(rows: pd.DataFrame, X: pd.DataFrame, p: np.ndarray, *, action: st
     shift = average_shift(p, float(psi.mean())) if not np.ndim(weight) else 0.0
     by_likelihood = bool(np.ndim(weight)) or abs(shift) >= 10  # spread by weights, or an average no shift reproduces
     if by_likelihood:
-        shift, shift_se = lever_shift(y, p, t * np.asarray(weight, dtype=np.float64))
+        shift, shift_se = lever_shift(y, p, t * np.asarray(weight, dtype=np.float64), partners)
     else:
         moved = p + risk_scaled(p, shift)  # the delta method: the average's slope in the shift is the mean p(1 - p) moved
-        shift_se = float(psi.std(ddof=1) / np.sqrt(len(psi)) / max(float(np.mean(moved * (1 - moved))), 1e-12))
+        shift_se = mean_se(psi, partners)[1] / max(float(np.mean(moved * (1 - moved))), 1e-12)
     base = risk_scaled(p, shift * np.asarray(weight, dtype=np.float64))
     _, slope, center, slope_se = best_linear_projection(psi - base, tau - base)
-    return Uplift(action, tuple(X.columns), booster, psi, e, (shift, slope, center, slope_se), shift_se, by_likelihood)
+    return Uplift(action, tuple(X.columns), booster, psi, e, (shift, slope, center, slope_se), shift_se, by_likelihood, partners)
 
 
 def best_linear_projection(psi: np.ndarray, tau: np.ndarray) -> tuple[float, float, float, float]:
