@@ -25,7 +25,7 @@ from scipy import optimize
 from churnmodel.booster import checked_booster
 from churnmodel.errors import DataError
 
-__all__ = ["SHIFT_PRIOR_SD", "ActionEffect", "average_shift", "best_actions", "combined_effect", "gains", "lever_share", "lever_shift", "mean_se", "risk_scaled"]
+__all__ = ["SHIFT_PRIOR_SD", "ActionEffect", "average_shift", "best_actions", "cluster_meat", "combined_effect", "gains", "lever_share", "lever_shift", "mean_se", "risk_scaled"]
 
 
 @dataclass(frozen=True)
@@ -139,6 +139,24 @@ def best_actions(gain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(top > 0, best, -1), np.where(top > 0, top, 0.0)
 
 
+def cluster_meat(scores: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
+    """The middle of a sandwich variance: the sum of squares (outer products, for columns) of ``scores``, per
+    row or, with ``groups``, of their sums per group (with the small-sample factor G / (G - 1)).
+
+    >>> cluster_meat(np.array([1.0, -1.0, 2.0]), np.array(["a", "a", "b"])).round(6).tolist()
+    8.0
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if groups is None:
+        return scores.T @ scores
+    codes = pd.factorize(np.asarray(groups))[0]
+    columns = scores.reshape(len(scores), -1).T
+    totals = np.column_stack([np.bincount(codes, weights=c) for c in columns])
+    g = len(totals)
+    meat = totals.T @ totals * g / max(g - 1, 1)
+    return meat if scores.ndim > 1 else meat[0, 0]
+
+
 def mean_se(values: np.ndarray, groups: np.ndarray | None = None) -> tuple[float, float]:
     """(mean, its standard error) of ``values``; with ``groups`` (one label per value: the partner) the error is
     cluster-robust, as a partner's rows at successive snapshots of a campaign share their outcome.
@@ -150,10 +168,7 @@ def mean_se(values: np.ndarray, groups: np.ndarray | None = None) -> tuple[float
     n, mean = len(values), float(values.mean())
     if groups is None:
         return mean, float(values.std(ddof=1) / np.sqrt(n))
-    codes = pd.factorize(np.asarray(groups))[0]
-    totals = np.bincount(codes, weights=values - mean)
-    g = len(totals)
-    return mean, float(np.sqrt(totals @ totals * g / max(g - 1, 1)) / n)
+    return mean, float(np.sqrt(cluster_meat(values - mean, groups)) / n)
 
 
 def average_shift(p: np.ndarray, effect: float) -> float:
@@ -223,8 +238,4 @@ def lever_shift(y: np.ndarray, p: np.ndarray, dose: np.ndarray, groups: np.ndarr
     bread = np.linalg.inv(curvature)
     if groups is None:
         return float(b[1]), float(np.sqrt(bread[1, 1]))
-    codes = pd.factorize(np.asarray(groups))[0]
-    scores = np.column_stack([np.bincount(codes, weights=c * (y - mu)) for c in design.T])  # per partner
-    g = len(scores)
-    meat = scores.T @ scores * g / max(g - 1, 1)
-    return float(b[1]), float(np.sqrt((bread @ meat @ bread)[1, 1]))
+    return float(b[1]), float(np.sqrt((bread @ cluster_meat(design * (y - mu)[:, None], groups) @ bread)[1, 1]))

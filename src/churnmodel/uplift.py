@@ -55,6 +55,7 @@ from churnmodel.config import Config
 from churnmodel.effects import (
     ActionEffect,
     average_shift,
+    cluster_meat,
     combined_effect,
     lever_share,
     lever_shift,
@@ -147,16 +148,17 @@ def fit_uplift(rows: pd.DataFrame, X: pd.DataFrame, p: np.ndarray, *, action: st
         moved = p + risk_scaled(p, shift)  # the delta method: the average's slope in the shift is the mean p(1 - p) moved
         shift_se = mean_se(psi, partners)[1] / max(float(np.mean(moved * (1 - moved))), 1e-12)
     base = risk_scaled(p, shift * np.asarray(weight, dtype=np.float64))
-    _, slope, center, slope_se = best_linear_projection(psi - base, tau - base)
+    _, slope, center, slope_se = best_linear_projection(psi - base, tau - base, partners)
     return Uplift(action, tuple(X.columns), booster, psi, e, (shift, slope, center, slope_se), shift_se, by_likelihood, partners)
 
 
-def best_linear_projection(psi: np.ndarray, tau: np.ndarray) -> tuple[float, float, float, float]:
+def best_linear_projection(psi: np.ndarray, tau: np.ndarray, groups: np.ndarray | None = None) -> tuple[float, float, float, float]:
     """(average, slope, center, slope's standard error): the least-squares fit ``psi ~ average + slope *
     (tau - center)`` of the pseudo-outcomes on out-of-fold predicted effects, ``center`` their mean
     (the best linear predictor of the effect, Chernozhukov, Demirer, Duflo and Fernandez-Val 2018).
     ``average`` is then the AIPW average effect; a slope near 1 means the predicted variation is real, near
-    0 that it is noise. The standard error is heteroskedasticity-robust (HC0).
+    0 that it is noise. The standard error is heteroskedasticity-robust (HC0), and with ``groups`` (the rows'
+    partners) clustered by them.
 
     >>> rng = np.random.default_rng(0)
     >>> tau = rng.normal(size=20_000)
@@ -170,8 +172,7 @@ def best_linear_projection(psi: np.ndarray, tau: np.ndarray) -> tuple[float, flo
     if spread <= 0:
         return average, 0.0, center, float("inf")
     slope = float(d @ (psi - average) / spread)
-    residual = psi - average - slope * d
-    return average, slope, center, float(np.sqrt(np.sum((d * residual) ** 2)) / spread)
+    return average, slope, center, float(np.sqrt(cluster_meat(d * (psi - average - slope * d), groups)) / spread)
 
 
 def _classifier(params: dict, X, y, rounds: int) -> lgb.Booster:
@@ -313,7 +314,7 @@ def _judged(rows: pd.DataFrame, X: pd.DataFrame, p: np.ndarray, weight: np.ndarr
         base = risk_scaled(p[test], early.projection[0] * w)
         e = _design_propensity(rows)[test]
         psi = np.where(t[test], y[test] / e, -y[test] / (1 - e))  # unbiased for the effect where assignment was random
-        _, slope, _, slope_se = best_linear_projection(psi - base, raw - base)
+        _, slope, _, slope_se = best_linear_projection(psi - base, raw - base, rows["partner_id"].to_numpy()[test])
         trusted = bool(slope - 1.96 * slope_se > 0)
         fitted |= {"qini": evaluation.qini()[1], "observed_effect": y[test][t[test]].mean() - y[test][~t[test]].mean(),
                    "predicted_effect": float(evaluation.effect.mean()), "heldout_rows": float(test.sum()),
